@@ -1,0 +1,374 @@
+package authkit
+
+import (
+	"bytes"
+	"errors"
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+	"unsafe"
+)
+
+// This file holds the strict JSON reader for JOSE headers and JWT claims sets.
+// encoding/json cannot be used for them directly: it lets a duplicate member
+// name win silently, turns invalid UTF-8 and lone surrogates into U+FFFD, and
+// decodes into maps that cost an allocation per member. The reader below
+// validates the whole object once, refuses duplicates (compared after
+// unescaping), and hands out values as sub-slices of the input.
+
+const maxJSONDepth = 32
+
+var (
+	errNotObject    = errors.New("not a JSON object")
+	errBadJSON      = errors.New("malformed JSON")
+	errDuplicate    = errors.New("duplicate member name")
+	errTooDeep      = errors.New("JSON nested too deeply")
+	errBadUTF8      = errors.New("invalid UTF-8")
+	errBadSurrogate = errors.New("lone UTF-16 surrogate in string")
+	errNotString    = errors.New("not a string")
+	errNotNumber    = errors.New("not a number")
+)
+
+// member is one name/value pair of an object. name is unescaped; value is
+// the raw JSON text of the value.
+type member struct {
+	name  string
+	value []byte
+}
+
+// parseObject validates that data is exactly one JSON object (surrounding
+// whitespace allowed) with distinct member names, and calls fn for each
+// member in order. Strings returned to fn may alias data: the caller must not
+// modify data afterwards.
+func parseObject(data []byte, fn func(name string, value []byte) error) error {
+	if !utf8.Valid(data) {
+		return errBadUTF8
+	}
+	i := skipSpace(data, 0)
+	if i >= len(data) || data[i] != '{' {
+		return errNotObject
+	}
+	i = skipSpace(data, i+1)
+	// Names seen so far, for duplicate detection; headers and claims sets are
+	// small, so a linear scan over a stack array beats a map.
+	var seenBuf [16]string
+	seen := seenBuf[:0]
+	if i < len(data) && data[i] == '}' {
+		i++
+	} else {
+		for {
+			if i >= len(data) || data[i] != '"' {
+				return errBadJSON
+			}
+			end, err := skipString(data, i)
+			if err != nil {
+				return err
+			}
+			name, err := unquote(data[i:end])
+			if err != nil {
+				return err
+			}
+			for _, s := range seen {
+				if s == name {
+					return errDuplicate
+				}
+			}
+			seen = append(seen, name)
+			i = skipSpace(data, end)
+			if i >= len(data) || data[i] != ':' {
+				return errBadJSON
+			}
+			i = skipSpace(data, i+1)
+			vend, err := skipValue(data, i, 1)
+			if err != nil {
+				return err
+			}
+			if err := fn(name, data[i:vend]); err != nil {
+				return err
+			}
+			i = skipSpace(data, vend)
+			if i >= len(data) {
+				return errBadJSON
+			}
+			if data[i] == '}' {
+				i++
+				break
+			}
+			if data[i] != ',' {
+				return errBadJSON
+			}
+			i = skipSpace(data, i+1)
+		}
+	}
+	if skipSpace(data, i) != len(data) {
+		return errBadJSON
+	}
+	return nil
+}
+
+func skipSpace(data []byte, i int) int {
+	for i < len(data) {
+		switch data[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// skipValue returns the index just past the JSON value that starts at i.
+func skipValue(data []byte, i, depth int) (int, error) {
+	if i >= len(data) {
+		return 0, errBadJSON
+	}
+	switch c := data[i]; {
+	case c == '"':
+		return skipString(data, i)
+	case c == '{' || c == '[':
+		if depth >= maxJSONDepth {
+			return 0, errTooDeep
+		}
+		return skipComposite(data, i, depth+1)
+	case c == '-' || (c >= '0' && c <= '9'):
+		return skipNumber(data, i)
+	case c == 't':
+		return skipLiteral(data, i, "true")
+	case c == 'f':
+		return skipLiteral(data, i, "false")
+	case c == 'n':
+		return skipLiteral(data, i, "null")
+	}
+	return 0, errBadJSON
+}
+
+func skipLiteral(data []byte, i int, lit string) (int, error) {
+	if len(data)-i >= len(lit) && string(data[i:i+len(lit)]) == lit {
+		return i + len(lit), nil
+	}
+	return 0, errBadJSON
+}
+
+func skipComposite(data []byte, i, depth int) (int, error) {
+	isObject := data[i] == '{'
+	closer := byte(']')
+	if isObject {
+		closer = '}'
+	}
+	i = skipSpace(data, i+1)
+	if i < len(data) && data[i] == closer {
+		return i + 1, nil
+	}
+	for {
+		if isObject {
+			if i >= len(data) || data[i] != '"' {
+				return 0, errBadJSON
+			}
+			end, err := skipString(data, i)
+			if err != nil {
+				return 0, err
+			}
+			i = skipSpace(data, end)
+			if i >= len(data) || data[i] != ':' {
+				return 0, errBadJSON
+			}
+			i = skipSpace(data, i+1)
+		}
+		end, err := skipValue(data, i, depth)
+		if err != nil {
+			return 0, err
+		}
+		i = skipSpace(data, end)
+		if i >= len(data) {
+			return 0, errBadJSON
+		}
+		if data[i] == closer {
+			return i + 1, nil
+		}
+		if data[i] != ',' {
+			return 0, errBadJSON
+		}
+		i = skipSpace(data, i+1)
+	}
+}
+
+// skipString returns the index just past the string whose opening quote is at
+// i. It checks escapes, control characters and surrogate pairing.
+func skipString(data []byte, i int) (int, error) {
+	i++
+	for i < len(data) {
+		c := data[i]
+		switch {
+		case c == '"':
+			return i + 1, nil
+		case c < 0x20:
+			return 0, errBadJSON
+		case c == '\\':
+			if i+1 >= len(data) {
+				return 0, errBadJSON
+			}
+			switch data[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				r, ok := hex4(data, i+2)
+				if !ok {
+					return 0, errBadJSON
+				}
+				i += 6
+				if utf16.IsSurrogate(r) {
+					// A high surrogate must be followed by an escaped low one.
+					if r >= 0xdc00 || i+1 >= len(data) || data[i] != '\\' || data[i+1] != 'u' {
+						return 0, errBadSurrogate
+					}
+					r2, ok := hex4(data, i+2)
+					if !ok || r2 < 0xdc00 || r2 > 0xdfff {
+						return 0, errBadSurrogate
+					}
+					i += 6
+				}
+			default:
+				return 0, errBadJSON
+			}
+		default:
+			i++
+		}
+	}
+	return 0, errBadJSON
+}
+
+func hex4(data []byte, i int) (rune, bool) {
+	if i+4 > len(data) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range data[i : i+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
+}
+
+// skipNumber returns the index just past the number that starts at i,
+// following the JSON grammar exactly (no leading zeros, no '+', no bare '.').
+func skipNumber(data []byte, i int) (int, error) {
+	if data[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(data) && data[i] == '0':
+		i++
+	case i < len(data) && data[i] >= '1' && data[i] <= '9':
+		for i < len(data) && data[i] >= '0' && data[i] <= '9' {
+			i++
+		}
+	default:
+		return 0, errBadJSON
+	}
+	if i < len(data) && data[i] == '.' {
+		i++
+		start := i
+		for i < len(data) && data[i] >= '0' && data[i] <= '9' {
+			i++
+		}
+		if i == start {
+			return 0, errBadJSON
+		}
+	}
+	if i < len(data) && (data[i] == 'e' || data[i] == 'E') {
+		i++
+		if i < len(data) && (data[i] == '+' || data[i] == '-') {
+			i++
+		}
+		start := i
+		for i < len(data) && data[i] >= '0' && data[i] <= '9' {
+			i++
+		}
+		if i == start {
+			return 0, errBadJSON
+		}
+	}
+	return i, nil
+}
+
+// unquote returns the contents of the already validated JSON string s
+// (quotes included). Without escapes the result aliases s.
+func unquote(s []byte) (string, error) {
+	if len(s) < 2 || s[0] != '"' || s[len(s)-1] != '"' {
+		return "", errNotString
+	}
+	s = s[1 : len(s)-1]
+	if bytes.IndexByte(s, '\\') < 0 {
+		return unsafe.String(unsafe.SliceData(s), len(s)), nil
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c != '\\' {
+			b = append(b, c)
+			i++
+			continue
+		}
+		switch s[i+1] {
+		case 'b':
+			b = append(b, '\b')
+		case 'f':
+			b = append(b, '\f')
+		case 'n':
+			b = append(b, '\n')
+		case 'r':
+			b = append(b, '\r')
+		case 't':
+			b = append(b, '\t')
+		case 'u':
+			r, _ := hex4(s, i+2)
+			if utf16.IsSurrogate(r) {
+				r2, _ := hex4(s, i+8)
+				r = utf16.DecodeRune(r, r2)
+				i += 6
+			}
+			b = utf8.AppendRune(b, r)
+			i += 6
+			continue
+		default: // '"', '\\', '/'
+			b = append(b, s[i+1])
+		}
+		i += 2
+	}
+	return string(b), nil
+}
+
+// jsonString decodes a raw JSON value that must be a string.
+func jsonString(v []byte) (string, error) {
+	if len(v) == 0 || v[0] != '"' {
+		return "", errNotString
+	}
+	return unquote(v)
+}
+
+// jsonInt64 decodes a raw JSON value that must be an integer number without
+// fraction or exponent.
+func jsonInt64(v []byte) (int64, error) {
+	if len(v) == 0 || (v[0] != '-' && (v[0] < '0' || v[0] > '9')) {
+		return 0, errNotNumber
+	}
+	return strconv.ParseInt(unsafe.String(unsafe.SliceData(v), len(v)), 10, 64)
+}
+
+// jsonFloat decodes a raw JSON value that must be a number.
+func jsonFloat(v []byte) (float64, error) {
+	if len(v) == 0 || (v[0] != '-' && (v[0] < '0' || v[0] > '9')) {
+		return 0, errNotNumber
+	}
+	return strconv.ParseFloat(unsafe.String(unsafe.SliceData(v), len(v)), 64)
+}

@@ -1,0 +1,265 @@
+package authkit
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/sha512"
+	"errors"
+	"fmt"
+	"hash"
+
+	"github.com/lestrrat-go/jwx/v3/jwk"
+	"github.com/lestrrat-go/jwx/v3/jws/jwsbb"
+)
+
+// This file turns configured keys into verifiers. Each key verifies with
+// exactly one algorithm, fixed here, at construction; the token's header can
+// only select a key by kid and must then name that key's algorithm.
+//
+// Signatures are checked by jwx's building blocks (jws/jwsbb), over the exact
+// bytes received: jwx's higher-level jws.Verify re-encodes the segments it
+// decoded, which is how it accepts non-canonical encodings (SECURITY.md §2).
+// Only this file and sign.go import jwx.
+
+const (
+	minRSABits = 2048
+	maxKIDLen  = 256
+)
+
+// verifyKey is one configured verification key.
+type verifyKey struct {
+	id     string
+	alg    string
+	public any // []byte for HMAC, else the crypto public key
+	verify func(signingInput, sig []byte) error
+}
+
+var errSignature = errors.New("signature does not verify")
+
+// newVerifyKey checks key and pins its algorithm. alg may be empty, in which
+// case it follows from the key: ES256/ES384/ES512 by curve, EdDSA, RS256, or
+// HS256 for a secret.
+func newVerifyKey(kid, alg string, key any) (*verifyKey, error) {
+	if len(kid) > maxKIDLen {
+		return nil, fmt.Errorf("key ID longer than %d bytes", maxKIDLen)
+	}
+	switch k := key.(type) {
+	case []byte:
+		return newHMACKey(kid, alg, k)
+	case *ecdsa.PrivateKey:
+		return newVerifyKey(kid, alg, &k.PublicKey)
+	case ecdsa.PublicKey:
+		return newVerifyKey(kid, alg, &k)
+	case *ecdsa.PublicKey:
+		return newECDSAKey(kid, alg, k)
+	case ed25519.PrivateKey:
+		return newVerifyKey(kid, alg, k.Public())
+	case ed25519.PublicKey:
+		if len(k) != ed25519.PublicKeySize {
+			return nil, errors.New("Ed25519 public key has the wrong size")
+		}
+		if alg == "" {
+			alg = "EdDSA"
+		}
+		if alg != "EdDSA" && alg != "Ed25519" {
+			return nil, fmt.Errorf("algorithm %q does not go with an Ed25519 key", alg)
+		}
+		return &verifyKey{id: kid, alg: alg, public: k, verify: func(in, sig []byte) error {
+			if len(sig) != ed25519.SignatureSize || jwsbb.VerifyEdDSA(k, in, sig) != nil {
+				return errSignature
+			}
+			return nil
+		}}, nil
+	case *rsa.PrivateKey:
+		return newVerifyKey(kid, alg, &k.PublicKey)
+	case rsa.PublicKey:
+		return newVerifyKey(kid, alg, &k)
+	case *rsa.PublicKey:
+		return newRSAKey(kid, alg, k)
+	case jwk.Key:
+		var raw any
+		if err := jwk.Export(k, &raw); err != nil {
+			return nil, fmt.Errorf("exporting JWK: %w", err)
+		}
+		return newVerifyKey(kid, alg, raw)
+	case crypto.Signer:
+		return newVerifyKey(kid, alg, k.Public())
+	case nil:
+		return nil, errors.New("nil key")
+	}
+	return nil, fmt.Errorf("unsupported key type %T", key)
+}
+
+func newHMACKey(kid, alg string, secret []byte) (*verifyKey, error) {
+	if alg == "" {
+		alg = "HS256"
+	}
+	var h func() hash.Hash
+	var min int
+	switch alg {
+	case "HS256":
+		h, min = sha256.New, 32
+	case "HS384":
+		h, min = sha512.New384, 48
+	case "HS512":
+		h, min = sha512.New, 64
+	default:
+		return nil, fmt.Errorf("algorithm %q does not go with an HMAC secret", alg)
+	}
+	if len(secret) < min {
+		return nil, fmt.Errorf("%s secret is %d bytes; at least %d random bytes are required (RFC 7518 §3.2)", alg, len(secret), min)
+	}
+	if bytes.Contains(secret, []byte("-----BEGIN")) || bytes.HasPrefix(bytes.TrimSpace(secret), []byte("{")) {
+		// A PEM or JWK used as an HMAC secret is the key-confusion attack
+		// (RFC 8725 §2.1), never a deliberate choice.
+		return nil, errors.New("HMAC secret looks like a PEM block or a JWK; use a random secret, and pass public keys as keys")
+	}
+	key := bytes.Clone(secret)
+	return &verifyKey{id: kid, alg: alg, public: key, verify: func(in, sig []byte) error {
+		if jwsbb.VerifyHMAC(key, in, sig, h) != nil {
+			return errSignature
+		}
+		return nil
+	}}, nil
+}
+
+func newECDSAKey(kid, alg string, k *ecdsa.PublicKey) (*verifyKey, error) {
+	var want string
+	var h crypto.Hash
+	switch k.Curve {
+	case elliptic.P256():
+		want, h = "ES256", crypto.SHA256
+	case elliptic.P384():
+		want, h = "ES384", crypto.SHA384
+	case elliptic.P521():
+		want, h = "ES512", crypto.SHA512
+	default:
+		return nil, errors.New("unsupported ECDSA curve (P-256, P-384 and P-521 are supported)")
+	}
+	if alg == "" {
+		alg = want
+	}
+	if alg != want {
+		return nil, fmt.Errorf("algorithm %q does not go with a %s key (%s does)", alg, k.Curve.Params().Name, want)
+	}
+	size := (k.Curve.Params().BitSize + 7) / 8
+	return &verifyKey{id: kid, alg: alg, public: k, verify: func(in, sig []byte) error {
+		// Exact R||S length (RFC 7518 §3.4); DER and truncated signatures
+		// fail here. Zero or out-of-range r, s are refused by crypto/ecdsa.
+		if len(sig) != 2*size || jwsbb.VerifyECDSA(k, in, sig, h) != nil {
+			return errSignature
+		}
+		return nil
+	}}, nil
+}
+
+func newRSAKey(kid, alg string, k *rsa.PublicKey) (*verifyKey, error) {
+	if k.N == nil || k.N.BitLen() < minRSABits {
+		return nil, fmt.Errorf("RSA key of %d bits; at least %d are required", k.N.BitLen(), minRSABits)
+	}
+	if alg == "" {
+		alg = "RS256"
+	}
+	var h crypto.Hash
+	var pss bool
+	switch alg {
+	case "RS256":
+		h = crypto.SHA256
+	case "RS384":
+		h = crypto.SHA384
+	case "RS512":
+		h = crypto.SHA512
+	case "PS256":
+		h, pss = crypto.SHA256, true
+	case "PS384":
+		h, pss = crypto.SHA384, true
+	case "PS512":
+		h, pss = crypto.SHA512, true
+	default:
+		return nil, fmt.Errorf("algorithm %q does not go with an RSA key", alg)
+	}
+	size := k.Size()
+	return &verifyKey{id: kid, alg: alg, public: k, verify: func(in, sig []byte) error {
+		if len(sig) != size || jwsbb.VerifyRSA(k, in, sig, h, pss) != nil {
+			return errSignature
+		}
+		return nil
+	}}, nil
+}
+
+// keySet is an immutable set of verification keys.
+type keySet struct {
+	byID map[string]*verifyKey
+	only *verifyKey // the key for tokens without kid, when the set holds one key
+}
+
+func newKeySet(keys []*verifyKey) (*keySet, error) {
+	s := &keySet{byID: make(map[string]*verifyKey, len(keys))}
+	for _, k := range keys {
+		if _, dup := s.byID[k.id]; dup {
+			if k.id == "" {
+				return nil, errors.New("several keys without a key ID: give each key its kid")
+			}
+			return nil, fmt.Errorf("duplicate key ID %q", k.id)
+		}
+		s.byID[k.id] = k
+	}
+	if len(keys) == 1 {
+		s.only = keys[0]
+	}
+	return s, nil
+}
+
+// lookup selects the key for a token's kid. A token without kid uses the one
+// configured key, if there is exactly one; a kid that is present must name a
+// configured key (no fallback to "try every key").
+func (s *keySet) lookup(kid string, hasKID bool) *verifyKey {
+	if !hasKID {
+		return s.only
+	}
+	return s.byID[kid]
+}
+
+// keysFromJWKSet converts a parsed JWK Set. Keys must be public signature keys
+// ("use" absent or "sig"); a key's "alg", when present, must be one the key
+// can verify, and otherwise follows from the key type. Symmetric ("oct") keys
+// are refused: configure secrets with WithHMACSecret.
+func keysFromJWKSet(set jwk.Set) ([]*verifyKey, error) {
+	n := set.Len()
+	if n == 0 {
+		return nil, errors.New("JWK Set holds no keys")
+	}
+	keys := make([]*verifyKey, 0, n)
+	for i := 0; i < n; i++ {
+		k, _ := set.Key(i)
+		kid, _ := k.KeyID()
+		if n > 1 && kid == "" {
+			return nil, fmt.Errorf("JWK %d has no kid; every key of a set with several keys needs one", i)
+		}
+		if u, ok := k.KeyUsage(); ok && u != "" && u != "sig" {
+			return nil, fmt.Errorf("JWK %q has use %q, not \"sig\"", kid, u)
+		}
+		if k.KeyType().String() == "oct" {
+			return nil, fmt.Errorf("JWK %q is a symmetric key; a JWK Set may only hold public keys", kid)
+		}
+		var alg string
+		if a, ok := k.Algorithm(); ok {
+			alg = a.String()
+		}
+		pk, err := k.PublicKey()
+		if err != nil {
+			return nil, fmt.Errorf("JWK %q: %w", kid, err)
+		}
+		vk, err := newVerifyKey(kid, alg, pk)
+		if err != nil {
+			return nil, fmt.Errorf("JWK %q: %w", kid, err)
+		}
+		keys = append(keys, vk)
+	}
+	return keys, nil
+}
