@@ -69,6 +69,7 @@ type verifier struct {
 	maxLifetime time.Duration
 	maxSize     int
 	now         func() time.Time
+	cache       *tokenCache // nil: off
 }
 
 // keySource finds the key for a token's kid. The static set answers from
@@ -104,6 +105,21 @@ var strictB64 = base64.RawURLEncoding.Strict()
 func (v *verifier) verify(ctx context.Context, token string) (*Claims, error) {
 	if len(token) > v.maxSize {
 		return nil, invalidToken("token larger than the size limit")
+	}
+	var sum [32]byte
+	if v.cache != nil {
+		sum = tokenHash(token)
+		if e, ok := v.cache.get(sum); ok {
+			if k, err := v.keys.key(ctx, e.kid, e.hasKID); err == nil && k == e.key {
+				if v.now().Before(e.claims.ExpiresAt.Add(v.leeway)) {
+					return e.claims, nil
+				}
+				v.cache.remove(sum)
+				return nil, expiredToken("exp has passed")
+			}
+			// The key that verified it is gone: verify from scratch.
+			v.cache.remove(sum)
+		}
 	}
 	// Exactly three non-empty segments of the base64url alphabet
 	// (RFC 7519 §7.2; RFC 7515 §2): no padding, whitespace, JSON
@@ -195,7 +211,11 @@ func (v *verifier) verify(ctx context.Context, token string) (*Claims, error) {
 	if err := key.verify(signingInput, sig); err != nil {
 		return nil, invalidTokenCause("signature", err)
 	}
-	return v.claims(payload)
+	c, err := v.claims(payload)
+	if err == nil && v.cache != nil {
+		v.cache.put(sum, cachedToken{claims: c, key: key, kid: kid, hasKID: hasKID}, v.now(), v.leeway)
+	}
+	return c, err
 }
 
 func decodeSegment(dst []byte, seg string) ([]byte, error) {
@@ -377,6 +397,9 @@ func NewJWT[U any](toUser func(context.Context, *Claims) (U, error), opts ...JWT
 	v, err := cfg.verifier(accessTokenType, cfg.maxLifetime)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.cacheSize > 0 {
+		v.cache = newTokenCache(cfg.cacheSize)
 	}
 	return &JWT[U]{v: v, toUser: toUser, cookieName: cfg.cookieName, versions: cfg.versions}, nil
 }

@@ -35,6 +35,7 @@ type jwtConfig struct {
 	now         func() time.Time
 	cookieName  string
 	versions    VersionLookup
+	cacheSize   int
 }
 
 func newJWTConfig(opts []JWTOption) (*jwtConfig, error) {
@@ -43,6 +44,7 @@ func newJWTConfig(opts []JWTOption) (*jwtConfig, error) {
 		maxLifetime: DefaultMaxTokenLifetime,
 		maxSize:     DefaultMaxTokenSize,
 		now:         time.Now,
+		cacheSize:   DefaultTokenCacheSize,
 	}
 	var errs []error
 	for _, o := range opts {
@@ -252,6 +254,27 @@ func WithVersionCheck(lookup VersionLookup) JWTOption {
 			return errors.New("WithVersionCheck(nil)")
 		}
 		c.versions = lookup
+		return nil
+	}
+}
+
+// WithTokenCache sets how many verified access tokens the authenticator
+// remembers, keyed by the SHA-256 of their exact bytes, so that a token seen
+// again skips parsing and signature verification; 0 turns the cache off.
+// Default: [DefaultTokenCacheSize] (10 000 tokens, a few MB at most).
+//
+// It is on by default because clients present the same access token on every
+// request for its whole lifetime, and a hit skips nothing that can change:
+// every hit still checks that the token has not expired and that the key that
+// verified it is still configured, and the version check ([WithVersionCheck])
+// and toUser run as on a miss. Only tokens that verified are stored, so
+// forged tokens cannot fill it; when it is full an arbitrary entry is evicted.
+func WithTokenCache(size int) JWTOption {
+	return func(c *jwtConfig) error {
+		if size < 0 {
+			return fmt.Errorf("WithTokenCache(%d): negative size", size)
+		}
+		c.cacheSize = size
 		return nil
 	}
 }
