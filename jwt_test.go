@@ -26,6 +26,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/lestrrat-go/jwx/v3/jwk"
 )
 
 // The WWW-Authenticate values of the default realm (RFC 6750 §3).
@@ -395,6 +397,25 @@ func TestAttacks(t *testing.T) {
 		add(attackCase{id: "A3", name: s.name + " without kid", token: tok, jwt: s.jwt, why: "alg does not match"})
 	}
 
+	// A3 with the published RFC 7515 A.2 RSA key as the configured RS256 key.
+	{
+		v := loadVector(t, "rfc7515-a2-rs256")
+		key, err := jwk.ParseKey(v.JWK)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pub rsa.PublicKey
+		if err := jwk.Export(key, &pub); err != nil {
+			t.Fatal(err)
+		}
+		rfc := newTestJWT(t, WithKey("rfc", &pub))
+		der := mustPKIX(&pub)
+		for name, secret := range map[string][]byte{"PEM": pemBlock("PUBLIC KEY", der), "DER": der, "JWK": v.JWK} {
+			tok := buildToken(headerFor("HS256", "rfc").String(), c0.String(), signHS256(secret))
+			add(attackCase{id: "A3", name: "RFC 7515 A.2 key " + name, token: tok, jwt: rfc, why: "alg does not match"})
+		}
+	}
+
 	// A4: a key embedded in the header.
 	evil := signES(k.evilEC)
 	add(
@@ -487,7 +508,7 @@ func TestAttacks(t *testing.T) {
 	}
 
 	// A11: non-canonical base64url on every segment.
-	add(a11Cases(t, d)...)
+	add(a11Cases(t)...)
 
 	// A12: empty or stripped signatures.
 	other := esToken(h0, c0.set("jti", q("another-token")))
@@ -802,7 +823,7 @@ func TestAttacks(t *testing.T) {
 // a11Cases builds the non-canonical base64url variants of a valid token
 // (SECURITY.md A11) against a deployment whose kid ("~~~") and jti make
 // every segment contain '-' or '_' and end in a character with unused bits.
-func a11Cases(t *testing.T, _ *deployments) []attackCase {
+func a11Cases(t *testing.T) []attackCase {
 	k := testKeys()
 	j := newTestJWT(t, WithKey("~~~", &k.ec256.PublicKey))
 	var tok string
@@ -1262,7 +1283,7 @@ func TestNewJWTErrors(t *testing.T) {
 	}
 	// The boundaries themselves are accepted.
 	for _, o := range []JWTOption{WithLeeway(time.Minute), WithLeeway(0), WithHMACSecret("h", secret32), WithMaxTokenSize(64), nil} {
-		if _, err := NewJWT(toTestUser, WithIssuer("i"), WithAudience("a"), WithKey("k", ecPub), o); err != nil && !strings.Contains(fmt.Sprint(err), "several keys") {
+		if _, err := NewJWT(toTestUser, WithIssuer("i"), WithAudience("a"), WithKey("k", ecPub), o); err != nil {
 			t.Errorf("NewJWT with a boundary option: %v", err)
 		}
 	}
@@ -1392,8 +1413,6 @@ func TestFormBodyTokenIgnored(t *testing.T) {
 	r.Header.Set("Authorization", "Bearer "+good)
 	var read string
 	h := Require[*testUser](d.es)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b := new(strings.Builder)
-		_, _ = fmt.Fprint(b, r.PostForm)
 		if r.PostForm != nil {
 			t.Error("the middleware parsed the form")
 		}
