@@ -481,7 +481,9 @@ func (j *JWT[U]) token(r *http.Request) (string, error) {
 			token, found = cs[0].Value, true
 		}
 	}
-	if found && strings.Contains(r.URL.RawQuery, "access_token") && r.URL.Query().Has("access_token") {
+	// Parse the query rather than search its raw text: "access%5Ftoken" is
+	// the same parameter.
+	if found && r.URL.RawQuery != "" && r.URL.Query().Has("access_token") {
 		return "", invalidRequest("token sent in the query string as well")
 	}
 	if !found {

@@ -9,6 +9,7 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/sha512"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"hash"
@@ -119,6 +120,12 @@ func newHMACKey(kid, alg string, secret []byte) (*verifyKey, error) {
 		// (RFC 8725 §2.1), never a deliberate choice.
 		return nil, errors.New("HMAC secret looks like a PEM block or a JWK; use a random secret, and pass public keys as keys")
 	}
+	if _, err := x509.ParsePKIXPublicKey(secret); err == nil {
+		return nil, errors.New("HMAC secret is a DER-encoded public key; use a random secret, and pass public keys as keys")
+	}
+	if _, err := x509.ParsePKCS1PublicKey(secret); err == nil {
+		return nil, errors.New("HMAC secret is a DER-encoded RSA public key; use a random secret, and pass public keys as keys")
+	}
 	key := bytes.Clone(secret)
 	return &verifyKey{id: kid, alg: alg, public: key, verify: func(in, sig []byte) error {
 		if jwsbb.VerifyHMAC(key, in, sig, h) != nil {
@@ -159,8 +166,12 @@ func newECDSAKey(kid, alg string, k *ecdsa.PublicKey) (*verifyKey, error) {
 }
 
 func newRSAKey(kid, alg string, k *rsa.PublicKey) (*verifyKey, error) {
-	if k.N == nil || k.N.BitLen() < minRSABits {
-		return nil, fmt.Errorf("RSA key of %d bits; at least %d are required", k.N.BitLen(), minRSABits)
+	bits := 0
+	if k.N != nil {
+		bits = k.N.BitLen()
+	}
+	if bits < minRSABits {
+		return nil, fmt.Errorf("RSA key of %d bits; at least %d are required", bits, minRSABits)
 	}
 	if alg == "" {
 		alg = "RS256"
