@@ -53,8 +53,8 @@ const (
 //
 // A token whose kid is not in the set triggers one immediate refetch, so a
 // newly published key works for the first request that carries it; that
-// request waits for the fetch (at most the HTTP client's timeout, or until
-// its context ends), and concurrent requests share it. After it, no refetch
+// request waits for the fetch (which the HTTP client's timeout bounds), or
+// until its context ends, and concurrent requests share the fetch. After it, no refetch
 // for an unknown kid happens within the miss interval
 // ([WithJWKSMissInterval]): such tokens are refused (401) from memory, so
 // random kids cannot turn into outbound traffic. A token with a known kid

@@ -482,6 +482,30 @@ func TestJWKSKnownKIDNeverWaitsForAFetch(t *testing.T) {
 	wantHits(t, srv, 2, "at the end")
 }
 
+func TestJWKSWaitEndsWithRequestContext(t *testing.T) {
+	a, b := newSigner(t, "a"), newSigner(t, "b")
+	srv := newJWKSServer(t, jwksOf(t, a))
+	clock := newTestClock()
+	j := mustJWKSAuth(t, srv, clock)
+
+	srv.set(jwksOf(t, a, b))
+	release := srv.hold()
+	defer release()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		r := httptest.NewRequestWithContext(ctx, "GET", "/", nil)
+		r.Header.Set("Authorization", "Bearer "+b.token(t, clock.now(), ""))
+		_, err := j.Authenticate(r)
+		done <- err
+	}()
+	<-srv.arrived // the refetch is in flight
+	cancel()
+	if err := <-done; !errors.Is(err, ErrInvalidToken) {
+		t.Fatalf("a request whose context ended while waiting: got %v, want ErrInvalidToken", err)
+	}
+}
+
 func TestJWKSConcurrent(t *testing.T) {
 	a, b := newSigner(t, "a"), newSigner(t, "b")
 	srv := newJWKSServer(t, jwksOf(t, a))
