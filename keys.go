@@ -25,7 +25,7 @@ import (
 // Signatures are checked by jwx's building blocks (jws/jwsbb), over the exact
 // bytes received: jwx's higher-level jws.Verify re-encodes the segments it
 // decoded, which is how it accepts non-canonical encodings (SECURITY.md §2).
-// Only this file and sign.go import jwx.
+// Only this file, jwks.go and sign.go import jwx.
 
 const (
 	minRSABits = 2048
@@ -248,29 +248,39 @@ func keysFromJWKSet(set jwk.Set) ([]*verifyKey, error) {
 	keys := make([]*verifyKey, 0, n)
 	for i := 0; i < n; i++ {
 		k, _ := set.Key(i)
-		kid, _ := k.KeyID()
-		if n > 1 && kid == "" {
-			return nil, fmt.Errorf("JWK %d has no kid; every key of a set with several keys needs one", i)
-		}
-		if u, ok := k.KeyUsage(); ok && u != "" && u != "sig" {
-			return nil, fmt.Errorf("JWK %q has use %q, not \"sig\"", kid, u)
-		}
-		if k.KeyType().String() == "oct" {
-			return nil, fmt.Errorf("JWK %q is a symmetric key; a JWK Set may only hold public keys", kid)
-		}
-		var alg string
-		if a, ok := k.Algorithm(); ok {
-			alg = a.String()
-		}
-		pk, err := k.PublicKey()
+		vk, err := verifyKeyFromJWK(k, i, n > 1)
 		if err != nil {
-			return nil, fmt.Errorf("JWK %q: %w", kid, err)
-		}
-		vk, err := newVerifyKey(kid, alg, pk)
-		if err != nil {
-			return nil, fmt.Errorf("JWK %q: %w", kid, err)
+			return nil, err
 		}
 		keys = append(keys, vk)
 	}
 	return keys, nil
+}
+
+// verifyKeyFromJWK converts key i of a JWK Set by the rules of
+// keysFromJWKSet; needKID is set when the set holds several keys.
+func verifyKeyFromJWK(k jwk.Key, i int, needKID bool) (*verifyKey, error) {
+	kid, _ := k.KeyID()
+	if needKID && kid == "" {
+		return nil, fmt.Errorf("JWK %d has no kid; every key of a set with several keys needs one", i)
+	}
+	if u, ok := k.KeyUsage(); ok && u != "" && u != "sig" {
+		return nil, fmt.Errorf("JWK %q has use %q, not \"sig\"", kid, u)
+	}
+	if k.KeyType().String() == "oct" {
+		return nil, fmt.Errorf("JWK %q is a symmetric key; a JWK Set may only hold public keys", kid)
+	}
+	var alg string
+	if a, ok := k.Algorithm(); ok {
+		alg = a.String()
+	}
+	pk, err := k.PublicKey()
+	if err != nil {
+		return nil, fmt.Errorf("JWK %q: %w", kid, err)
+	}
+	vk, err := newVerifyKey(kid, alg, pk)
+	if err != nil {
+		return nil, fmt.Errorf("JWK %q: %w", kid, err)
+	}
+	return vk, nil
 }

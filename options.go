@@ -70,6 +70,14 @@ func newJWTConfig(opts []JWTOption) (*jwtConfig, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("authkit: %w", err)
 	}
+	// The JWKS source starts fetching only once the rest of the
+	// configuration is known to be valid, so that a refused configuration
+	// leaves no goroutine or request behind.
+	if s, ok := c.source.(*jwksSource); ok {
+		if err := s.start(c.now); err != nil {
+			return nil, fmt.Errorf("authkit: %w", err)
+		}
+	}
 	return c, nil
 }
 
