@@ -16,8 +16,9 @@ type exampleUser struct{ ID, Name string }
 
 // Example_session logs a user in with a server-side session, reaches a
 // protected route with the session cookie, and logs out. For PostgreSQL,
-// pass authkit.NewPostgresSessionStore(db, postgresstore.Config{}) to
-// NewSessionManager, after authkit.MigrateSessions.
+// call authkit.MigrateSessions(ctx, db, "") at start-up and pass
+// authkit.NewPostgresSessionStore(db, postgresstore.Config{CleanUpInterval:
+// 5 * time.Minute}) to NewSessionManager (StopCleanup it at shutdown).
 func Example_session() {
 	users := map[string]*exampleUser{"1": {"1", "alice"}}
 	sm := authkit.NewSessionManager(nil) // memstore; __Host-session, Secure, HttpOnly, SameSite=Lax

@@ -89,9 +89,9 @@ func validTableName(name string) bool {
 // which [NewSession] keeps a logged-out session from being re-inserted by a
 // request that was still in flight (postgresstore's own Commit is an upsert,
 // which would). It uses postgresstore's table; create it with
-// [MigrateSessions]. It works over any database/sql driver, is safe for
-// concurrent use, and is meant to be shared by every process that serves the
-// same sessions.
+// [MigrateSessions]. It works over any database/sql driver and is safe for
+// concurrent use; any number of processes, each with its own store, may serve
+// the same sessions from one table.
 //
 // # Cleanup
 //

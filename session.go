@@ -185,7 +185,8 @@ func WithSessionCrossOriginProtection(c *http.CrossOriginProtection) SessionOpti
 
 // NewSessionManager returns an scs session manager with the kit's secure
 // defaults, ready for [NewSession]; store is where sessions live (nil: a new
-// memstore, for a single process). The defaults, which the program may
+// memstore, for a single process, whose cleanup goroutine runs for the life
+// of the program). The defaults, which the program may
 // change on the returned manager before calling NewSession:
 //
 //   - Cookie: Name [DefaultSessionCookieName], Secure, HttpOnly,
@@ -491,8 +492,8 @@ func (e *sessionEnded) Unwrap() []error { return []error{e.reason, ErrNoCredenti
 // handler first writes. ctx must come from a request loaded by the kit (see
 // [Session]); otherwise Login returns [ErrSessionNotLoaded]. It returns an
 // error wrapping [ErrCrossOrigin] for a cross-origin request,
-// [ErrInvalidRequest] for a request carrying the session cookie twice, and the
-// version lookup's or the store's error, untouched, when they fail; in every
+// [ErrInvalidRequest] for a request carrying the session cookie twice, and an
+// error wrapping the version lookup's or the store's when they fail; in every
 // case the session is unchanged. An unknown user (the lookup's error wraps
 // [ErrUnknownUser]) is reported as a refusal: the error also wraps
 // [ErrInvalidToken], which [DefaultErrorHandler] answers with 401. Login never
@@ -576,8 +577,10 @@ func (s *Session[U]) usable(ctx context.Context) error {
 // Responses get Vary: Cookie, and Cache-Control: no-store when they set or
 // clear the cookie. The session is saved when the handler first writes its
 // header or body (changes after that are lost, as with scs), or when it
-// returns. Nested inside Require, Optional or another LoadAndSave of the same
-// manager, it does nothing more.
+// returns; if saving fails, the manager's ErrorFunc answers and what the
+// handler writes afterwards is dropped. Nested inside Require, Optional or
+// another LoadAndSave of the same manager, it neither loads nor saves again,
+// but still refuses what is listed above.
 func (s *Session[U]) LoadAndSave(next http.Handler) http.Handler {
 	return s.load(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := s.g.state(r.Context())

@@ -1285,6 +1285,21 @@ func TestSessionFlushCarriesTheCookie(t *testing.T) {
 	checkSetCookie(t, r, false)
 }
 
+func TestSessionInformationalHeaderBeforeLogin(t *testing.T) {
+	e := newTestEnv(t, memstore.NewWithCleanupInterval(0))
+	e.serve(e.s.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</style.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints) // goes out before the session is final
+		if err := e.s.Login(r.Context(), "1"); err != nil {
+			t.Error(err)
+		}
+		fmt.Fprint(w, "in")
+	})))
+	r := e.do(e.client(), "POST", "/", nil, nil)
+	wantStatus(t, r, 200, "in")
+	checkSetCookie(t, r, false)
+}
+
 func TestValidSessionToken(t *testing.T) {
 	for v, want := range map[string]bool{
 		strings.Repeat("a", 43):            true,
