@@ -25,7 +25,7 @@ import (
 // in one transaction under an advisory lock, so several processes may call it
 // at once at start-up. It works with any database/sql driver for
 // PostgreSQL (e.g. github.com/jackc/pgx/v5/stdlib, driver name "pgx").
-func MigrateSessions(ctx context.Context, db *sql.DB, table string) (err error) {
+func MigrateSessions(ctx context.Context, db *sql.DB, table string) error {
 	if db == nil {
 		return errors.New("authkit: MigrateSessions: nil *sql.DB")
 	}
@@ -40,21 +40,17 @@ func MigrateSessions(ctx context.Context, db *sql.DB, table string) (err error) 
 	if err != nil {
 		return fmt.Errorf("authkit: MigrateSessions: %w", err)
 	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback()
-		}
-	}()
+	defer tx.Rollback() // a no-op after Commit
 	for _, q := range []string{
 		"SELECT pg_advisory_xact_lock(7215937062843516561)", // any fixed number: serialises concurrent migrations
 		"CREATE TABLE IF NOT EXISTS " + table + " (token TEXT PRIMARY KEY, data BYTEA NOT NULL, expiry TIMESTAMPTZ NOT NULL)",
 		"CREATE INDEX IF NOT EXISTS " + index + " ON " + table + " (expiry)",
 	} {
-		if _, err = tx.ExecContext(ctx, q); err != nil {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("authkit: MigrateSessions: %w", err)
 		}
 	}
-	if err = tx.Commit(); err != nil {
+	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("authkit: MigrateSessions: %w", err)
 	}
 	return nil
