@@ -193,21 +193,16 @@ func (e *testEnv) mux() *http.ServeMux {
 	mux.Handle("POST /me", require(me))
 	mux.Handle("GET /opt", optional(me))
 	mux.Handle("POST /opt", optional(me))
-	// A protected handler that blocks until released, then changes the
-	// session (so its request commits).
-	mux.Handle("GET /slow", require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	// A handler that blocks until released, then changes the session (so
+	// its request commits): protected, and for an anonymous session.
+	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e.slowStarted <- struct{}{}
 		<-e.slowRelease
 		sm.Put(r.Context(), "late", "write")
 		fmt.Fprint(w, "slow done")
-	})))
-	// The same for an anonymous session.
-	mux.Handle("GET /slowvisit", s.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		e.slowStarted <- struct{}{}
-		<-e.slowRelease
-		sm.Put(r.Context(), "late", "write")
-		fmt.Fprint(w, "slow done")
-	})))
+	})
+	mux.Handle("GET /slow", require(slow))
+	mux.Handle("GET /slowvisit", s.LoadAndSave(slow))
 	return mux
 }
 
