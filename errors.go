@@ -49,6 +49,12 @@ var (
 	// (401), unlike other callback errors, which are treated as a failure of
 	// the store (500).
 	ErrUnknownUser = errors.New("authkit: unknown or disabled user")
+
+	// ErrCrossOrigin means a state-changing request that relies on the
+	// session cookie came from another origin, as
+	// [net/http.CrossOriginProtection] judges it (CSRF). The default answer is
+	// 403, without a WWW-Authenticate challenge.
+	ErrCrossOrigin = errors.New("authkit: cross-origin request refused")
 )
 
 // authError wraps a cause under a sentinel (and, optionally, a second
@@ -120,6 +126,7 @@ type ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 //   - [ErrInvalidRequest]: 400, WWW-Authenticate: Bearer realm="…", error="invalid_request"
 //   - [ErrInvalidToken] (including expired and revoked): 401, WWW-Authenticate: Bearer realm="…", error="invalid_token"
 //   - [ErrNoCredentials]: 401, WWW-Authenticate: Bearer realm="…" (no error attribute)
+//   - [ErrCrossOrigin]: 403
 //   - anything else (a store or callback failure): 500, logged with [log/slog]
 //
 // The realm is the one set with [WithRealm] on the middleware that called it
@@ -132,6 +139,8 @@ func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	h.Set("Cache-Control", "no-store")
 	var status int
 	switch {
+	case errors.Is(err, ErrCrossOrigin):
+		status = http.StatusForbidden
 	case errors.Is(err, ErrInvalidRequest):
 		status = http.StatusBadRequest
 		h.Set("WWW-Authenticate", `Bearer realm="`+realm+`", error="invalid_request"`)

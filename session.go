@@ -1,0 +1,847 @@
+package authkit
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/alexedwards/scs/postgresstore"
+	"github.com/alexedwards/scs/v2"
+	"github.com/alexedwards/scs/v2/memstore"
+)
+
+// Defaults of the session timeouts (ASVS 4.0 §3.3.2, level 2).
+const (
+	// DefaultSessionIdleTimeout is how long a session may go unused before
+	// it is refused; see [WithSessionIdleTimeout].
+	DefaultSessionIdleTimeout = 30 * time.Minute
+
+	// DefaultSessionAbsoluteTimeout is how long a session lives after login,
+	// however busy; see [WithSessionAbsoluteTimeout].
+	DefaultSessionAbsoluteTimeout = 12 * time.Hour
+)
+
+// DefaultSessionCookieName is the session cookie's name set by
+// [NewSessionManager]. The __Host- prefix makes browsers accept the cookie
+// only with Secure, Path=/ and no Domain, so that a sibling subdomain or a
+// plain-HTTP page cannot plant or overwrite it (cookie tossing).
+const DefaultSessionCookieName = "__Host-session"
+
+// ErrSessionNotLoaded is returned (and, from [Require] and [Optional],
+// answered with 500 and logged) when the session authenticator is used on a
+// request whose session the kit did not load: [Session.Login] or
+// [Session.Logout] called from a handler that is not wrapped by
+// [Session.LoadAndSave] or by [Require]/[Optional] with the session, a
+// [Session] hidden inside a custom [Authenticator], or a session loaded by
+// scs's own LoadAndSave instead of the kit's. It is a programming error,
+// never a panic.
+var ErrSessionNotLoaded = errors.New("authkit: session not loaded by authkit: wrap the handler with (*Session).LoadAndSave, or with Require/Optional given the Session (not scs's LoadAndSave)")
+
+// The session keys the kit owns. Only Login writes them (and the idle
+// bookkeeping writes sessionSeenKey), so requests racing on one session
+// cannot change who it belongs to (SECURITY.md S4c).
+const (
+	sessionUserKey    = "authkit.user"    // string: the user ID
+	sessionAuthKey    = "authkit.auth"    // int64: Unix nanoseconds of the login
+	sessionSeenKey    = "authkit.seen"    // int64: Unix nanoseconds of the last recorded activity
+	sessionVersionKey = "authkit.version" // int64: the user's token version at login
+)
+
+// SessionOption configures [NewSession].
+type SessionOption func(*sessionConfig) error
+
+type sessionConfig struct {
+	idle, absolute, touch time.Duration
+	now                   func() time.Time
+	versions              VersionLookup
+	insecure, persistent  bool
+	cop                   *http.CrossOriginProtection
+}
+
+// WithSessionIdleTimeout sets how long a session may go unused before the kit
+// refuses and destroys it. Activity is recorded at most once per touch
+// interval (see [WithSessionTouchInterval]), so a session ends after between
+// d minus that interval and d of inactivity. d must be positive. Default:
+// [DefaultSessionIdleTimeout] (30 minutes).
+func WithSessionIdleTimeout(d time.Duration) SessionOption {
+	return func(c *sessionConfig) error {
+		if d <= 0 {
+			return fmt.Errorf("WithSessionIdleTimeout(%v): must be positive", d)
+		}
+		c.idle = d
+		return nil
+	}
+}
+
+// WithSessionAbsoluteTimeout sets how long a session lives after login,
+// however busy it is; the kit measures it from the login time it stores in
+// the session, because scs restarts its own lifetime whenever the token is
+// renewed. Logging in again starts a new lifetime. d must be positive.
+// Default: [DefaultSessionAbsoluteTimeout] (12 hours).
+func WithSessionAbsoluteTimeout(d time.Duration) SessionOption {
+	return func(c *sessionConfig) error {
+		if d <= 0 {
+			return fmt.Errorf("WithSessionAbsoluteTimeout(%v): must be positive", d)
+		}
+		c.absolute = d
+		return nil
+	}
+}
+
+// WithSessionTouchInterval sets how often the idle bookkeeping writes a busy
+// session back to the store. In between, an unmodified session costs one store
+// read per request and no write. d must be positive and shorter than the idle
+// timeout. Default: a tenth of the idle timeout, at most one minute.
+func WithSessionTouchInterval(d time.Duration) SessionOption {
+	return func(c *sessionConfig) error {
+		if d <= 0 {
+			return fmt.Errorf("WithSessionTouchInterval(%v): must be positive", d)
+		}
+		c.touch = d
+		return nil
+	}
+}
+
+// WithSessionClock sets the function that tells the current time, by which
+// the login time, the last activity and both timeouts are measured; it is
+// meant for tests. The store's own expiry of a row is set in real time to the
+// session's remaining life, so a clock far from real time does not make rows
+// vanish. Default: [time.Now].
+func WithSessionClock(now func() time.Time) SessionOption {
+	return func(c *sessionConfig) error {
+		if now == nil {
+			return errors.New("WithSessionClock(nil)")
+		}
+		c.now = now
+		return nil
+	}
+}
+
+// WithSessionVersionCheck makes [Session.Login] store the user's current
+// token version in the session and every request compare it with lookup: a
+// session whose version is below the user's current one is refused and
+// destroyed, which is how bumping the version logs a user out of every
+// session at once, in O(1) and without scanning the store. A lookup error
+// wrapping [ErrUnknownUser] refuses and destroys the session too; any other
+// lookup error fails closed (500) and leaves the session alone. Wrap lookup in
+// a cache so that this costs a store query per user per TTL, not per request.
+// Default: no version check; bumping the version then does not reach
+// sessions.
+func WithSessionVersionCheck(lookup VersionLookup) SessionOption {
+	return func(c *sessionConfig) error {
+		if lookup == nil {
+			return errors.New("WithSessionVersionCheck(nil)")
+		}
+		c.versions = lookup
+		return nil
+	}
+}
+
+// WithInsecureSessionCookie lets [NewSession] accept a session cookie without
+// the Secure attribute, for development over plain HTTP only: the cookie then
+// travels in the clear. Such a cookie cannot carry the __Host- prefix (browsers
+// refuse it), so rename it too, e.g. sm.Cookie.Name = "session". Default: the
+// Secure attribute and the __Host- prefix are required.
+func WithInsecureSessionCookie() SessionOption {
+	return func(c *sessionConfig) error {
+		c.insecure = true
+		return nil
+	}
+}
+
+// WithPersistentSessionCookie lets [NewSession] accept a manager whose
+// Cookie.Persist is true, so that every session cookie carries Expires and
+// Max-Age and survives a browser restart. Default: Persist must be false and
+// the cookie dies with the browser session; to persist one session only
+// ("remember me"), call the manager's RememberMe(ctx, true) after
+// [Session.Login].
+func WithPersistentSessionCookie() SessionOption {
+	return func(c *sessionConfig) error {
+		c.persistent = true
+		return nil
+	}
+}
+
+// WithSessionCrossOriginProtection sets the cross-origin (CSRF) check applied
+// to requests that the session authenticates and to [Session.LoadAndSave];
+// configure trusted origins or bypass patterns on c before passing it. c is
+// used only through its Check method, so its deny handler is not called.
+// Default: [net/http.NewCrossOriginProtection] with no exceptions.
+func WithSessionCrossOriginProtection(c *http.CrossOriginProtection) SessionOption {
+	return func(cfg *sessionConfig) error {
+		if c == nil {
+			return errors.New("WithSessionCrossOriginProtection(nil)")
+		}
+		cfg.cop = c
+		return nil
+	}
+}
+
+// NewSessionManager returns an scs session manager with the kit's secure
+// defaults, ready for [NewSession]; store is where sessions live (nil: a new
+// memstore, for a single process, whose cleanup goroutine runs for the life
+// of the program). The defaults, which the program may
+// change on the returned manager before calling NewSession:
+//
+//   - Cookie: Name [DefaultSessionCookieName], Secure, HttpOnly,
+//     SameSite=Lax, Path=/, no Domain, and Persist false (no Expires or
+//     Max-Age: the cookie ends with the browser session);
+//   - HashTokenInStore true: the store holds SHA-256 hashes of the tokens,
+//     never the tokens themselves;
+//   - IdleTimeout 0: the kit keeps the idle timeout itself, writing the
+//     session at most once per touch interval, where scs's IdleTimeout would
+//     write it on every request;
+//   - ErrorFunc [DefaultErrorHandler]: a store failure is answered 500 and
+//     logged;
+//   - Lifetime stays scs's 24 hours; it only bounds anonymous sessions, since
+//     the kit sets the deadline of a logged-in session from its timeouts.
+//
+// For PostgreSQL pass a [PostgresSessionStore]. The manager is safe for
+// concurrent use once configured.
+func NewSessionManager(store scs.Store) *scs.SessionManager {
+	sm := scs.New()
+	if store == nil {
+		store = memstore.New()
+	}
+	sm.Store = store
+	sm.Cookie = scs.SessionCookie{
+		Name:     DefaultSessionCookieName,
+		HttpOnly: true,
+		Path:     "/",
+		SameSite: http.SameSiteLaxMode,
+		Secure:   true,
+	}
+	sm.HashTokenInStore = true
+	sm.IdleTimeout = 0
+	sm.ErrorFunc = DefaultErrorHandler
+	return sm
+}
+
+// Session authenticates requests by a server-side session kept by scs: the
+// session cookie names a session in the manager's store, which holds the ID
+// of the user who logged in. Build one with [NewSession]; use it with
+// [Require], [Optional] and [Any] like any [Authenticator]. The user goes
+// under the same context key as a bearer token's, so [UserFrom] works either
+// way, and [MethodFrom] reports [MethodSession].
+//
+// A Session is immutable and safe for concurrent use.
+//
+// # Loading and ordering
+//
+// The kit loads and saves the session itself; do not wrap routes in scs's
+// LoadAndSave. [Require] and [Optional] given a Session (alone or in [Any])
+// load it around the protected handler. Routes that call [Session.Login] or
+// [Session.Logout] without Require or Optional (the login form's POST) are
+// wrapped with [Session.LoadAndSave]. Nesting these is harmless: the
+// innermost finds the session loaded and leaves it to the outermost, which
+// commits it once. If the session is used where the kit did not load it, the
+// request is refused with [ErrSessionNotLoaded] (500, logged), never with scs's
+// panic.
+//
+// # What a request costs
+//
+// A request without the session cookie costs no store access. A request
+// with one costs one store read; the session is written back only when it
+// changed (login, logout, the application's own Put) or when its last
+// recorded activity is older than the touch interval.
+//
+// # Refusals
+//
+// A session is refused, and destroyed, when its idle or absolute timeout has
+// passed, when its stored token version is below the user's current one, or
+// when the version lookup or the user loader reports [ErrUnknownUser]. The
+// error wraps [ErrInvalidToken] ([ErrTokenExpired] or [ErrTokenRevoked]) and
+// also [ErrNoCredentials]: [Require] answers 401 while the response clears the
+// cookie, and [Optional] serves the request as anonymous, since the session is
+// gone. A request carrying the session cookie twice (cookie tossing) is
+// refused with [ErrInvalidRequest] (400) and its cookies are read as neither.
+// A cookie that is not a well-formed scs token (43 base64url characters) is
+// ignored without a store query.
+//
+// # Cross-site requests
+//
+// A state-changing request (any method but GET, HEAD and OPTIONS) that the
+// session authenticates must pass [net/http.CrossOriginProtection]; otherwise it
+// is refused with [ErrCrossOrigin] (403). Requests from non-browser clients,
+// which send neither Sec-Fetch-Site nor Origin, pass. Bearer-token requests
+// are not checked: they carry no ambient credential.
+//
+// # Logged-out sessions stay dead
+//
+// A request that loaded a session before it was logged out, and saves it
+// after, must not bring it back; with scs alone it does, since stores commit
+// by upsert (SECURITY.md S4a). [NewSession] therefore wraps the manager's
+// store so that a commit inserts only a token the same request did not load
+// from the store (one scs generated in this request: at login, or the first
+// save of a new session), and writes a token it loaded with an update that
+// cannot create the row. Logout, renewal at login and refusals delete the
+// row; an in-flight request's later update then finds nothing to update. The
+// argument needs the update to be atomic against the delete: in
+// [PostgresSessionStore] it is one UPDATE … WHERE token = $1 statement, so it
+// holds across any number of processes sharing the database; for other
+// stores the wrapper looks the token up and writes it under a lock that
+// deletes also take, which is exact for memstore (one process) but leaves a
+// window of one round trip when several processes share another kind of
+// store.
+type Session[U any] struct {
+	sm       *scs.SessionManager
+	g        *guardedStore
+	loadUser func(context.Context, string) (U, error)
+	cfg      sessionConfig
+}
+
+// NewSession returns a session authenticator over sm. loadUser turns the user
+// ID stored at login into the program's user type; it is called on every
+// authenticated request. An error from it that wraps [ErrUnknownUser] refuses
+// and destroys the session (401); any other error is a failure (500).
+//
+// sm is best built with [NewSessionManager]. NewSession checks it and
+// refuses, with an error naming every problem, a cookie without Secure
+// (unless [WithInsecureSessionCookie]), without the __Host- prefix, HttpOnly
+// or SameSite Lax or Strict, with a Path other than "/" or any Domain, a
+// persistent cookie (unless [WithPersistentSessionCookie]), HashTokenInStore
+// off, scs's IdleTimeout on, or a bare *postgresstore.PostgresStore (use
+// [NewPostgresSessionStore], which cannot re-insert a logged-out session).
+//
+// NewSession wraps sm.Store (see "Logged-out sessions stay dead" on
+// [Session]); configure the store before calling it and do not replace it
+// afterwards. Several Sessions may share one manager.
+func NewSession[U any](sm *scs.SessionManager, loadUser func(ctx context.Context, userID string) (U, error), opts ...SessionOption) (*Session[U], error) {
+	if sm == nil {
+		return nil, errors.New("authkit: NewSession: nil SessionManager")
+	}
+	if loadUser == nil {
+		return nil, errors.New("authkit: NewSession: loadUser is nil")
+	}
+	cfg := sessionConfig{
+		idle:     DefaultSessionIdleTimeout,
+		absolute: DefaultSessionAbsoluteTimeout,
+		now:      time.Now,
+	}
+	var errs []error
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o(&cfg); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if cfg.touch == 0 {
+		cfg.touch = min(time.Minute, cfg.idle/10)
+	}
+	if cfg.touch >= cfg.idle {
+		errs = append(errs, fmt.Errorf("touch interval %v must be shorter than the idle timeout %v", cfg.touch, cfg.idle))
+	}
+	if cfg.cop == nil {
+		cfg.cop = http.NewCrossOriginProtection()
+	}
+	errs = append(errs, checkManager(sm, &cfg)...)
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("authkit: NewSession: %w", err)
+	}
+	g, ok := sm.Store.(*guardedStore)
+	if !ok {
+		g = newGuardedStore(sm.Store)
+		sm.Store = g
+	}
+	return &Session[U]{sm: sm, g: g, loadUser: loadUser, cfg: cfg}, nil
+}
+
+// checkManager lists what makes sm unsafe for the kit.
+func checkManager(sm *scs.SessionManager, cfg *sessionConfig) []error {
+	var errs []error
+	if sm.Store == nil || sm.Codec == nil || sm.ErrorFunc == nil {
+		return append(errs, errors.New("the SessionManager is not initialised: build it with NewSessionManager or scs.New"))
+	}
+	if _, ok := sm.Store.(*postgresstore.PostgresStore); ok {
+		errs = append(errs, errors.New("Store is a bare postgresstore, whose upsert re-inserts logged-out sessions: use NewPostgresSessionStore"))
+	}
+	c := sm.Cookie
+	switch {
+	case c.Name == "":
+		errs = append(errs, errors.New("Cookie.Name is empty"))
+	case !c.Secure && !cfg.insecure:
+		errs = append(errs, errors.New("Cookie.Secure is false (WithInsecureSessionCookie allows it for plain-HTTP development)"))
+	case !c.Secure && strings.HasPrefix(c.Name, "__Host-"):
+		errs = append(errs, fmt.Errorf("Cookie.Name %q: browsers refuse a __Host- cookie without Secure", c.Name))
+	case c.Secure && !strings.HasPrefix(c.Name, "__Host-"):
+		errs = append(errs, fmt.Errorf("Cookie.Name %q lacks the __Host- prefix (e.g. %q)", c.Name, DefaultSessionCookieName))
+	}
+	if !c.HttpOnly {
+		errs = append(errs, errors.New("Cookie.HttpOnly is false"))
+	}
+	if c.SameSite != http.SameSiteLaxMode && c.SameSite != http.SameSiteStrictMode {
+		errs = append(errs, errors.New("Cookie.SameSite must be Lax or Strict"))
+	}
+	if c.Path != "/" {
+		errs = append(errs, fmt.Errorf("Cookie.Path is %q, not \"/\"", c.Path))
+	}
+	if c.Domain != "" {
+		errs = append(errs, fmt.Errorf("Cookie.Domain is %q: a session cookie must stay host-only", c.Domain))
+	}
+	if c.Persist && !cfg.persistent {
+		errs = append(errs, errors.New("Cookie.Persist is true (scs's default): set it false, or pass WithPersistentSessionCookie"))
+	}
+	if !sm.HashTokenInStore {
+		errs = append(errs, errors.New("HashTokenInStore is false: the store would hold usable tokens"))
+	}
+	if sm.IdleTimeout != 0 {
+		errs = append(errs, errors.New("IdleTimeout is set, which writes the session on every request: use WithSessionIdleTimeout instead"))
+	}
+	return errs
+}
+
+// Authenticate returns the user of the request's session. See [Session] for
+// what it refuses; it must run inside the kit's loading (see "Loading and
+// ordering" on [Session]), which [Require] and [Optional] provide.
+func (s *Session[U]) Authenticate(r *http.Request) (U, error) {
+	u, _, _, err := s.identify(r)
+	return u, err
+}
+
+func (s *Session[U]) identify(r *http.Request) (U, *Claims, Method, error) {
+	var zero U
+	ctx := r.Context()
+	st := s.g.state(ctx)
+	if st == nil {
+		return zero, nil, MethodSession, ErrSessionNotLoaded
+	}
+	if st.err != nil {
+		return zero, nil, MethodSession, st.err
+	}
+	sm := s.sm
+	userID := sm.GetString(ctx, sessionUserKey)
+	if userID == "" {
+		return zero, nil, MethodSession, ErrNoCredentials
+	}
+	if st.crossOrigin != nil {
+		return zero, nil, MethodSession, st.crossOrigin
+	}
+	now := s.cfg.now()
+	auth := time.Unix(0, sm.GetInt64(ctx, sessionAuthKey))
+	seen := time.Unix(0, sm.GetInt64(ctx, sessionSeenKey))
+	switch {
+	case !now.Before(auth.Add(s.cfg.absolute)):
+		return zero, nil, MethodSession, s.end(ctx, expiredToken("session absolute timeout"))
+	case !now.Before(seen.Add(s.cfg.idle)):
+		return zero, nil, MethodSession, s.end(ctx, expiredToken("session idle timeout"))
+	}
+	if s.cfg.versions != nil {
+		if err := checkVersion(ctx, s.cfg.versions, userID, sm.GetInt64(ctx, sessionVersionKey)); err != nil {
+			if errors.Is(err, ErrInvalidToken) {
+				err = s.end(ctx, err)
+			}
+			return zero, nil, MethodSession, err
+		}
+	}
+	u, err := s.loadUser(ctx, userID)
+	if err != nil {
+		if errors.Is(err, ErrUnknownUser) {
+			err = s.end(ctx, invalidTokenCause("user", err))
+		}
+		return zero, nil, MethodSession, err
+	}
+	if now.Sub(seen) >= s.cfg.touch {
+		sm.Put(ctx, sessionSeenKey, now.UnixNano())
+		sm.SetDeadline(ctx, s.storeDeadline(now, auth))
+	}
+	return u, nil, MethodSession, nil
+}
+
+// storeDeadline is the expiry scs gives the store row: the session's
+// remaining life (until the idle or the absolute timeout, whichever comes
+// first), counted from real time so that an injected clock cannot make the
+// row vanish early.
+func (s *Session[U]) storeDeadline(now, auth time.Time) time.Time {
+	return time.Now().Add(min(auth.Add(s.cfg.absolute).Sub(now), s.cfg.idle))
+}
+
+// end destroys a refused session; the response clears the cookie.
+func (s *Session[U]) end(ctx context.Context, reason error) error {
+	if err := s.sm.Destroy(ctx); err != nil {
+		return fmt.Errorf("authkit: destroying a refused session: %w", err)
+	}
+	return &sessionEnded{reason}
+}
+
+// sessionEnded is a refusal after which the session no longer exists: it
+// matches ErrNoCredentials as well as the reason, so Optional serves the
+// request anonymously.
+type sessionEnded struct{ reason error }
+
+func (e *sessionEnded) Error() string   { return e.reason.Error() + " (session destroyed)" }
+func (e *sessionEnded) Unwrap() []error { return []error{e.reason, ErrNoCredentials} }
+
+// Login makes the session of the request in ctx belong to userID: it renews
+// the session token (so a token planted before login, session fixation, is
+// worth nothing afterwards; the old token is deleted and cannot come back),
+// then stores the user ID, the login time and, with
+// [WithSessionVersionCheck], the user's current token version. If the session
+// belonged to another user, its other values are cleared. Call it again after
+// any privilege change (password or role change); it also restarts the
+// absolute timeout.
+//
+// The response sets the new cookie, with Cache-Control: no-store, when the
+// handler first writes. ctx must come from a request loaded by the kit (see
+// [Session]); otherwise Login returns [ErrSessionNotLoaded]. It returns an
+// error wrapping [ErrCrossOrigin] for a cross-origin request,
+// [ErrInvalidRequest] for a request carrying the session cookie twice, and an
+// error wrapping the version lookup's or the store's when they fail; in every
+// case the session is unchanged. An unknown user (the lookup's error wraps
+// [ErrUnknownUser]) is reported as a refusal: the error also wraps
+// [ErrInvalidToken], which [DefaultErrorHandler] answers with 401. Login never
+// panics.
+func (s *Session[U]) Login(ctx context.Context, userID string) error {
+	if userID == "" {
+		return errors.New("authkit: Login: empty user ID")
+	}
+	if err := s.usable(ctx); err != nil {
+		return err
+	}
+	var version int64
+	if s.cfg.versions != nil {
+		v, err := s.cfg.versions(ctx, userID)
+		if errors.Is(err, ErrUnknownUser) {
+			return invalidTokenCause("Login: user", err)
+		}
+		if err != nil {
+			return fmt.Errorf("authkit: Login: version lookup: %w", err)
+		}
+		version = v
+	}
+	sm := s.sm
+	if err := sm.RenewToken(ctx); err != nil {
+		return fmt.Errorf("authkit: Login: renewing the session token: %w", err)
+	}
+	if prev := sm.GetString(ctx, sessionUserKey); prev != "" && prev != userID {
+		_ = sm.Clear(ctx) // never fails
+	}
+	now := s.cfg.now()
+	sm.Put(ctx, sessionUserKey, userID)
+	sm.Put(ctx, sessionAuthKey, now.UnixNano())
+	sm.Put(ctx, sessionSeenKey, now.UnixNano())
+	sm.Put(ctx, sessionVersionKey, version)
+	sm.SetDeadline(ctx, s.storeDeadline(now, now))
+	return nil
+}
+
+// Logout ends the session of the request in ctx: it deletes it from the store
+// (no request still in flight with it can bring it back) and the response
+// expires the cookie (Max-Age=0, Cache-Control: no-store). A later Put in
+// the same request starts a new, anonymous session. To end every session of
+// a user, bump the user's token version (see [WithSessionVersionCheck]).
+//
+// Errors are those of [Session.Login], except for the version lookup; on
+// error the session is unchanged. Logout never panics.
+func (s *Session[U]) Logout(ctx context.Context) error {
+	if err := s.usable(ctx); err != nil {
+		return err
+	}
+	if err := s.sm.Destroy(ctx); err != nil {
+		return fmt.Errorf("authkit: Logout: %w", err)
+	}
+	return nil
+}
+
+// usable reports why Login or Logout may not change the request's session.
+func (s *Session[U]) usable(ctx context.Context) error {
+	st := s.g.state(ctx)
+	switch {
+	case st == nil:
+		return ErrSessionNotLoaded
+	case st.err != nil:
+		return st.err
+	case st.crossOrigin != nil:
+		return st.crossOrigin
+	}
+	return nil
+}
+
+// LoadAndSave is middleware that loads the session around next and saves it
+// after, in place of scs's LoadAndSave (which must not be used with the kit).
+// Wrap with it the routes whose handlers call [Session.Login] or
+// [Session.Logout] or use the session without [Require] or [Optional]: the
+// login and logout forms' POST routes, typically. It refuses a state-changing
+// cross-origin request with 403 (login CSRF) and a request carrying the
+// session cookie twice with 400, answered by [DefaultErrorHandler]; a store
+// failure is answered by the manager's ErrorFunc. It does not authenticate:
+// next runs for anonymous requests too.
+//
+// Responses get Vary: Cookie, and Cache-Control: no-store when they set or
+// clear the cookie. The session is saved when the handler first writes its
+// header or body (changes after that are lost, as with scs), or when it
+// returns; if saving fails, the manager's ErrorFunc answers and what the
+// handler writes afterwards is dropped. Nested inside Require, Optional or
+// another LoadAndSave of the same manager, it neither loads nor saves again,
+// but still refuses what is listed above.
+func (s *Session[U]) LoadAndSave(next http.Handler) http.Handler {
+	return s.load(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st := s.g.state(r.Context())
+		err := st.err
+		if err == nil {
+			err = st.crossOrigin
+		}
+		if err != nil {
+			DefaultErrorHandler(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r)
+	}))
+}
+
+func (s *Session[U]) wrapHandler(next http.Handler) http.Handler { return s.load(next) }
+
+// loadState is what the kit knows about the session of one request. It is
+// created before the store is read; the guarded store fills in loadedKey.
+type loadState struct {
+	err         error // a refusal that holds whatever the session says
+	crossOrigin error // the result of the cross-origin check, for session-authenticated requests
+	findDone    bool
+	loadedKey   string // the store key the request's load found, if any
+}
+
+// errForeignLoad is the state of a request whose session was loaded by
+// scs's LoadAndSave: its commits bypass the kit, so nothing is trusted.
+var errForeignLoad = fmt.Errorf("%w (found a session loaded by scs's LoadAndSave)", ErrSessionNotLoaded)
+
+// load loads the session for next and saves it after, unless the kit
+// already did for this request.
+func (s *Session[U]) load(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		if s.g.state(ctx) != nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Add("Vary", "Cookie")
+		st := &loadState{crossOrigin: s.cfg.cop.Check(r)}
+		if st.crossOrigin != nil {
+			st.crossOrigin = &authError{kind: ErrCrossOrigin, cause: st.crossOrigin}
+		}
+		token := ""
+		switch cs := r.CookiesNamed(s.sm.Cookie.Name); {
+		case len(cs) > 1:
+			st.err = invalidRequest("session cookie sent more than once")
+		case len(cs) == 1 && validSessionToken(cs[0].Value):
+			token = cs[0].Value
+		}
+		ctx = context.WithValue(ctx, sessionStateKey{s.g}, st)
+		loaded, err := s.sm.Load(ctx, token)
+		if err != nil {
+			s.sm.ErrorFunc(w, r, err)
+			return
+		}
+		if loaded == ctx { // scs found its data already in ctx: someone else loaded it
+			st.err = errForeignLoad
+			next.ServeHTTP(w, r.WithContext(ctx))
+			return
+		}
+		r = r.WithContext(loaded)
+		sw := &sessionWriter{ResponseWriter: w, r: r, sm: s.sm}
+		next.ServeHTTP(sw, r)
+		sw.save()
+	})
+}
+
+// validSessionToken reports whether v can be an scs token: 32 random bytes in
+// unpadded base64url. Anything else is ignored without asking the store.
+func validSessionToken(v string) bool {
+	if len(v) != 43 {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if !b64url[v[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+// sessionWriter saves the session before the response header goes out, as
+// scs's does, and adds Cache-Control: no-store when it sets the cookie. After
+// a failed save (answered with the manager's ErrorFunc) it drops what the
+// handler writes, so that nothing contradicts the error.
+type sessionWriter struct {
+	http.ResponseWriter
+	r      *http.Request
+	sm     *scs.SessionManager
+	saved  bool
+	failed bool
+}
+
+var errSessionSave = errors.New("authkit: the session could not be saved; response discarded")
+
+// save commits the session once; it reports whether the response may go on.
+func (w *sessionWriter) save() bool {
+	if w.saved {
+		return !w.failed
+	}
+	w.saved = true
+	ctx := w.r.Context()
+	switch w.sm.Status(ctx) {
+	case scs.Modified:
+		token, expiry, err := w.sm.Commit(ctx)
+		if err != nil {
+			w.failed = true
+			w.sm.ErrorFunc(w.ResponseWriter, w.r, err)
+			return false
+		}
+		w.sm.WriteSessionCookie(ctx, w.ResponseWriter, token, expiry)
+	case scs.Destroyed:
+		w.sm.WriteSessionCookie(ctx, w.ResponseWriter, "", time.Time{})
+	default:
+		return true
+	}
+	w.Header().Set("Cache-Control", "no-store") // replaces scs's no-cache="Set-Cookie"
+	return true
+}
+
+func (w *sessionWriter) WriteHeader(code int) {
+	ok := !w.failed
+	if code >= 200 { // an informational (1xx) header is sent before the session is final
+		ok = w.save()
+	}
+	if ok {
+		w.ResponseWriter.WriteHeader(code)
+	}
+}
+
+func (w *sessionWriter) Write(b []byte) (int, error) {
+	if !w.save() {
+		return 0, errSessionSave
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush saves the session first, so that a streamed response still carries
+// its cookie.
+func (w *sessionWriter) Flush() {
+	if w.save() {
+		_ = http.NewResponseController(w.ResponseWriter).Flush()
+	}
+}
+
+// Hijack hands over the connection (for WebSockets); the session is still
+// saved when the handler returns, but no cookie can be sent any more.
+func (w *sessionWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return http.NewResponseController(w.ResponseWriter).Hijack()
+}
+
+func (w *sessionWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+type sessionStateKey struct{ g *guardedStore }
+
+// guardedStore wraps the manager's store so that a commit can never re-create
+// a session that was deleted (see [Session]). A token that the request's own
+// load found in the store is only ever updated; any other token, which scs
+// generated during the request, is inserted. A commit outside a kit-loaded
+// request is an update.
+type guardedStore struct {
+	inner scs.Store
+	cond  conditionalStore // the inner store's atomic insert and update, if it has them
+	mu    sync.Mutex       // otherwise: makes look-up-then-write atomic against deletes
+}
+
+// conditionalStore is implemented by stores that can write a session only
+// if it exists (update) or only if it does not (insert), atomically.
+type conditionalStore interface {
+	insertCtx(ctx context.Context, key string, b []byte, expiry time.Time) error
+	updateCtx(ctx context.Context, key string, b []byte, expiry time.Time) error
+}
+
+func newGuardedStore(inner scs.Store) *guardedStore {
+	g := &guardedStore{inner: inner}
+	g.cond, _ = inner.(conditionalStore)
+	return g
+}
+
+func (g *guardedStore) state(ctx context.Context) *loadState {
+	st, _ := ctx.Value(sessionStateKey{g}).(*loadState)
+	return st
+}
+
+func (g *guardedStore) Find(key string) ([]byte, bool, error) {
+	return g.FindCtx(context.Background(), key)
+}
+
+func (g *guardedStore) FindCtx(ctx context.Context, key string) ([]byte, bool, error) {
+	b, found, err := g.find(ctx, key)
+	if st := g.state(ctx); st != nil && !st.findDone {
+		st.findDone = true
+		if found && err == nil {
+			st.loadedKey = key
+		}
+	}
+	return b, found, err
+}
+
+func (g *guardedStore) Commit(key string, b []byte, expiry time.Time) error {
+	return g.CommitCtx(context.Background(), key, b, expiry)
+}
+
+func (g *guardedStore) CommitCtx(ctx context.Context, key string, b []byte, expiry time.Time) error {
+	if st := g.state(ctx); st != nil && key != st.loadedKey {
+		if g.cond != nil {
+			return g.cond.insertCtx(ctx, key, b, expiry)
+		}
+		return g.commit(ctx, key, b, expiry)
+	}
+	if g.cond != nil {
+		return g.cond.updateCtx(ctx, key, b, expiry)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if _, found, err := g.find(ctx, key); err != nil || !found {
+		return err
+	}
+	return g.commit(ctx, key, b, expiry)
+}
+
+func (g *guardedStore) Delete(key string) error { return g.DeleteCtx(context.Background(), key) }
+
+func (g *guardedStore) DeleteCtx(ctx context.Context, key string) error {
+	if g.cond == nil {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+	}
+	if cs, ok := g.inner.(scs.CtxStore); ok {
+		return cs.DeleteCtx(ctx, key)
+	}
+	return g.inner.Delete(key)
+}
+
+// All lists the sessions for scs's Iterate. Note that Iterate cannot delete
+// or update sessions when HashTokenInStore is on (it passes the stored hashes
+// as tokens): end a user's sessions by bumping the token version instead.
+func (g *guardedStore) All() (map[string][]byte, error) { return g.AllCtx(context.Background()) }
+
+func (g *guardedStore) AllCtx(ctx context.Context) (map[string][]byte, error) {
+	switch st := g.inner.(type) {
+	case scs.IterableCtxStore:
+		return st.AllCtx(ctx)
+	case scs.IterableStore:
+		return st.All()
+	}
+	return nil, fmt.Errorf("authkit: session store %T does not support iteration", g.inner)
+}
+
+func (g *guardedStore) find(ctx context.Context, key string) ([]byte, bool, error) {
+	if cs, ok := g.inner.(scs.CtxStore); ok {
+		return cs.FindCtx(ctx, key)
+	}
+	return g.inner.Find(key)
+}
+
+func (g *guardedStore) commit(ctx context.Context, key string, b []byte, expiry time.Time) error {
+	if cs, ok := g.inner.(scs.CtxStore); ok {
+		return cs.CommitCtx(ctx, key, b, expiry)
+	}
+	return g.inner.Commit(key, b, expiry)
+}

@@ -1,0 +1,369 @@
+package authkit
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alexedwards/scs/postgresstore"
+	"github.com/alexedwards/scs/v2"
+	_ "github.com/jackc/pgx/v5/stdlib"
+)
+
+// pgDSNs remembers the DSN of each test database handle, for reopening.
+var pgDSNs sync.Map // *sql.DB → string
+
+// testPGDB returns a handle on a fresh schema of the TEST_DATABASE_URL
+// database (dropped at the end of the test), holding the session table, or
+// skips the test when TEST_DATABASE_URL is unset.
+func testPGDB(t testing.TB) *sql.DB {
+	t.Helper()
+	base := os.Getenv("TEST_DATABASE_URL")
+	if base == "" {
+		t.Skip("TEST_DATABASE_URL is not set: skipping the PostgreSQL tests")
+	}
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := "authkit_sessions_" + randomHex(t)
+	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
+		admin.Close()
+		t.Fatalf("creating the test schema: %v", err)
+	}
+	t.Cleanup(func() {
+		if _, err := admin.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
+			t.Errorf("dropping %s: %v", schema, err)
+		}
+		admin.Close()
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	db := openPG(t, u.String())
+	if err := MigrateSessions(context.Background(), db, ""); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+func openPG(t testing.TB, dsn string) *sql.DB {
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	pgDSNs.Store(db, dsn)
+	return db
+}
+
+// reopenPGDB opens a second connection pool on db's schema, as another
+// process would.
+func reopenPGDB(t testing.TB, db *sql.DB) *sql.DB {
+	dsn, _ := pgDSNs.Load(db)
+	return openPG(t, dsn.(string))
+}
+
+func newTestPGStore(t testing.TB, db *sql.DB) *PostgresSessionStore {
+	t.Helper()
+	s, err := NewPostgresSessionStore(db, postgresstore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func randomHex(t testing.TB) string {
+	b := make([]byte, 6)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+func pgSchema(t testing.TB, db *sql.DB) string {
+	var schema string
+	if err := db.QueryRow("SELECT current_schema()").Scan(&schema); err != nil {
+		t.Fatal(err)
+	}
+	return schema
+}
+
+// S10: the table holds hashes of the tokens, never the tokens.
+func TestPGSessionTokensHashedAtRest(t *testing.T) {
+	db := testPGDB(t)
+	e := newTestEnv(t, newTestPGStore(t, db))
+	var tokens []string
+	for _, id := range []string{"1", "2", "1"} {
+		tokens = append(tokens, e.login(e.client(), id))
+	}
+	rows, err := db.Query("SELECT token, data FROM sessions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	keys := map[string]bool{}
+	for rows.Next() {
+		var key string
+		var data []byte
+		if err := rows.Scan(&key, &data); err != nil {
+			t.Fatal(err)
+		}
+		keys[key] = true
+		for _, tok := range tokens {
+			if key == tok || bytes.Contains(data, []byte(tok)) || strings.Contains(key, tok) {
+				t.Fatalf("the raw token %q is in the table", tok)
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != len(tokens) {
+		t.Fatalf("%d rows for %d sessions", len(keys), len(tokens))
+	}
+	for _, tok := range tokens {
+		if !keys[storeKey(tok)] {
+			t.Fatalf("no row under the hash of %q", tok)
+		}
+	}
+}
+
+// The control for TestSessionNoResurrection: scs with a bare postgresstore
+// does re-insert a logged-out session from a request in flight (SECURITY.md
+// S4a), so the test's harness can see the failure it guards against.
+func TestPGBareScsResurrectsLoggedOutSessions(t *testing.T) {
+	db := testPGDB(t)
+	sm := scs.New()
+	sm.Store = postgresstore.NewWithCleanupInterval(db, 0)
+	sm.HashTokenInStore = true
+	started, release := make(chan struct{}), make(chan struct{})
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
+		_ = sm.RenewToken(r.Context())
+		sm.Put(r.Context(), "user", "1")
+	})
+	mux.HandleFunc("POST /logout", func(w http.ResponseWriter, r *http.Request) { _ = sm.Destroy(r.Context()) })
+	mux.HandleFunc("GET /slow", func(w http.ResponseWriter, r *http.Request) {
+		started <- struct{}{}
+		<-release
+		sm.Put(r.Context(), "late", "write")
+	})
+	e := &testEnv{t: t}
+	e.serve(sm.LoadAndSave(mux))
+	c := e.client()
+	e.do(c, "POST", "/login", nil, nil)
+	u, _ := url.Parse(e.srv.URL)
+	tok := c.Jar.Cookies(u)[0].Value
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		req, _ := http.NewRequest("GET", e.srv.URL+"/slow", nil)
+		req.AddCookie(&http.Cookie{Name: "session", Value: tok})
+		resp, err := e.bare().Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+	}()
+	<-started
+	e.do(c, "POST", "/logout", nil, nil)
+	var n int
+	db.QueryRow("SELECT count(*) FROM sessions WHERE token = $1", storeKey(tok)).Scan(&n)
+	if n != 0 {
+		t.Fatal("logout did not delete the row")
+	}
+	release <- struct{}{}
+	<-done
+	db.QueryRow("SELECT count(*) FROM sessions WHERE token = $1", storeKey(tok)).Scan(&n)
+	if n != 1 {
+		t.Fatal("bare scs did not resurrect the session: the resurrection test proves nothing")
+	}
+}
+
+// With the database gone mid-test, a request with a session fails closed
+// (5xx, never a panic, never an anonymous 200); when it is back, the same
+// session works again without a restart.
+func TestPGSessionStoreFailure(t *testing.T) {
+	db := testPGDB(t)
+	e := newTestEnv(t, newTestPGStore(t, db))
+	c := e.client()
+	tok := e.login(c, "1")
+	schema := pgSchema(t, db)
+
+	if _, err := db.Exec("ALTER TABLE " + schema + ".sessions RENAME TO sessions_away"); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/me", "/opt"} {
+		r := e.do(c, "GET", path, nil, nil)
+		if r.status < 500 || strings.Contains(r.body, "alice") || strings.Contains(r.body, "anonymous") {
+			t.Fatalf("%s without the table: %d %q", path, r.status, r.body)
+		}
+	}
+	r := e.do(e.client(), "POST", "/login", nil, url.Values{"user": {"2"}})
+	if r.status < 500 || sessionCookieLine(t, r.header) != "" {
+		t.Fatalf("login without the table: %d, Set-Cookie %q", r.status, r.header.Values("Set-Cookie"))
+	}
+	if r := e.do(c, "POST", "/logout", nil, nil); r.status < 500 {
+		t.Fatalf("logout without the table: %d", r.status)
+	}
+
+	if _, err := db.Exec("ALTER TABLE " + schema + ".sessions_away RENAME TO sessions"); err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, e.do(c, "GET", "/me", nil, nil), 200, "alice via session")
+	if !e.stored(tok) {
+		t.Fatal("session lost")
+	}
+
+	// A closed pool fails closed too.
+	db.Close()
+	if r := e.do(c, "GET", "/me", nil, nil); r.status < 500 {
+		t.Fatalf("closed pool: %d %q", r.status, r.body)
+	}
+}
+
+func TestPGMigrateSessions(t *testing.T) {
+	db := testPGDB(t) // already migrated once
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 { // concurrent start-ups
+		wg.Go(func() { errs <- MigrateSessions(ctx, db, "") })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var idx int
+	if err := db.QueryRow("SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() AND indexname = 'sessions_expiry_idx'").Scan(&idx); err != nil || idx != 1 {
+		t.Fatalf("expiry index: %d, %v", idx, err)
+	}
+
+	// A schema-qualified table works end to end.
+	schema := pgSchema(t, db)
+	table := schema + ".web_sessions"
+	if err := MigrateSessions(ctx, db, table); err != nil {
+		t.Fatal(err)
+	}
+	store, err := NewPostgresSessionStore(db, postgresstore.Config{TableName: table})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newTestEnv(t, store)
+	c := e.client()
+	tok := e.login(c, "1")
+	wantStatus(t, e.do(c, "GET", "/me", nil, nil), 200, "alice via session")
+	var n int
+	if err := db.QueryRow("SELECT count(*) FROM "+table+" WHERE token = $1", storeKey(tok)).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("row in %s: %d, %v", table, n, err)
+	}
+
+	for _, bad := range []string{"sessions; DROP TABLE x", "a.b.c", "1sessions", "sess-ions", `"sessions"`, ".sessions", "sessions."} {
+		if err := MigrateSessions(ctx, db, bad); err == nil {
+			t.Errorf("MigrateSessions accepted table %q", bad)
+		}
+		if _, err := NewPostgresSessionStore(db, postgresstore.Config{TableName: bad}); err == nil {
+			t.Errorf("NewPostgresSessionStore accepted table %q", bad)
+		}
+	}
+}
+
+func TestPGSessionStoreCleanup(t *testing.T) {
+	db := testPGDB(t)
+	store, err := NewPostgresSessionStore(db, postgresstore.Config{CleanUpInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Commit("expired", []byte("x"), time.Now().Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var n int
+		if err := db.QueryRow("SELECT count(*) FROM sessions").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the cleanup goroutine did not delete the expired row")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	stopped := make(chan struct{})
+	go func() {
+		var wg sync.WaitGroup
+		for range 3 { // postgresstore's own StopCleanup blocks on its second call
+			wg.Go(store.StopCleanup)
+		}
+		wg.Wait()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("StopCleanup blocked")
+	}
+	// Without cleanup the store works, and expired rows stay invisible.
+	if err := store.Commit("old", []byte("x"), time.Now().Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, found, err := store.Find("old"); found || err != nil {
+		t.Fatalf("expired row found: %v %v", found, err)
+	}
+	noCleanup := newTestPGStore(t, db)
+	noCleanup.StopCleanup()
+	noCleanup.StopCleanup()
+}
+
+// The conditional writes: an insert never overwrites, an update never
+// inserts and never revives an expired row.
+func TestPGSessionStoreConditionalWrites(t *testing.T) {
+	store := newTestPGStore(t, testPGDB(t))
+	ctx := context.Background()
+	later := time.Now().Add(time.Hour)
+	if err := store.updateCtx(ctx, "k", []byte("a"), later); err != nil {
+		t.Fatal(err)
+	}
+	if _, found, _ := store.Find("k"); found {
+		t.Fatal("update inserted a row")
+	}
+	if err := store.insertCtx(ctx, "k", []byte("b"), later); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.insertCtx(ctx, "k", []byte("c"), later); err == nil {
+		t.Fatal("insert overwrote an existing row")
+	}
+	if err := store.updateCtx(ctx, "k", []byte("d"), later); err != nil {
+		t.Fatal(err)
+	}
+	if b, _, _ := store.Find("k"); string(b) != "d" {
+		t.Fatalf("data %q after update", b)
+	}
+	if err := store.Commit("gone", []byte("e"), time.Now().Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.updateCtx(ctx, "gone", []byte("f"), later); err != nil {
+		t.Fatal(err)
+	}
+	if _, found, _ := store.Find("gone"); found {
+		t.Fatal("update revived an expired row")
+	}
+}
