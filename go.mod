@@ -2,7 +2,10 @@ module github.com/authkit-go/authkit
 
 go 1.26.0
 
-require github.com/lestrrat-go/jwx/v3 v3.4.0
+require (
+	github.com/lestrrat-go/jwx/v3 v3.4.0
+	golang.org/x/sync v0.25.0
+)
 
 require (
 	github.com/decred/dcrd/dcrec/secp256k1/v4 v4.4.1 // indirect
