@@ -5,10 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -268,8 +268,9 @@ const (
 //   - An entry lives for the TTL ([WithCacheTTL], default 5 seconds): a version
 //     bumped on another instance (or directly in the database) is seen within
 //     it. A bump through [VersionCache.Bump] is seen by this instance at once.
-//   - The cache holds at most [WithCacheSize] users (default 10 000); when it
-//     is full, expired entries are dropped first, then an arbitrary one.
+//   - The cache holds at most [WithCacheSize] users (default 10 000); an
+//     entry leaves when its TTL ends (by timer), and when the cache is full
+//     an arbitrary entry makes room for the new one.
 //   - Concurrent misses for one user share one lookup (singleflight): 100
 //     requests of a user whose entry expired cost one store query. A caller
 //     whose context ends stops waiting; the shared lookup runs on, detached
@@ -279,32 +280,28 @@ const (
 //     every caller that shared the lookup and is never cached, so the next
 //     miss asks the store again.
 //
-// A VersionCache is safe for concurrent use. A hit costs no allocation.
+// A VersionCache is safe for concurrent use. A hit takes no lock, reads no
+// clock and allocates nothing.
 type VersionCache struct {
 	lookup VersionLookup
 	bump   func(ctx context.Context, userID string) (int64, error)
 	ttl    time.Duration
 	size   int
-	now    func() time.Time
-	epoch  time.Time
-	seed   maphash.Seed
+	now    func() time.Time // set by WithCacheClock; nil: entries expire by timer
+	epoch  time.Time        // c.now() at construction, when c.now is set
 	group  singleflight.Group
-	shards []cacheShard
-}
 
-const cacheShards = 32
-
-type cacheShard struct {
-	mu  sync.RWMutex
-	m   map[string]cacheEntry
-	gen uint64 // incremented by Forget; a fill that started before is dropped
-	max int
-	_   [64]byte // keep shards on separate cache lines
+	// entries maps a user ID to an immutable *cacheEntry. Reads take no
+	// lock; writes (fill, expire, Forget) hold mu, which also guards n.
+	entries sync.Map
+	gen     atomic.Uint64 // incremented by Forget; a fill that started before is dropped
+	mu      sync.Mutex
+	n       int
 }
 
 type cacheEntry struct {
 	version int64
-	expires time.Duration // since the cache's epoch
+	expires time.Duration // since epoch; only with WithCacheClock
 }
 
 // VersionCacheOption configures [NewVersionCache].
@@ -350,8 +347,9 @@ func WithCacheBump(bump func(ctx context.Context, userID string) (int64, error))
 	}
 }
 
-// WithCacheClock sets the function that tells the current time, for tests.
-// Default: [time.Now].
+// WithCacheClock sets the function that tells the current time, for tests:
+// entries then expire by this clock, checked on each lookup. Default: the
+// system clock; entries expire by timer, so that a hit reads no clock.
 func WithCacheClock(now func() time.Time) VersionCacheOption {
 	return func(c *VersionCache) error {
 		if now == nil {
@@ -371,8 +369,6 @@ func NewVersionCache(lookup VersionLookup, opts ...VersionCacheOption) (*Version
 		lookup: lookup,
 		ttl:    DefaultVersionCacheTTL,
 		size:   DefaultVersionCacheSize,
-		now:    time.Now,
-		seed:   maphash.MakeSeed(),
 	}
 	var errs []error
 	for _, o := range opts {
@@ -386,18 +382,10 @@ func NewVersionCache(lookup VersionLookup, opts ...VersionCacheOption) (*Version
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("authkit: NewVersionCache: %w", err)
 	}
-	c.epoch = c.now()
-	c.shards = make([]cacheShard, cacheShards)
-	per := (c.size + cacheShards - 1) / cacheShards
-	for i := range c.shards {
-		c.shards[i].m = make(map[string]cacheEntry)
-		c.shards[i].max = per
+	if c.now != nil {
+		c.epoch = c.now()
 	}
 	return c, nil
-}
-
-func (c *VersionCache) shard(userID string) *cacheShard {
-	return &c.shards[maphash.String(c.seed, userID)%cacheShards]
 }
 
 // Lookup returns the user's current version, from the cache when an entry
@@ -406,25 +394,25 @@ func (c *VersionCache) shard(userID string) *cacheShard {
 // wrapped lookup returned them and are not cached. Its method value is a
 // [VersionLookup].
 func (c *VersionCache) Lookup(ctx context.Context, userID string) (int64, error) {
-	now := c.now().Sub(c.epoch)
-	s := c.shard(userID)
-	s.mu.RLock()
-	e, ok := s.m[userID]
-	gen := s.gen
-	s.mu.RUnlock()
-	if ok && now < e.expires {
-		return e.version, nil
+	gen := c.gen.Load()
+	if v, ok := c.entries.Load(userID); ok {
+		// Without an injected clock an entry is removed by a timer when its
+		// TTL ends, so a hit reads no clock: on virtual machines reading the
+		// clock costs more than the rest of a hit.
+		if e := v.(*cacheEntry); c.now == nil || c.now().Sub(c.epoch) < e.expires {
+			return e.version, nil
+		}
 	}
-	return c.miss(ctx, s, userID, gen)
+	return c.miss(ctx, userID, gen)
 }
 
-func (c *VersionCache) miss(ctx context.Context, s *cacheShard, userID string, gen uint64) (int64, error) {
+func (c *VersionCache) miss(ctx context.Context, userID string, gen uint64) (int64, error) {
 	ch := c.group.DoChan(userID, func() (any, error) {
 		v, err := c.lookup(context.WithoutCancel(ctx), userID)
 		if err != nil {
 			return nil, err
 		}
-		c.fill(s, userID, v, gen)
+		c.fill(userID, v, gen)
 		return v, nil
 	})
 	select {
@@ -438,29 +426,54 @@ func (c *VersionCache) miss(ctx context.Context, s *cacheShard, userID string, g
 	}
 }
 
-// fill stores a looked-up version, unless Forget ran for the shard since
-// the lookup began (its result may predate a bump).
-func (c *VersionCache) fill(s *cacheShard, userID string, v int64, gen uint64) {
-	now := c.now().Sub(c.epoch)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.gen != gen {
+// fill stores a looked-up version, unless Forget ran since the lookup began
+// (its result may predate a bump), and arranges for it to expire. When the
+// cache is full it drops an arbitrary other entry (with an injected clock,
+// the expired ones first).
+func (c *VersionCache) fill(userID string, v int64, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen.Load() != gen {
 		return
 	}
-	if _, ok := s.m[userID]; !ok && len(s.m) >= s.max {
-		for k, e := range s.m {
-			if now >= e.expires {
-				delete(s.m, k)
-			}
-		}
-		if len(s.m) >= s.max {
-			for k := range s.m {
-				delete(s.m, k)
-				break
-			}
+	e := &cacheEntry{version: v}
+	if c.now == nil {
+		time.AfterFunc(c.ttl, func() { c.expire(userID, e) })
+	} else {
+		now := c.now().Sub(c.epoch)
+		e.expires = now + c.ttl
+		if c.n >= c.size {
+			c.entries.Range(func(k, v any) bool {
+				if now >= v.(*cacheEntry).expires {
+					c.entries.Delete(k)
+					c.n--
+				}
+				return true
+			})
 		}
 	}
-	s.m[userID] = cacheEntry{version: v, expires: now + c.ttl}
+	if _, loaded := c.entries.Swap(userID, e); !loaded {
+		c.n++
+	}
+	if c.n > c.size {
+		c.entries.Range(func(k, _ any) bool {
+			if k == userID {
+				return true
+			}
+			c.entries.Delete(k)
+			c.n--
+			return false
+		})
+	}
+}
+
+// expire removes e, unless it was replaced or removed already.
+func (c *VersionCache) expire(userID string, e *cacheEntry) {
+	c.mu.Lock()
+	if c.entries.CompareAndDelete(userID, e) {
+		c.n--
+	}
+	c.mu.Unlock()
 }
 
 // Forget drops the cached version of userID, so that the next Lookup asks
@@ -468,11 +481,12 @@ func (c *VersionCache) fill(s *cacheShard, userID string, v int64, gen uint64) {
 // later callers. Call it after changing the version other than through
 // [VersionCache.Bump].
 func (c *VersionCache) Forget(userID string) {
-	s := c.shard(userID)
-	s.mu.Lock()
-	delete(s.m, userID)
-	s.gen++
-	s.mu.Unlock()
+	c.mu.Lock()
+	if _, ok := c.entries.LoadAndDelete(userID); ok {
+		c.n--
+	}
+	c.gen.Add(1)
+	c.mu.Unlock()
 	c.group.Forget(userID)
 }
 

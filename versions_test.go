@@ -251,18 +251,72 @@ func TestVersionCacheBounded(t *testing.T) {
 	for i := range 1000 {
 		l.set(fmt.Sprint("user", i), int64(i))
 	}
-	c, _ := NewVersionCache(l.lookup, WithCacheSize(64))
+	clock := newTestClock()
+	c, _ := NewVersionCache(l.lookup, WithCacheSize(64), WithCacheClock(clock.Now))
 	for i := range 1000 {
 		if v, err := c.Lookup(ctx, fmt.Sprint("user", i)); v != int64(i) || err != nil {
 			t.Fatalf("Lookup(user%d) = %d, %v", i, v, err)
 		}
 	}
 	total := 0
-	for i := range c.shards {
-		total += len(c.shards[i].m)
+	c.entries.Range(func(any, any) bool { total++; return true })
+	if total != 64 || c.n != 64 {
+		t.Fatalf("cache holds %d entries (counted %d), want the limit, 64", total, c.n)
 	}
-	if total > 64 {
-		t.Fatalf("cache holds %d entries, limit 64", total)
+	// The most recent lookup is among them.
+	if _, ok := c.entries.Load("user999"); !ok {
+		t.Error("the newest entry was evicted")
+	}
+	// With an injected clock, expired entries go first, all at once.
+	clock.Advance(DefaultVersionCacheTTL)
+	c.Lookup(ctx, "user0")
+	total = 0
+	c.entries.Range(func(any, any) bool { total++; return true })
+	if total != 1 || c.n != 1 {
+		t.Fatalf("after the TTL, one more lookup left %d entries (counted %d), want 1", total, c.n)
+	}
+}
+
+// TestVersionCacheTimerExpiry: without an injected clock, entries leave by
+// timer when their TTL ends.
+func TestVersionCacheTimerExpiry(t *testing.T) {
+	ctx := context.Background()
+	l := newCountingLookup()
+	c, _ := NewVersionCache(l.lookup, WithCacheTTL(10*time.Millisecond))
+	if v, _ := c.Lookup(ctx, "u"); v != 1 {
+		t.Fatal(v)
+	}
+	l.set("u", 2)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, ok := c.entries.Load("u"); !ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the entry outlived its TTL by seconds")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	c.mu.Lock()
+	n := c.n
+	c.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("count %d after expiry", n)
+	}
+	if v, _ := c.Lookup(ctx, "u"); v != 2 {
+		t.Fatalf("after expiry: %d", v)
+	}
+	// The timer of a replaced entry does not remove its successor.
+	c2, _ := NewVersionCache(l.lookup, WithCacheTTL(time.Minute))
+	c2.Lookup(ctx, "u")
+	first, _ := c2.entries.Load("u")
+	c2.Forget("u")
+	c2.Lookup(ctx, "u")
+	c2.expire("u", first.(*cacheEntry))
+	c2.mu.Lock()
+	defer c2.mu.Unlock()
+	if cur, ok := c2.entries.Load("u"); !ok || cur == first || c2.n != 1 {
+		t.Fatal("a stale timer removed the current entry")
 	}
 }
 
