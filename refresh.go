@@ -488,15 +488,16 @@ func (i *Issuer) Issue(ctx context.Context, userID string) (*TokenPair, error) {
 	if err := i.families.CreateFamily(ctx, f, hashTokenID(jti)); err != nil {
 		return nil, err
 	}
-	return i.mint(userID, ver, f, jti, now)
+	return i.mint(userID, ver, f.ID, f.ExpiresAt, jti, now)
 }
 
-// mint signs an access token and the refresh token jti of family f.
-func (i *Issuer) mint(userID string, ver int64, f RefreshFamily, jti string, now time.Time) (*TokenPair, error) {
+// mint signs an access token and the refresh token jti of family famID,
+// whose expiry is capped by famExpires unless that is zero.
+func (i *Issuer) mint(userID string, ver int64, famID string, famExpires time.Time, jti string, now time.Time) (*TokenPair, error) {
 	now = now.Truncate(time.Second)
 	refreshExp := now.Add(i.refreshTTL)
-	if f.ExpiresAt.Before(refreshExp) {
-		refreshExp = f.ExpiresAt.Truncate(time.Second)
+	if !famExpires.IsZero() && famExpires.Before(refreshExp) {
+		refreshExp = famExpires.Truncate(time.Second)
 	}
 	buf := make([]byte, 0, 512)
 	at := tokenClaims{issuer: i.issuer, subject: userID, audience: i.audience,
@@ -506,7 +507,7 @@ func (i *Issuer) mint(userID string, ver int64, f RefreshFamily, jti string, now
 		return nil, err
 	}
 	rt := tokenClaims{issuer: i.issuer, subject: userID, audience: i.refreshAudience,
-		issuedAt: now, expiresAt: refreshExp, id: jti, version: ver, family: f.ID}
+		issuedAt: now, expiresAt: refreshExp, id: jti, version: ver, family: famID}
 	refresh, err := i.signer.sign(i.refreshHeader, rt.appendJSON(buf[:0]))
 	if err != nil {
 		return nil, err
@@ -519,7 +520,7 @@ func (i *Issuer) mint(userID string, ver int64, f RefreshFamily, jti string, now
 		IssuedAt:              now,
 		UserID:                userID,
 		Version:               ver,
-		FamilyID:              f.ID,
+		FamilyID:              famID,
 	}, nil
 }
 
@@ -553,7 +554,13 @@ func (i *Issuer) Refresh(ctx context.Context, refreshToken string) (*TokenPair, 
 	if c.Version < current {
 		return nil, revokedToken("refresh token version below the user's current version")
 	}
+	// Sign before rotating, so that a signer failing (a remote KMS, say)
+	// leaves the presented token valid for a retry.
 	next := rand.Text()
+	pair, err := i.mint(c.Subject, current, famID, time.Time{}, next, now)
+	if err != nil {
+		return nil, err
+	}
 	f, err := i.families.RotateFamily(ctx, famID, hashTokenID(c.ID), hashTokenID(next), now)
 	switch {
 	case errors.Is(err, ErrFamilyNotFound):
@@ -590,7 +597,11 @@ func (i *Issuer) Refresh(ctx context.Context, refreshToken string) (*TokenPair, 
 		}
 		return nil, revokedToken("refresh family of another user")
 	}
-	return i.mint(c.Subject, current, f, next, now)
+	if f.ExpiresAt.Before(pair.RefreshTokenExpiresAt) {
+		// Within a refresh TTL of the family's end: no token outlives it.
+		return i.mint(c.Subject, current, famID, f.ExpiresAt, next, now)
+	}
+	return pair, nil
 }
 
 // familyOf returns the family ID of a verified refresh token.
@@ -631,7 +642,8 @@ func (i *Issuer) Revoke(ctx context.Context, refreshToken string) error {
 // methods: 405). The refresh token comes from the refresh cookie (see
 // [WithRefreshCookie]) or from a JSON body {"refresh_token": "…"} sent with
 // Content-Type: application/json (at most 9 KiB; a "grant_type" member, if
-// present, must be "refresh_token"; other members are ignored).
+// present, must be "refresh_token"; other members are ignored, so a body
+// without "refresh_token" leaves the cookie to carry the token).
 //
 // Answers, all JSON with Cache-Control: no-store:
 //
@@ -817,8 +829,8 @@ func refreshTokenFromBody(r *http.Request) (string, error) {
 	switch {
 	case err != nil:
 		return "", invalidRequest("body: " + err.Error())
-	case !found || token == "":
-		return "", invalidRequest("body without refresh_token")
+	case found && token == "":
+		return "", invalidRequest("empty refresh_token")
 	}
 	return token, nil
 }

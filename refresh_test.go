@@ -779,6 +779,17 @@ func TestRefreshRequestValidation(t *testing.T) {
 			wantOAuthError(t, e.do(tc.req), http.StatusBadRequest, "invalid_request")
 		})
 	}
+	// A JSON body without refresh_token leaves the token to the cookie.
+	if r := e.do(e.request("POST", "/token/refresh", "application/json", `{}`)); r.status != http.StatusBadRequest || r.body.Error != "invalid_request" {
+		t.Errorf("{} without a cookie: %d %s", r.status, r.raw)
+	}
+	r := e.do(e.request("POST", "/token/refresh", "application/json", `{"client_id":"app"}`, ck))
+	if r.status != http.StatusOK {
+		t.Fatalf("JSON body without token, and the cookie: %d %s", r.status, r.raw)
+	}
+	rt = r.body.RefreshToken
+	ck = &http.Cookie{Name: DefaultRefreshCookieName, Value: rt}
+	body = `{"refresh_token":"` + rt + `"}`
 	for _, path := range []string{"/token/refresh", "/token/logout"} {
 		r := e.do(e.request("GET", path, "", "", ck))
 		if r.status != http.StatusMethodNotAllowed || r.header.Get("Allow") != "POST" {
@@ -790,7 +801,7 @@ func TestRefreshRequestValidation(t *testing.T) {
 	}
 	// A grant_type of refresh_token and unknown members are fine; none of
 	// the refused requests consumed the token.
-	r := e.do(e.request("POST", "/token/refresh", "application/json; charset=utf-8",
+	r = e.do(e.request("POST", "/token/refresh", "application/json; charset=utf-8",
 		`{"grant_type":"refresh_token","client_id":"app","refresh_token":"`+rt+`"}`))
 	if r.status != http.StatusOK {
 		t.Fatalf("valid request: %d %s", r.status, r.raw)
@@ -818,6 +829,41 @@ func TestRefreshStoreFailure(t *testing.T) {
 	wantOAuthError(t, r, http.StatusInternalServerError, "server_error")
 	if len(r.header.Values("Set-Cookie")) != 0 {
 		t.Error("a failed logout cleared the cookie")
+	}
+}
+
+// flakySigner is a signer (a remote KMS, say) that can be made to fail.
+type flakySigner struct {
+	crypto.Signer
+	fail *atomic.Bool
+}
+
+func (f flakySigner) Sign(r io.Reader, d []byte, opts crypto.SignerOpts) ([]byte, error) {
+	if f.fail.Load() {
+		return nil, errors.New("KMS unavailable (test)")
+	}
+	return f.Signer.Sign(r, d, opts)
+}
+
+// TestRefreshSignerFailure: a signer failing during a refresh leaves the
+// presented token valid, so the client can retry.
+func TestRefreshSignerFailure(t *testing.T) {
+	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	fail := new(atomic.Bool)
+	vs := NewMemoryVersionStore("1")
+	iss, err := NewIssuer("https://auth.test", "api", flakySigner{ec, fail}, NewMemoryFamilyStore(), vs.Version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	pair, _ := iss.Issue(ctx, "1")
+	fail.Store(true)
+	if _, err := iss.Refresh(ctx, pair.RefreshToken); err == nil || errors.Is(err, ErrInvalidToken) {
+		t.Fatalf("refresh with a failing signer: %v", err)
+	}
+	fail.Store(false)
+	if _, err := iss.Refresh(ctx, pair.RefreshToken); err != nil {
+		t.Fatalf("retry after the signer recovered: %v", err)
 	}
 }
 
