@@ -18,11 +18,11 @@ import (
 
 // Defaults of [NewIssuer].
 const (
-	DefaultAccessTokenTTL        = 15 * time.Minute
-	DefaultRefreshTokenTTL       = 24 * time.Hour
-	DefaultRefreshFamilyLifetime = 7 * 24 * time.Hour
-	DefaultRefreshCookieName     = "__Secure-authkit-refresh"
-	DefaultRefreshCookiePath     = "/token"
+	DefaultAccessTokenTTL        = 15 * time.Minute           // lifetime of an access token
+	DefaultRefreshTokenTTL       = 24 * time.Hour             // idle expiry: lifetime of one refresh token
+	DefaultRefreshFamilyLifetime = 7 * 24 * time.Hour         // absolute expiry of a login's refresh tokens
+	DefaultRefreshCookieName     = "__Secure-authkit-refresh" // name of the refresh-token cookie
+	DefaultRefreshCookiePath     = "/token"                   // path of the refresh-token cookie
 
 	refreshTokenType = "rt+jwt"
 	maxUserIDLen     = 1024
@@ -733,7 +733,10 @@ func (i *Issuer) LogoutHandler() http.Handler {
 //
 //	{"access_token":"…","token_type":"Bearer","expires_in":900,"refresh_token":"…"}
 //
-// Call it before anything else is written to w.
+// The body carries the refresh token too, for clients without cookies; a
+// browser client should leave it in the HttpOnly cookie and not keep the
+// body's copy where scripts can read it. Call WriteTokens before anything
+// else is written to w.
 func (i *Issuer) WriteTokens(w http.ResponseWriter, pair *TokenPair) {
 	h := w.Header()
 	noStore(h)

@@ -254,9 +254,9 @@ func (s *PostgresVersionStore) Remove(ctx context.Context, userID string) error 
 
 // Defaults of [NewVersionCache].
 const (
-	DefaultVersionCacheTTL  = 5 * time.Second
-	MaxVersionCacheTTL      = 5 * time.Minute
-	DefaultVersionCacheSize = 10000
+	DefaultVersionCacheTTL  = 5 * time.Second // how long a looked-up version is trusted
+	MaxVersionCacheTTL      = 5 * time.Minute // the longest TTL WithCacheTTL accepts
+	DefaultVersionCacheSize = 10000           // the most users the cache holds
 )
 
 // VersionCache puts a small cache in front of a [VersionLookup], so that a
