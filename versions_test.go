@@ -1,0 +1,341 @@
+package authkit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestMemoryVersionStore(t *testing.T) {
+	ctx := context.Background()
+	s := NewMemoryVersionStore("a")
+	if v, err := s.Version(ctx, "a"); v != 0 || err != nil {
+		t.Fatalf("Version(a) = %d, %v", v, err)
+	}
+	if _, err := s.Version(ctx, "b"); !errors.Is(err, ErrUnknownUser) {
+		t.Fatalf("unknown: %v", err)
+	}
+	if _, err := s.Bump(ctx, "b"); !errors.Is(err, ErrUnknownUser) {
+		t.Fatalf("bump unknown: %v", err)
+	}
+	if v, err := s.Bump(ctx, "a"); v != 1 || err != nil {
+		t.Fatalf("Bump = %d, %v", v, err)
+	}
+	s.Add("a") // keeps the version
+	if v, _ := s.Version(ctx, "a"); v != 1 {
+		t.Fatalf("Add reset the version to %d", v)
+	}
+	s.Remove("a")
+	if _, err := s.Version(ctx, "a"); !errors.Is(err, ErrUnknownUser) {
+		t.Fatalf("removed: %v", err)
+	}
+}
+
+// countingLookup is a VersionLookup over a map that counts its calls and can
+// be held (blocked) or made to fail.
+type countingLookup struct {
+	mu       sync.Mutex
+	versions map[string]int64
+	calls    atomic.Int64
+	hold     chan struct{} // when non-nil, lookups wait for it to close
+	entered  chan string   // when non-nil, told of each lookup
+	err      error
+}
+
+func (l *countingLookup) lookup(ctx context.Context, userID string) (int64, error) {
+	l.calls.Add(1)
+	l.mu.Lock()
+	hold, entered, err := l.hold, l.entered, l.err
+	v, ok := l.versions[userID]
+	l.mu.Unlock()
+	if entered != nil {
+		entered <- userID
+	}
+	if hold != nil {
+		<-hold
+	}
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
+		return 0, ErrUnknownUser
+	}
+	return v, nil
+}
+
+func (l *countingLookup) set(userID string, v int64) {
+	l.mu.Lock()
+	l.versions[userID] = v
+	l.mu.Unlock()
+}
+
+func (l *countingLookup) bump(_ context.Context, userID string) (int64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.versions[userID]++
+	return l.versions[userID], nil
+}
+
+func newCountingLookup() *countingLookup {
+	return &countingLookup{versions: map[string]int64{"u": 1}}
+}
+
+func TestVersionCacheHitsAndTTL(t *testing.T) {
+	ctx := context.Background()
+	l := newCountingLookup()
+	clock := newTestClock()
+	c, err := NewVersionCache(l.lookup, WithCacheClock(clock.Now), WithCacheTTL(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lookup VersionLookup = c.Lookup // the method value is a VersionLookup
+	for range 10 {
+		if v, err := lookup(ctx, "u"); v != 1 || err != nil {
+			t.Fatalf("Lookup = %d, %v", v, err)
+		}
+	}
+	if n := l.calls.Load(); n != 1 {
+		t.Fatalf("10 lookups within the TTL cost %d store calls, want 1", n)
+	}
+	// A change in the store is seen once the entry is older than the TTL.
+	l.set("u", 2)
+	clock.Advance(2*time.Second - time.Nanosecond)
+	if v, _ := c.Lookup(ctx, "u"); v != 1 {
+		t.Fatalf("before the TTL: %d", v)
+	}
+	clock.Advance(time.Nanosecond)
+	if v, _ := c.Lookup(ctx, "u"); v != 2 || l.calls.Load() != 2 {
+		t.Fatalf("after the TTL: %d with %d calls", v, l.calls.Load())
+	}
+}
+
+func TestVersionCacheSingleflight(t *testing.T) {
+	ctx := context.Background()
+	l := newCountingLookup()
+	l.hold = make(chan struct{})
+	l.entered = make(chan string, 100) // room for wrong extra lookups, so they fail, not hang
+	c, _ := NewVersionCache(l.lookup)
+	const n = 100
+	var wg sync.WaitGroup
+	var started sync.WaitGroup
+	errs := make(chan error, n)
+	for range n {
+		wg.Add(1)
+		started.Add(1)
+		go func() {
+			defer wg.Done()
+			started.Done()
+			if v, err := c.Lookup(ctx, "u"); v != 1 || err != nil {
+				errs <- fmt.Errorf("Lookup = %d, %v", v, err)
+			}
+		}()
+	}
+	started.Wait()
+	<-l.entered   // the one lookup is in flight; every caller joins it or,
+	close(l.hold) // once it returns, hits the entry it left behind
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if got := l.calls.Load(); got != 1 {
+		t.Fatalf("%d concurrent misses cost %d lookups, want 1", n, got)
+	}
+}
+
+func TestVersionCacheFailsClosed(t *testing.T) {
+	ctx := context.Background()
+	l := newCountingLookup()
+	l.err = errStoreDown
+	c, _ := NewVersionCache(l.lookup)
+	for i := range 3 {
+		if _, err := c.Lookup(ctx, "u"); !errors.Is(err, errStoreDown) {
+			t.Fatalf("lookup %d: %v", i, err)
+		}
+	}
+	if l.calls.Load() != 3 {
+		t.Fatalf("errors were cached: %d calls for 3 lookups", l.calls.Load())
+	}
+	l.err = nil
+	if v, err := c.Lookup(ctx, "u"); v != 1 || err != nil {
+		t.Fatalf("after recovery: %d, %v", v, err)
+	}
+	for range 2 {
+		if _, err := c.Lookup(ctx, "ghost"); !errors.Is(err, ErrUnknownUser) {
+			t.Fatalf("unknown user: %v", err)
+		}
+	}
+	if l.calls.Load() != 6 {
+		t.Fatalf("unknown user cached: %d calls", l.calls.Load())
+	}
+	// The access-token version check turns a failing cache into a 500 and an
+	// unknown user into a refusal.
+	l.err = errStoreDown
+	c.Forget("u")
+	if err := checkVersion(ctx, c.Lookup, "u", 5); err == nil || errors.Is(err, ErrInvalidToken) {
+		t.Errorf("checkVersion with a failing store: %v", err)
+	}
+	l.err = nil
+	if err := checkVersion(ctx, c.Lookup, "ghost", 5); !errors.Is(err, ErrInvalidToken) {
+		t.Errorf("checkVersion of an unknown user: %v", err)
+	}
+}
+
+func TestVersionCacheBumpAndForget(t *testing.T) {
+	ctx := context.Background()
+	l := newCountingLookup()
+	c, err := NewVersionCache(l.lookup, WithCacheTTL(time.Minute), WithCacheBump(l.bump))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := c.Lookup(ctx, "u"); v != 1 {
+		t.Fatal(v)
+	}
+	if v, err := c.Bump(ctx, "u"); v != 2 || err != nil {
+		t.Fatalf("Bump = %d, %v", v, err)
+	}
+	// Seen at once, long before the TTL.
+	if v, _ := c.Lookup(ctx, "u"); v != 2 {
+		t.Fatalf("after Bump: %d", v)
+	}
+	// A lookup in flight when the version changes is not cached.
+	hold, entered := make(chan struct{}), make(chan string, 1)
+	l.mu.Lock()
+	l.hold, l.entered = hold, entered
+	l.mu.Unlock()
+	c.Forget("u")
+	done := make(chan int64)
+	go func() {
+		v, _ := c.Lookup(ctx, "u")
+		done <- v
+	}()
+	<-entered     // the old value (2) has been read
+	l.set("u", 3) // the application bumps directly...
+	c.Forget("u") // ...and tells the cache
+	l.mu.Lock()
+	l.hold, l.entered = nil, nil
+	l.mu.Unlock()
+	close(hold)
+	if v := <-done; v != 2 {
+		t.Fatalf("in-flight lookup returned %d", v)
+	}
+	if v, _ := c.Lookup(ctx, "u"); v != 3 {
+		t.Fatalf("the in-flight (stale) result was cached: %d", v)
+	}
+
+	noBump, _ := NewVersionCache(l.lookup)
+	if _, err := noBump.Bump(ctx, "u"); err == nil {
+		t.Error("Bump without WithCacheBump succeeded")
+	}
+}
+
+func TestVersionCacheContext(t *testing.T) {
+	l := newCountingLookup()
+	l.hold = make(chan struct{})
+	defer close(l.hold)
+	c, _ := NewVersionCache(l.lookup)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := c.Lookup(ctx, "u"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("canceled caller: %v", err)
+	}
+}
+
+func TestVersionCacheBounded(t *testing.T) {
+	ctx := context.Background()
+	l := newCountingLookup()
+	for i := range 1000 {
+		l.set(fmt.Sprint("user", i), int64(i))
+	}
+	clock := newTestClock()
+	c, _ := NewVersionCache(l.lookup, WithCacheSize(64), WithCacheClock(clock.Now))
+	for i := range 1000 {
+		if v, err := c.Lookup(ctx, fmt.Sprint("user", i)); v != int64(i) || err != nil {
+			t.Fatalf("Lookup(user%d) = %d, %v", i, v, err)
+		}
+	}
+	total := 0
+	c.entries.Range(func(any, any) bool { total++; return true })
+	if total != 64 || c.n != 64 {
+		t.Fatalf("cache holds %d entries (counted %d), want the limit, 64", total, c.n)
+	}
+	// The most recent lookup is among them.
+	if _, ok := c.entries.Load("user999"); !ok {
+		t.Error("the newest entry was evicted")
+	}
+	// With an injected clock, expired entries go first, all at once.
+	clock.Advance(DefaultVersionCacheTTL)
+	c.Lookup(ctx, "user0")
+	total = 0
+	c.entries.Range(func(any, any) bool { total++; return true })
+	if total != 1 || c.n != 1 {
+		t.Fatalf("after the TTL, one more lookup left %d entries (counted %d), want 1", total, c.n)
+	}
+}
+
+// TestVersionCacheTimerExpiry: without an injected clock, entries leave by
+// timer when their TTL ends.
+func TestVersionCacheTimerExpiry(t *testing.T) {
+	ctx := context.Background()
+	l := newCountingLookup()
+	c, _ := NewVersionCache(l.lookup, WithCacheTTL(10*time.Millisecond))
+	if v, _ := c.Lookup(ctx, "u"); v != 1 {
+		t.Fatal(v)
+	}
+	l.set("u", 2)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, ok := c.entries.Load("u"); !ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the entry outlived its TTL by seconds")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	c.mu.Lock()
+	n := c.n
+	c.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("count %d after expiry", n)
+	}
+	if v, _ := c.Lookup(ctx, "u"); v != 2 {
+		t.Fatalf("after expiry: %d", v)
+	}
+	// The timer of a replaced entry does not remove its successor.
+	c2, _ := NewVersionCache(l.lookup, WithCacheTTL(time.Minute))
+	c2.Lookup(ctx, "u")
+	first, _ := c2.entries.Load("u")
+	c2.Forget("u")
+	c2.Lookup(ctx, "u")
+	c2.expire("u", first.(*cacheEntry))
+	c2.mu.Lock()
+	defer c2.mu.Unlock()
+	if cur, ok := c2.entries.Load("u"); !ok || cur == first || c2.n != 1 {
+		t.Fatal("a stale timer removed the current entry")
+	}
+}
+
+func TestNewVersionCacheValidation(t *testing.T) {
+	l := newCountingLookup()
+	for _, tc := range []struct {
+		name   string
+		lookup VersionLookup
+		opts   []VersionCacheOption
+	}{
+		{"nil lookup", nil, nil},
+		{"zero TTL", l.lookup, []VersionCacheOption{WithCacheTTL(0)}},
+		{"long TTL", l.lookup, []VersionCacheOption{WithCacheTTL(time.Hour)}},
+		{"zero size", l.lookup, []VersionCacheOption{WithCacheSize(0)}},
+		{"nil bump", l.lookup, []VersionCacheOption{WithCacheBump(nil)}},
+		{"nil clock", l.lookup, []VersionCacheOption{WithCacheClock(nil)}},
+	} {
+		if _, err := NewVersionCache(tc.lookup, tc.opts...); err == nil {
+			t.Errorf("%s: no error", tc.name)
+		}
+	}
+}
