@@ -1,0 +1,38 @@
+# Reads `benchstat -format csv -col /impl` and prints one compact table of
+# medians per algorithm, with authkit's ratios to the raw signature check,
+# to echo-jwt and to the fastest other middleware.
+BEGIN { FS = ","; others = "golang-jwt echo-jwt jwtauth auth0-v2" }
+/^,/ && $2 !~ /\// && $2 !~ /op$/ { for (i = 2; i <= NF; i++) if ($i != "") col[$i] = i; next }
+/^,/ { unit = $2; next }
+/^Middleware\/alg=/ {
+	alg = $1; sub(/^Middleware\/alg=/, "", alg); sub(/-[0-9]+$/, "", alg)
+	if (!(alg in seen)) { seen[alg] = 1; algs[++nalg] = alg }
+	for (name in col) if ($(col[name]) != "") v[unit, alg, name] = $(col[name]) + 0
+}
+function fmt_t(s) { return s >= 1e-6 ? sprintf("%.2fµs", s * 1e6) : sprintf("%.0fns", s * 1e9) }
+END {
+	n = split("raw authkit " others, names, " ")
+	printf "%-6s", "alg"
+	for (i = 1; i <= n; i++) printf " %12s", names[i]
+	printf " %9s %9s %11s\n", "kit/raw", "kit/echo", "kit/best-3rd"
+	for (a = 1; a <= nalg; a++) {
+		alg = algs[a]
+		if (!(("sec/op", alg, "authkit") in v)) continue
+		for (u = 1; u <= 2; u++) {
+			unit = u == 1 ? "sec/op" : "allocs/op"
+			printf "%-6s", u == 1 ? alg : ""
+			for (i = 1; i <= n; i++) {
+				x = v[unit, alg, names[i]]
+				printf " %12s", u == 1 ? fmt_t(x) : sprintf("%d allocs", x)
+			}
+			kit = v[unit, alg, "authkit"]; best = -1
+			split(others, o, " ")
+			for (i in o) if (best < 0 || v[unit, alg, o[i]] < best) best = v[unit, alg, o[i]]
+			raw = v[unit, alg, "raw"]
+			printf " %9s %9s %11s\n", (raw > 0 ? sprintf("%.2fx", kit / raw) : "-"),
+				sprintf("%.2fx", kit / v[unit, alg, "echo-jwt"]), sprintf("%.2fx", kit / best)
+		}
+	}
+	if (("sec/op", "none", "bare") in v)
+		printf "baseline (bare handler, recorder, request): %s, %d allocs\n", fmt_t(v["sec/op", "none", "bare"]), v["allocs/op", "none", "bare"]
+}
