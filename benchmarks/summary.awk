@@ -1,5 +1,5 @@
 # Reads `benchstat -format csv -col /impl` and prints one compact table of
-# medians per algorithm, with authkit's ratios to the raw signature check,
+# medians per algorithm (wall time, CPU time, allocations), with authkit's ratios to the raw signature check,
 # to echo-jwt and to the fastest other middleware.
 BEGIN { FS = ","; others = "golang-jwt echo-jwt jwtauth auth0-v2" }
 /^,/ && $2 !~ /\// && $2 !~ /op$/ { for (i = 2; i <= NF; i++) if ($i != "") col[$i] = i; next }
@@ -12,18 +12,21 @@ BEGIN { FS = ","; others = "golang-jwt echo-jwt jwtauth auth0-v2" }
 function fmt_t(s) { return s >= 1e-6 ? sprintf("%.2fµs", s * 1e6) : sprintf("%.0fns", s * 1e9) }
 END {
 	n = split("raw authkit " others, names, " ")
-	printf "%-6s", "alg"
-	for (i = 1; i <= n; i++) printf " %12s", names[i]
+	split("sec/op cpu-sec/op allocs/op", units, " ")
+	split("time cpu allocs", labels, " ")
+	printf "%-6s %-6s", "alg", ""
+	for (i = 1; i <= n; i++) printf " %10s", names[i]
 	printf " %9s %9s %11s\n", "kit/raw", "kit/echo", "kit/best-3rd"
 	for (a = 1; a <= nalg; a++) {
 		alg = algs[a]
 		if (!(("sec/op", alg, "authkit") in v)) continue
-		for (u = 1; u <= 2; u++) {
-			unit = u == 1 ? "sec/op" : "allocs/op"
-			printf "%-6s", u == 1 ? alg : ""
+		for (u = 1; u <= 3; u++) {
+			unit = units[u]
+			if (!((unit, alg, "authkit") in v)) continue
+			printf "%-6s %-6s", u == 1 ? alg : "", labels[u]
 			for (i = 1; i <= n; i++) {
 				x = v[unit, alg, names[i]]
-				printf " %12s", u == 1 ? fmt_t(x) : sprintf("%d allocs", x)
+				printf " %10s", unit == "allocs/op" ? sprintf("%d", x) : fmt_t(x)
 			}
 			kit = v[unit, alg, "authkit"]; best = -1
 			split(others, o, " ")
@@ -34,5 +37,6 @@ END {
 		}
 	}
 	if (("sec/op", "none", "bare") in v)
-		printf "baseline (bare handler, recorder, request): %s, %d allocs\n", fmt_t(v["sec/op", "none", "bare"]), v["allocs/op", "none", "bare"]
+		printf "baseline (bare handler, recorder, request): %s%s, %d allocs\n", fmt_t(v["sec/op", "none", "bare"]),
+			(("cpu-sec/op", "none", "bare") in v ? ", cpu " fmt_t(v["cpu-sec/op", "none", "bare"]) : ""), v["allocs/op", "none", "bare"]
 }
