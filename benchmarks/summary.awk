@@ -9,7 +9,10 @@ BEGIN { FS = ","; others = "golang-jwt echo-jwt jwtauth auth0-v2" }
 	if (!(alg in seen)) { seen[alg] = 1; algs[++nalg] = alg }
 	for (name in col) if ($(col[name]) != "") v[unit, alg, name] = $(col[name]) + 0
 }
-function fmt_t(s) { return s >= 1e-6 ? sprintf("%.2fµs", s * 1e6) : sprintf("%.0fns", s * 1e9) }
+function get(unit, alg, name) { return (unit, alg, name) in v ? v[unit, alg, name] : 0 }
+function ratio(a, b) { return b > 0 ? sprintf("%.2fx", a / b) : "-" }
+function fmt_t(s) { return s > 0 ? fmt_t1(s) : "-" }
+function fmt_t1(s) { return s >= 1e-6 ? sprintf("%.2fµs", s * 1e6) : sprintf("%.0fns", s * 1e9) }
 END {
 	n = split("raw authkit " others, names, " ")
 	split("sec/op cpu-sec/op allocs/op", units, " ")
@@ -25,15 +28,14 @@ END {
 			if (!((unit, alg, "authkit") in v)) continue
 			printf "%-6s %-6s", u == 1 ? alg : "", labels[u]
 			for (i = 1; i <= n; i++) {
+				if (!((unit, alg, names[i]) in v)) { printf " %10s", "-"; continue }
 				x = v[unit, alg, names[i]]
 				printf " %10s", unit == "allocs/op" ? sprintf("%d", x) : fmt_t(x)
 			}
 			kit = v[unit, alg, "authkit"]; best = -1
 			split(others, o, " ")
-			for (i in o) if (best < 0 || v[unit, alg, o[i]] < best) best = v[unit, alg, o[i]]
-			raw = v[unit, alg, "raw"]
-			printf " %9s %9s %11s\n", (raw > 0 ? sprintf("%.2fx", kit / raw) : "-"),
-				sprintf("%.2fx", kit / v[unit, alg, "echo-jwt"]), sprintf("%.2fx", kit / best)
+			for (i in o) if ((unit, alg, o[i]) in v && (best < 0 || v[unit, alg, o[i]] < best)) best = v[unit, alg, o[i]]
+			printf " %9s %9s %11s\n", ratio(kit, get(unit, alg, "raw")), ratio(kit, get(unit, alg, "echo-jwt")), ratio(kit, best)
 		}
 	}
 	if (("sec/op", "none", "bare") in v)
