@@ -2,7 +2,8 @@
 // Chromium, driven through the DevTools protocol by chromedp.
 //
 // The test skips when /usr/bin/chromium is missing (apt-get install -y
-// chromium) and with -short. Set AUTHKIT_SCREENSHOT_DIR to keep the
+// chromium) and with -short; with AUTHKIT_BROWSER_REQUIRED set (as in CI) a
+// missing Chromium fails it instead. Set AUTHKIT_SCREENSHOT_DIR to keep the
 // screenshots; otherwise they go to a temporary directory that the test
 // removes, and the log names them.
 package browser
@@ -33,6 +34,9 @@ func TestBrowser(t *testing.T) {
 		t.Skip("-short: skipping the browser test")
 	}
 	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("AUTHKIT_BROWSER_REQUIRED") != "" {
+			t.Fatalf("%s not found (%v), and AUTHKIT_BROWSER_REQUIRED is set: install it with apt-get install -y chromium", chromiumPath, err)
+		}
 		t.Skipf("%s not found (%v): install Chromium with apt-get install -y chromium to run the browser test", chromiumPath, err)
 	}
 	url := startDemo(t)
