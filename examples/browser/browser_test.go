@@ -1,0 +1,249 @@
+// Package browser tests the demo in a real browser: Debian's headless
+// Chromium, driven through the DevTools protocol by chromedp.
+//
+// The test skips when /usr/bin/chromium is missing (apt-get install -y
+// chromium) and with -short; with AUTHKIT_BROWSER_REQUIRED set (as in CI) a
+// missing Chromium fails it instead. Set AUTHKIT_SCREENSHOT_DIR to keep the
+// screenshots; otherwise they go to a temporary directory that the test
+// removes, and the log names them.
+package browser
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+const chromiumPath = "/usr/bin/chromium"
+
+// stepTimeout bounds each group of browser actions.
+const stepTimeout = 30 * time.Second
+
+func TestBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping the browser test")
+	}
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("AUTHKIT_BROWSER_REQUIRED") != "" {
+			t.Fatalf("%s not found (%v), and AUTHKIT_BROWSER_REQUIRED is set: install it with apt-get install -y chromium", chromiumPath, err)
+		}
+		t.Skipf("%s not found (%v): install Chromium with apt-get install -y chromium to run the browser test", chromiumPath, err)
+	}
+	url := startDemo(t)
+	ctx := newBrowser(t)
+	console := watchConsole(ctx)
+
+	t.Run("login form renders", func(t *testing.T) {
+		do(t, ctx,
+			chromedp.Navigate(url+"/"),
+			chromedp.WaitVisible(chromedp.ID("login-form")),
+			chromedp.WaitVisible(chromedp.ID("username")),
+			chromedp.WaitVisible(chromedp.ID("password")),
+		)
+		title := run(t, ctx, chromedp.Title())
+		if title != "authkit demo" {
+			t.Errorf("title %q", title)
+		}
+		button := run(t, ctx, chromedp.Text(chromedp.ID("login")))
+		if button != "Sign in" {
+			t.Errorf("login button %q, want \"Sign in\"", button)
+		}
+		// The form posts to the session login route.
+		action := run(t, ctx, chromedp.Evaluate[string](`document.getElementById("login-form").action`))
+		if action != url+"/session/login" {
+			t.Errorf("form action %q, want %s/session/login", action, url)
+		}
+		screenshot(t, ctx, "signed-out.png")
+	})
+
+	// The playground's script runs (the page's Content-Security-Policy lets
+	// /static/app.js in) and, without a token, the API refuses it.
+	t.Run("playground calls the API", func(t *testing.T) {
+		do(t, ctx, chromedp.Click(chromedp.ID("call-me")))
+		out := run(t, ctx, chromedp.Poll[string](
+			`document.getElementById("output").textContent.includes("GET /api/me") && document.getElementById("output").textContent`,
+			chromedp.WithPollingTimeout(stepTimeout)))
+		if !strings.Contains(out, "401") || !strings.Contains(out, `WWW-Authenticate: Bearer realm="authkit"`) {
+			t.Errorf("playground output %q: want the 401 and its challenge", out)
+		}
+	})
+
+	// PHASE 2:
+	//   t.Run("sign in", …): SendKeys alice / alice-password, Click #login,
+	//     WaitVisible #signed-in, #user-name is "alice"; screenshot.
+	//   t.Run("wrong password", …): #login-error shows, status 401.
+	//   t.Run("playground tokens", …): #get-tokens, #call-me shows
+	//     "via": "jwt", #refresh gives a new access token.
+	//   t.Run("log out", …): Click #logout, the login form is back.
+	//   t.Run("log out everywhere", …): a second browser (newBrowser) signs
+	//     in as alice too; #logout-everywhere in the first; the second's
+	//     reload shows the login form.
+
+	console.check(t)
+}
+
+// newBrowser starts a fresh headless Chromium with its own profile and
+// returns a chromedp context for one tab; the browser stops at the end of
+// the test.
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Headless,
+		chromedp.NoSandbox, // the tests run as root
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.NoFirstRun,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1000, 1000),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(allocCtx, chromedp.WithLogf(t.Logf))
+	t.Cleanup(func() {
+		cancel()
+		cancelAlloc()
+	})
+	// The first action starts the browser; it must run on a context without
+	// a timeout, which would stop the browser with it.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("starting %s: %v", chromiumPath, err)
+	}
+	return ctx
+}
+
+// do runs actions in the browser, within stepTimeout.
+func do(t *testing.T, ctx context.Context, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	run(t, ctx, chromedp.Steps(actions...))
+}
+
+// run runs one action in the browser, within stepTimeout, and returns its
+// value.
+func run[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
+	v, err := chromedp.Run(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// screenshot saves a PNG of the whole page and logs its path.
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	dir := os.Getenv("AUTHKIT_SCREENSHOT_DIR")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	png := run(t, ctx, chromedp.FullScreenshot(100))
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", path)
+}
+
+// consoleLog collects what the page reports on its console.
+type consoleLog struct {
+	mu       sync.Mutex
+	messages []chromedp.ConsoleMessage
+}
+
+func watchConsole(ctx context.Context) *consoleLog {
+	l := &consoleLog{}
+	messages := chromedp.Console(ctx) // subscribes now
+	go func() {
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			l.mu.Lock()
+			l.messages = append(l.messages, m)
+			l.mu.Unlock()
+		}
+	}()
+	return l
+}
+
+// check fails the test on an uncaught script error or a Content Security
+// Policy violation. Failed requests (the expected 401s) are not errors here.
+func (l *consoleLog) check(t *testing.T) {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, m := range l.messages {
+		if m.IsException() || strings.Contains(m.Text, "Content Security Policy") {
+			t.Errorf("browser console: %s", m)
+		}
+	}
+}
+
+// startDemo builds the demo (../demo, in the core module) and starts it on a
+// free loopback port; it returns the URL the demo prints. The demo gets
+// SIGINT at the end of the test.
+func startDemo(t *testing.T, args ...string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "demo")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Dir = filepath.Join("..", "demo")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the demo: %v\n%s", err, out)
+	}
+
+	cmd := exec.Command(bin, append([]string{"-addr", "127.0.0.1:0"}, args...)...)
+	stdout, stdoutW := io.Pipe() // closed once the demo has exited
+	cmd.Stdout = stdoutW
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	urls := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if u, ok := strings.CutPrefix(sc.Text(), "authkit demo listening on "); ok {
+				urls <- u
+			}
+		}
+		io.Copy(io.Discard, stdout)
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGINT)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			stdoutW.Close()
+			if err != nil {
+				t.Errorf("demo: %v; stderr:\n%s", err, stderr.String())
+			}
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			<-done
+			stdoutW.Close()
+			t.Error("the demo did not stop within 20s of SIGINT")
+		}
+	})
+	select {
+	case u := <-urls:
+		return u
+	case <-time.After(60 * time.Second):
+		t.Fatalf("the demo printed no URL within 60s; stderr:\n%s", stderr.String())
+		return ""
+	}
+}

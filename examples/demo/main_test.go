@@ -1,0 +1,445 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// env returns a getenv over m.
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestParseConfigDefaults(t *testing.T) {
+	c, err := parseConfig(nil, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config{addr: "127.0.0.1:8080", audience: "authkit-demo", accessTTL: 5 * time.Minute, refreshTTL: 24 * time.Hour}
+	if c != want {
+		t.Errorf("defaults: got %+v, want %+v", c, want)
+	}
+}
+
+func TestParseConfigEnvironmentAndFlags(t *testing.T) {
+	e := env(map[string]string{
+		"AUTHKIT_ADDR":        "127.0.0.1:9000",
+		"DATABASE_URL":        "postgres://db/x",
+		"AUTHKIT_SIGNING_KEY": "/keys/env.pem",
+	})
+	c, err := parseConfig(nil, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.addr != "127.0.0.1:9000" || c.databaseURL != "postgres://db/x" || c.signingKey != "/keys/env.pem" {
+		t.Errorf("from the environment: got %+v", c)
+	}
+
+	c, err = parseConfig([]string{
+		"-addr", "[::1]:0", "-database-url", "postgres://db/y", "-signing-key", "/keys/flag.pem",
+		"-issuer", "https://id.example", "-audience", "api", "-access-ttl", "90s", "-refresh-ttl", "1h",
+	}, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config{
+		addr: "[::1]:0", databaseURL: "postgres://db/y", signingKey: "/keys/flag.pem",
+		issuer: "https://id.example", audience: "api", accessTTL: 90 * time.Second, refreshTTL: time.Hour,
+	}
+	if c != want {
+		t.Errorf("flags over the environment: got %+v, want %+v", c, want)
+	}
+}
+
+// badArgs are command lines that must end the demo with status 2 and one
+// line on stderr. The process-level test runs them through the binary too.
+var badArgs = [][]string{
+	{"-no-such-flag"},
+	{"-access-ttl", "soon"},
+	{"-access-ttl", "0s"},
+	{"-refresh-ttl", "-1h"},
+	{"-audience", ""},
+	{"-addr", ""},
+	{"extra-argument"},
+	{"-signing-key", "/nonexistent/key.pem"},
+}
+
+func TestRunUsageErrors(t *testing.T) {
+	for _, args := range badArgs {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), args, env(nil), &stdout, &stderr)
+			if code != exitUsage {
+				t.Errorf("exit status %d, want %d", code, exitUsage)
+			}
+			checkOneLine(t, stderr.String())
+			if stdout.Len() != 0 {
+				t.Errorf("stdout: %q, want nothing", stdout.String())
+			}
+		})
+	}
+}
+
+// checkOneLine checks that s is exactly one line starting with "demo: ".
+func checkOneLine(t *testing.T, s string) {
+	t.Helper()
+	if !strings.HasPrefix(s, "demo: ") || !strings.HasSuffix(s, "\n") || strings.Count(s, "\n") != 1 {
+		t.Errorf("stderr %q: want one line starting with \"demo: \"", s)
+	}
+}
+
+func TestRunHelp(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"-h"}, env(nil), &stdout, &stderr); code != exitOK {
+		t.Errorf("-h: exit status %d, want 0", code)
+	}
+	for _, f := range []string{"-addr", "-database-url", "-signing-key", "-issuer", "-audience", "-access-ttl", "-refresh-ttl"} {
+		if !strings.Contains(stdout.String(), f) {
+			t.Errorf("-h does not mention %s:\n%s", f, stdout.String())
+		}
+	}
+	if stderr.Len() != 0 {
+		t.Errorf("-h: stderr %q", stderr.String())
+	}
+}
+
+func TestRunServesUntilCanceled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	stdout, stderr := &lockedBuffer{}, &lockedBuffer{}
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"-addr", "127.0.0.1:0"}, env(nil), stdout, stderr) }()
+
+	var url string
+	for deadline := time.Now().Add(10 * time.Second); url == "" && time.Now().Before(deadline); {
+		if u, ok := strings.CutPrefix(strings.TrimSpace(stdout.String()), "authkit demo listening on "); ok {
+			url = u
+		} else {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if url == "" {
+		cancel()
+		t.Fatalf("no URL printed; stdout %q, stderr %q", stdout, stderr)
+	}
+	resp, err := http.Get(url + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("/healthz: %d", resp.StatusCode)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != exitOK {
+			t.Errorf("exit status %d after cancel; stderr %q", code, stderr)
+		}
+	case <-time.After(stopTimeout):
+		t.Fatal("run did not return after its context was canceled")
+	}
+}
+
+func TestLoadSigningKey(t *testing.T) {
+	for kind, alg := range map[string]string{"ec": "ES256", "ed25519": "EdDSA", "rsa": "RS256"} {
+		t.Run(kind, func(t *testing.T) {
+			_, key := writeKeyFile(t, kind)
+			if key.alg != alg {
+				t.Errorf("alg %q, want %q", key.alg, alg)
+			}
+			if len(key.kid) != 43 { // base64url of a SHA-256
+				t.Errorf("kid %q is not a SHA-256 thumbprint", key.kid)
+			}
+		})
+	}
+
+	t.Run("fresh", func(t *testing.T) {
+		k1, err := loadSigningKey("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		k2, _ := loadSigningKey("")
+		if k1.alg != "ES256" || k1.kid == k2.kid {
+			t.Errorf("fresh keys: alg %q, kids %q and %q: want ES256 and two different keys", k1.alg, k1.kid, k2.kid)
+		}
+	})
+
+	// The kid is the RFC 7638 thumbprint, computed here by hand.
+	t.Run("thumbprint", func(t *testing.T) {
+		_, key := writeKeyFile(t, "ec")
+		pub := key.signer.Public().(*ecdsa.PublicKey)
+		raw, err := pub.Bytes() // 0x04 || X || Y
+		if err != nil {
+			t.Fatal(err)
+		}
+		enc := base64.RawURLEncoding
+		canon := `{"crv":"P-256","kty":"EC","x":"` + enc.EncodeToString(raw[1:33]) + `","y":"` + enc.EncodeToString(raw[33:]) + `"}`
+		sum := sha256.Sum256([]byte(canon))
+		if want := enc.EncodeToString(sum[:]); key.kid != want {
+			t.Errorf("kid %q, want the thumbprint %q", key.kid, want)
+		}
+	})
+}
+
+func TestLoadSigningKeyErrors(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, data []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	pkcs8 := func(k any) []byte {
+		der, err := x509.MarshalPKCS8PrivateKey(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	}
+	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	rsa1024, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p256, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	sec1, _ := x509.MarshalECPrivateKey(p256)
+
+	for name, path := range map[string]string{
+		"missing":     filepath.Join(dir, "nope.pem"),
+		"empty":       write("empty.pem", nil),
+		"not PEM":     write("garbage.pem", []byte("hello")),
+		"SEC1 block":  write("sec1.pem", pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: sec1})),
+		"bad DER":     write("der.pem", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte{1, 2, 3}})),
+		"P-384":       write("p384.pem", pkcs8(p384)),
+		"RSA 1024":    write("rsa1024.pem", pkcs8(rsa1024)),
+		"two blocks":  write("two.pem", append(pkcs8(p256), pkcs8(p256)...)),
+		"public key":  write("pub.pem", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: mustPKIX(t, &p256.PublicKey)})),
+		"a directory": dir,
+	} {
+		t.Run(name, func(t *testing.T) {
+			if k, err := loadSigningKey(path); err == nil {
+				t.Errorf("loaded a %s key from %s; want an error", k.alg, name)
+			}
+			var stdout, stderr bytes.Buffer
+			if code := run(context.Background(), []string{"-signing-key", path}, env(nil), &stdout, &stderr); code != exitUsage {
+				t.Errorf("run: exit status %d, want %d", code, exitUsage)
+			}
+			checkOneLine(t, stderr.String())
+		})
+	}
+}
+
+func mustPKIX(t *testing.T, pub any) []byte {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
+}
+
+func TestUserStoreCheck(t *testing.T) {
+	s := newUserStore()
+	for _, tc := range []struct {
+		name, password string
+		wantID         string // "" for refused
+	}{
+		{"alice", "alice-password", "1"},
+		{"bob", "bob-password", "2"},
+		{"alice", "bob-password", ""},
+		{"alice", "", ""},
+		{"Alice", "alice-password", ""},
+		{"carol", "no such user", ""}, // the dummy hash's password
+		{"", "", ""},
+	} {
+		u, ok := s.check(tc.name, tc.password)
+		switch {
+		case tc.wantID == "" && ok:
+			t.Errorf("check(%q, %q) accepted user %v", tc.name, tc.password, u)
+		case tc.wantID != "" && (!ok || u.ID != tc.wantID || u.Name != tc.name):
+			t.Errorf("check(%q, %q) = %v, %v; want user %s", tc.name, tc.password, u, ok, tc.wantID)
+		}
+	}
+}
+
+// newTestApp returns the demo's handler with a fresh key and the issuer
+// testIssuer, in process.
+func newTestApp(t *testing.T) (http.Handler, *signingKey) {
+	t.Helper()
+	_, key := writeKeyFile(t, "ec")
+	cfg, err := parseConfig([]string{"-issuer", testIssuer}, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := newApp(context.Background(), cfg, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	return a.routes(), key
+}
+
+func TestRoutes(t *testing.T) {
+	h, key := newTestApp(t)
+	_, otherKey := writeKeyFile(t, "ec")
+	token := func(k *signingKey, iss, aud, sub string, ttl time.Duration) string {
+		return signAccessToken(t, k, iss, aud, sub, ttl)
+	}
+	const challenge = `Bearer realm="authkit"`
+	const refused = `Bearer realm="authkit", error="invalid_token"`
+
+	for _, tc := range []struct {
+		name     string
+		method   string
+		path     string
+		header   http.Header
+		status   int
+		wwwAuth  string // exact WWW-Authenticate, "" for none
+		body     string // exact body, "" to skip
+		contains string // a substring of the body, "" to skip
+		ctype    string // Content-Type prefix, "" to skip
+	}{
+		{name: "healthz", method: "GET", path: "/healthz", status: 200, body: "ok", ctype: "text/plain"},
+		{name: "page", method: "GET", path: "/", status: 200, contains: `<form method="post" action="/session/login" id="login-form">`, ctype: "text/html"},
+		{name: "no other page", method: "GET", path: "/nope", status: 404},
+		{name: "script", method: "GET", path: "/static/app.js", status: 200, contains: "/token/refresh", ctype: "text/javascript"},
+		{name: "jwks", method: "GET", path: "/.well-known/jwks.json", status: 200, contains: `"kid":"` + key.kid + `"`, ctype: "application/jwk-set+json"},
+		{name: "me without token", method: "GET", path: "/api/me", status: 401, wwwAuth: challenge},
+		{name: "me with token", method: "GET", path: "/api/me",
+			header: bearer(token(key, testIssuer, "authkit-demo", "1", time.Minute)),
+			status: 200, body: `{"id":"1","name":"alice","via":"jwt"}` + "\n", ctype: "application/json"},
+		{name: "me as bob", method: "GET", path: "/api/me",
+			header: bearer(token(key, testIssuer, "authkit-demo", "2", time.Minute)),
+			status: 200, body: `{"id":"2","name":"bob","via":"jwt"}` + "\n"},
+		{name: "expired token", method: "GET", path: "/api/me",
+			header: bearer(token(key, testIssuer, "authkit-demo", "1", -time.Minute)), status: 401, wwwAuth: refused},
+		{name: "unknown user", method: "GET", path: "/api/me",
+			header: bearer(token(key, testIssuer, "authkit-demo", "3", time.Minute)), status: 401, wwwAuth: refused},
+		{name: "wrong audience", method: "GET", path: "/api/me",
+			header: bearer(token(key, testIssuer, "other", "1", time.Minute)), status: 401, wwwAuth: refused},
+		{name: "wrong issuer", method: "GET", path: "/api/me",
+			header: bearer(token(key, "http://evil.example", "authkit-demo", "1", time.Minute)), status: 401, wwwAuth: refused},
+		{name: "another key", method: "GET", path: "/api/me",
+			header: bearer(token(otherKey, testIssuer, "authkit-demo", "1", time.Minute)), status: 401, wwwAuth: refused},
+		{name: "lifetime over access-ttl", method: "GET", path: "/api/me",
+			header: bearer(token(key, testIssuer, "authkit-demo", "1", time.Hour)), status: 401, wwwAuth: refused},
+		{name: "cross-origin POST", method: "POST", path: "/session/login",
+			header: http.Header{"Sec-Fetch-Site": {"cross-site"}}, status: 403},
+		{name: "cross-origin POST by Origin", method: "POST", path: "/logout-everywhere",
+			header: http.Header{"Origin": {"http://evil.example"}}, status: 403},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := httptest.NewRequest(tc.method, tc.path, nil)
+			for k, v := range tc.header {
+				req.Header[k] = v
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != tc.status {
+				t.Errorf("status %d, want %d; body %q", rec.Code, tc.status, rec.Body)
+			}
+			if got := rec.Header().Get("WWW-Authenticate"); got != tc.wwwAuth {
+				t.Errorf("WWW-Authenticate %q, want %q", got, tc.wwwAuth)
+			}
+			if tc.body != "" && rec.Body.String() != tc.body {
+				t.Errorf("body %q, want %q", rec.Body, tc.body)
+			}
+			if tc.contains != "" && !strings.Contains(rec.Body.String(), tc.contains) {
+				t.Errorf("body does not contain %q:\n%s", tc.contains, rec.Body)
+			}
+			if got := rec.Header().Get("Content-Type"); !strings.HasPrefix(got, tc.ctype) {
+				t.Errorf("Content-Type %q, want %q…", got, tc.ctype)
+			}
+		})
+	}
+}
+
+func TestPageHeaders(t *testing.T) {
+	h, _ := newTestApp(t)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	for name, want := range map[string]string{
+		"Cache-Control":           "no-store",
+		"Content-Security-Policy": "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+		"X-Content-Type-Options":  "nosniff",
+	} {
+		if got := rec.Header().Get(name); got != want {
+			t.Errorf("%s: %q, want %q", name, got, want)
+		}
+	}
+	// No inline script: the CSP would block it.
+	if strings.Contains(rec.Body.String(), "<script>") {
+		t.Error("the page has an inline script")
+	}
+}
+
+// The signed-in view, rendered directly: phase 2 reaches it through a
+// session.
+func TestPageSignedIn(t *testing.T) {
+	_, key := writeKeyFile(t, "ec")
+	cfg, _ := parseConfig([]string{"-issuer", testIssuer}, env(nil))
+	a, err := newApp(context.Background(), cfg, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	a.renderPage(rec, http.StatusOK, pageData{User: &User{ID: "1", Name: "<alice>"}})
+	body := rec.Body.String()
+	for _, want := range []string{
+		`<strong id="user-name">&lt;alice&gt;</strong>`,
+		`<form method="post" action="/session/logout" id="logout-form">`,
+		`<form method="post" action="/logout-everywhere" id="logout-everywhere-form">`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("signed-in page lacks %s", want)
+		}
+	}
+	if strings.Contains(body, `id="login-form"`) {
+		t.Error("signed-in page shows the login form")
+	}
+
+	rec = httptest.NewRecorder()
+	a.renderPage(rec, http.StatusUnauthorized, pageData{Error: "Wrong user name or password."})
+	if rec.Code != http.StatusUnauthorized || !strings.Contains(rec.Body.String(), `<p class="error" role="alert" id="login-error">Wrong user name or password.</p>`) {
+		t.Errorf("failed-login page: %d\n%s", rec.Code, rec.Body)
+	}
+}
+
+func TestJWKSIsPublic(t *testing.T) {
+	for _, kind := range []string{"ec", "ed25519", "rsa"} {
+		_, key := writeKeyFile(t, kind)
+		b, err := jwkSet(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var set struct{ Keys []map[string]any }
+		if err := json.Unmarshal(b, &set); err != nil || len(set.Keys) != 1 {
+			t.Fatalf("%s: %s: %v", kind, b, err)
+		}
+		k := set.Keys[0]
+		if k["kid"] != key.kid || k["alg"] != key.alg || k["use"] != "sig" {
+			t.Errorf("%s: kid/alg/use %v/%v/%v, want %s/%s/sig", kind, k["kid"], k["alg"], k["use"], key.kid, key.alg)
+		}
+		for _, private := range []string{"d", "p", "q", "dp", "dq", "qi"} {
+			if _, ok := k[private]; ok {
+				t.Errorf("%s: the JWK Set publishes the private parameter %q", kind, private)
+			}
+		}
+	}
+}

@@ -1,0 +1,7 @@
+//go:build race
+
+package main
+
+// raceEnabled builds the demo binary with the race detector when the tests
+// run with it, so that the process-level tests find races in the server too.
+const raceEnabled = true
