@@ -70,7 +70,7 @@ type testSigner struct {
 	key *ecdsa.PrivateKey
 }
 
-func newSigner(t *testing.T, kid string) testSigner {
+func newTestSigner(t *testing.T, kid string) testSigner {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -128,24 +128,13 @@ func (s testSigner) token(t testing.TB, now time.Time, header string) string {
 	return input + "." + enc.EncodeToString(raw)
 }
 
-// testClock is a settable clock.
-type testClock struct{ ns atomic.Int64 }
-
-func newTestClock() *testClock {
-	c := new(testClock)
-	c.ns.Store(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC).UnixNano())
-	return c
-}
-func (c *testClock) now() time.Time      { return time.Unix(0, c.ns.Load()).UTC() }
-func (c *testClock) add(d time.Duration) { c.ns.Add(int64(d)) }
-
 func newJWKSAuth(t *testing.T, ctx context.Context, srv *jwksServer, clock *testClock, opts ...JWKSOption) (*JWT[string], error) {
 	t.Helper()
 	opts = append([]JWKSOption{WithJWKSHTTPClient(srv.Client())}, opts...)
 	return NewJWT(func(_ context.Context, c *Claims) (string, error) { return c.Subject, nil },
 		WithIssuer("https://issuer.test"),
 		WithAudience("api"),
-		WithClock(clock.now),
+		WithClock(clock.Now),
 		WithJWKSURL(ctx, srv.URL+"/jwks.json", opts...),
 	)
 }
@@ -192,53 +181,53 @@ func wantHits(t *testing.T, srv *jwksServer, want int64, when string) {
 func sourceOf(j *JWT[string]) *jwksSource { return j.v.keys.(*jwksSource) }
 
 func TestJWKSRotation(t *testing.T) {
-	a, b := newSigner(t, "a"), newSigner(t, "b")
+	a, b := newTestSigner(t, "a"), newTestSigner(t, "b")
 	srv := newJWKSServer(t, jwksOf(t, a))
-	clock := newTestClock()
+	clock := newTestClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	j := mustJWKSAuth(t, srv, clock)
 	wantHits(t, srv, 1, "after NewJWT")
-	wantAccepted(t, j, a.token(t, clock.now(), ""), "key a")
+	wantAccepted(t, j, a.token(t, clock.Now(), ""), "key a")
 	wantHits(t, srv, 1, "after a token with a known kid")
 
 	srv.set(jwksOf(t, b)) // the provider rotates: b appears, a goes
-	wantAccepted(t, j, b.token(t, clock.now(), ""), "new key b, first request")
+	wantAccepted(t, j, b.token(t, clock.Now(), ""), "new key b, first request")
 	wantHits(t, srv, 2, "after the first token with kid b")
-	wantAccepted(t, j, b.token(t, clock.now(), ""), "new key b, second request")
-	wantRefused(t, j, a.token(t, clock.now(), ""), "removed key a")
+	wantAccepted(t, j, b.token(t, clock.Now(), ""), "new key b, second request")
+	wantRefused(t, j, a.token(t, clock.Now(), ""), "removed key a")
 	wantHits(t, srv, 2, "after the refused kid a, within the miss interval")
 
-	clock.add(DefaultJWKSMissInterval)
-	wantRefused(t, j, a.token(t, clock.now(), ""), "removed key a, after the miss interval")
+	clock.Advance(DefaultJWKSMissInterval)
+	wantRefused(t, j, a.token(t, clock.Now(), ""), "removed key a, after the miss interval")
 	wantHits(t, srv, 3, "after kid a, once the miss interval passed")
 }
 
 func TestJWKSUnknownKIDRateLimited(t *testing.T) {
-	a := newSigner(t, "a")
+	a := newTestSigner(t, "a")
 	srv := newJWKSServer(t, jwksOf(t, a))
-	clock := newTestClock()
+	clock := newTestClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	j := mustJWKSAuth(t, srv, clock, WithJWKSMissInterval(30*time.Second))
 
-	wantRefused(t, j, newSigner(t, "x1").token(t, clock.now(), ""), "unknown kid x1")
+	wantRefused(t, j, newTestSigner(t, "x1").token(t, clock.Now(), ""), "unknown kid x1")
 	wantHits(t, srv, 2, "after the first unknown kid")
 	for i := range 50 {
-		wantRefused(t, j, newSigner(t, fmt.Sprintf("rnd%d", i)).token(t, clock.now(), ""), "random kid")
+		wantRefused(t, j, newTestSigner(t, fmt.Sprintf("rnd%d", i)).token(t, clock.Now(), ""), "random kid")
 	}
-	wantAccepted(t, j, a.token(t, clock.now(), ""), "known kid a")
+	wantAccepted(t, j, a.token(t, clock.Now(), ""), "known kid a")
 	wantHits(t, srv, 2, "after 50 random kids within the miss interval")
 
-	clock.add(29 * time.Second)
-	wantRefused(t, j, newSigner(t, "x2").token(t, clock.now(), ""), "unknown kid x2")
+	clock.Advance(29 * time.Second)
+	wantRefused(t, j, newTestSigner(t, "x2").token(t, clock.Now(), ""), "unknown kid x2")
 	wantHits(t, srv, 2, "just before the miss interval ends")
 
-	clock.add(time.Second)
-	wantRefused(t, j, newSigner(t, "x3").token(t, clock.now(), ""), "unknown kid x3")
+	clock.Advance(time.Second)
+	wantRefused(t, j, newTestSigner(t, "x3").token(t, clock.Now(), ""), "unknown kid x3")
 	wantHits(t, srv, 3, "once the miss interval passed")
-	wantRefused(t, j, newSigner(t, "x4").token(t, clock.now(), ""), "unknown kid x4")
+	wantRefused(t, j, newTestSigner(t, "x4").token(t, clock.Now(), ""), "unknown kid x4")
 	wantHits(t, srv, 3, "right after that refetch")
 }
 
 func TestJWKSEndpointDownKeepsLastKeys(t *testing.T) {
-	a, c := newSigner(t, "a"), newSigner(t, "c")
+	a, c := newTestSigner(t, "a"), newTestSigner(t, "c")
 	for _, tc := range []struct {
 		name   string
 		break_ func(*jwksServer)
@@ -254,33 +243,33 @@ func TestJWKSEndpointDownKeepsLastKeys(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := newJWKSServer(t, jwksOf(t, a))
-			clock := newTestClock()
+			clock := newTestClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 			j := mustJWKSAuth(t, srv, clock)
 
 			tc.break_(srv)
 			// An unknown kid makes the source refetch, which fails.
-			wantRefused(t, j, c.token(t, clock.now(), ""), "unknown kid c")
+			wantRefused(t, j, c.token(t, clock.Now(), ""), "unknown kid c")
 			if tc.name != "unreachable" {
 				wantHits(t, srv, 2, "after the unknown kid")
 			}
-			wantAccepted(t, j, a.token(t, clock.now(), ""), "last good key a")
+			wantAccepted(t, j, a.token(t, clock.Now(), ""), "last good key a")
 			if tc.name == "unreachable" {
 				return
 			}
 
 			srv.set(jwksOf(t, a, c)) // the endpoint recovers
-			clock.add(DefaultJWKSMissInterval)
-			wantAccepted(t, j, c.token(t, clock.now(), ""), "key c after recovery")
-			wantAccepted(t, j, a.token(t, clock.now(), ""), "key a after recovery")
+			clock.Advance(DefaultJWKSMissInterval)
+			wantAccepted(t, j, c.token(t, clock.Now(), ""), "key c after recovery")
+			wantAccepted(t, j, a.token(t, clock.Now(), ""), "key a after recovery")
 			wantHits(t, srv, 3, "after recovery")
 		})
 	}
 }
 
 func TestJWKSBackgroundRefresh(t *testing.T) {
-	a, b := newSigner(t, "a"), newSigner(t, "b")
+	a, b := newTestSigner(t, "a"), newTestSigner(t, "b")
 	srv := newJWKSServer(t, jwksOf(t, a))
-	clock := newTestClock()
+	clock := newTestClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	// One second is below what WithJWKSRefreshInterval accepts; set it
 	// directly so the test does not wait minutes.
 	j := mustJWKSAuth(t, srv, clock, func(c *jwksConfig) error { c.refresh = time.Second; return nil })
@@ -293,12 +282,12 @@ func TestJWKSBackgroundRefresh(t *testing.T) {
 		ks := src.keys.Load()
 		return ks.lookup("b", true) != nil && ks.lookup("a", true) == nil
 	})
-	wantAccepted(t, j, b.token(t, clock.now(), ""), "key b")
+	wantAccepted(t, j, b.token(t, clock.Now(), ""), "key b")
 
 	srv.fail(http.StatusServiceUnavailable)
 	h := srv.hits.Load()
 	waitFor(t, "a failed background refresh", func() bool { return srv.hits.Load() > h })
-	wantAccepted(t, j, b.token(t, clock.now(), ""), "key b after a failed refresh")
+	wantAccepted(t, j, b.token(t, clock.Now(), ""), "key b after a failed refresh")
 }
 
 // waitFor polls cond until it holds, for at most 20 seconds.
@@ -340,7 +329,7 @@ func TestJWKSStartFailure(t *testing.T) {
 			// can end NewJWT: a regression hangs the test.
 			client := *srv.Client()
 			client.Timeout = time.Hour
-			_, err := newJWKSAuth(t, t.Context(), srv, newTestClock(), WithJWKSHTTPClient(&client))
+			_, err := newJWKSAuth(t, t.Context(), srv, newTestClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)), WithJWKSHTTPClient(&client))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("NewJWT: got %v, want an error mentioning %q", err, tc.want)
 			}
@@ -350,18 +339,18 @@ func TestJWKSStartFailure(t *testing.T) {
 	t.Run("unreachable", func(t *testing.T) {
 		srv := newJWKSServer(t, nil)
 		srv.Close()
-		if _, err := newJWKSAuth(t, t.Context(), srv, newTestClock()); err == nil {
+		if _, err := newJWKSAuth(t, t.Context(), srv, newTestClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))); err == nil {
 			t.Fatal("NewJWT succeeded with the endpoint down")
 		}
 	})
 }
 
 func TestJWKSHeaderKeysNeverFollowed(t *testing.T) {
-	a := newSigner(t, "a")
+	a := newTestSigner(t, "a")
 	srv := newJWKSServer(t, jwksOf(t, a))
-	attacker := newSigner(t, "a") // same kid as the real key
+	attacker := newTestSigner(t, "a") // same kid as the real key
 	evil := newJWKSServer(t, jwksOf(t, attacker))
-	clock := newTestClock()
+	clock := newTestClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	j := mustJWKSAuth(t, srv, clock)
 
 	cert := base64.StdEncoding.EncodeToString([]byte("not really a certificate"))
@@ -373,23 +362,23 @@ func TestJWKSHeaderKeysNeverFollowed(t *testing.T) {
 		{"jku, unknown kid", fmt.Sprintf(`{"alg":"ES256","typ":"at+jwt","kid":"zz","jku":%q}`, evil.URL+"/jwks.json")},
 		{"jku, no kid", fmt.Sprintf(`{"alg":"ES256","typ":"at+jwt","jku":%q}`, evil.URL+"/jwks.json")},
 	} {
-		wantRefused(t, j, attacker.token(t, clock.now(), tc.header), tc.name)
+		wantRefused(t, j, attacker.token(t, clock.Now(), tc.header), tc.name)
 	}
 	wantHits(t, evil, 0, "the attacker's server")
 	wantHits(t, srv, 1, "the JWKS endpoint (no refetch for refused headers)")
 }
 
 func TestJWKSTokenWithoutKID(t *testing.T) {
-	a, b := newSigner(t, "a"), newSigner(t, "b")
+	a, b := newTestSigner(t, "a"), newTestSigner(t, "b")
 	noKID := `{"alg":"ES256","typ":"at+jwt"}`
 	srv := newJWKSServer(t, jwksOf(t, a))
-	clock := newTestClock()
+	clock := newTestClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	j := mustJWKSAuth(t, srv, clock)
-	wantAccepted(t, j, a.token(t, clock.now(), noKID), "no kid, single-key set")
+	wantAccepted(t, j, a.token(t, clock.Now(), noKID), "no kid, single-key set")
 
 	srv2 := newJWKSServer(t, jwksOf(t, a, b))
 	j2 := mustJWKSAuth(t, srv2, clock)
-	wantRefused(t, j2, a.token(t, clock.now(), noKID), "no kid, two-key set")
+	wantRefused(t, j2, a.token(t, clock.Now(), noKID), "no kid, two-key set")
 	wantHits(t, srv2, 1, "after a token without kid")
 }
 
@@ -404,9 +393,9 @@ func TestJWKSSkipsUnusableKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	enc := base64.RawURLEncoding
-	a, d1, d2, e := newSigner(t, "a"), newSigner(t, "d"), newSigner(t, "d"), newSigner(t, "e")
+	a, d1, d2, e := newTestSigner(t, "a"), newTestSigner(t, "d"), newTestSigner(t, "d"), newTestSigner(t, "e")
 	encKey := strings.Replace(e.jwk(t), `"kty"`, `"use":"enc","kty"`, 1)
-	noKID := strings.Replace(newSigner(t, "").jwk(t), `"kid":"",`, "", 1)
+	noKID := strings.Replace(newTestSigner(t, "").jwk(t), `"kid":"",`, "", 1)
 	srv := newJWKSServer(t, jwksOf(t,
 		a,
 		`{"kty":"PQ","kid":"pq","x":"AAAA"}`,
@@ -416,13 +405,13 @@ func TestJWKSSkipsUnusableKeys(t *testing.T) {
 		d1, d2,
 		noKID,
 	))
-	clock := newTestClock()
+	clock := newTestClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	j := mustJWKSAuth(t, srv, clock)
 
-	wantAccepted(t, j, a.token(t, clock.now(), ""), "the usable key a")
-	wantRefused(t, j, d1.token(t, clock.now(), ""), "duplicated kid d (first key)")
-	wantRefused(t, j, d2.token(t, clock.now(), ""), "duplicated kid d (second key)")
-	wantRefused(t, j, e.token(t, clock.now(), ""), "kid e with use enc")
+	wantAccepted(t, j, a.token(t, clock.Now(), ""), "the usable key a")
+	wantRefused(t, j, d1.token(t, clock.Now(), ""), "duplicated kid d (first key)")
+	wantRefused(t, j, d2.token(t, clock.Now(), ""), "duplicated kid d (second key)")
+	wantRefused(t, j, e.token(t, clock.Now(), ""), "kid e with use enc")
 	if got := len(sourceOf(j).keys.Load().byID); got != 1 {
 		t.Errorf("the source holds %d keys, want 1", got)
 	}
@@ -435,15 +424,15 @@ func TestJWKSSkipsUnusableKeys(t *testing.T) {
 }
 
 func TestJWKSKeysReusedAcrossFetches(t *testing.T) {
-	a := newSigner(t, "a")
+	a := newTestSigner(t, "a")
 	srv := newJWKSServer(t, jwksOf(t, a))
-	clock := newTestClock()
+	clock := newTestClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	j := mustJWKSAuth(t, srv, clock)
 	src := sourceOf(j)
 	set := src.keys.Load()
 	before := set.lookup("a", true)
 
-	wantRefused(t, j, newSigner(t, "x").token(t, clock.now(), ""), "unknown kid") // refetches the same set
+	wantRefused(t, j, newTestSigner(t, "x").token(t, clock.Now(), ""), "unknown kid") // refetches the same set
 	wantHits(t, srv, 2, "after the unknown kid")
 	if src.keys.Load() == set {
 		t.Fatal("the refetched set was not taken up")
@@ -454,19 +443,19 @@ func TestJWKSKeysReusedAcrossFetches(t *testing.T) {
 }
 
 func TestJWKSKnownKIDNeverWaitsForAFetch(t *testing.T) {
-	a, b := newSigner(t, "a"), newSigner(t, "b")
+	a, b := newTestSigner(t, "a"), newTestSigner(t, "b")
 	srv := newJWKSServer(t, jwksOf(t, a))
-	clock := newTestClock()
+	clock := newTestClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	j := mustJWKSAuth(t, srv, clock)
 
 	srv.set(jwksOf(t, a, b))
 	release := srv.hold()
 	done := make(chan error, 1)
-	go func() { _, err := authenticate(j, b.token(t, clock.now(), "")); done <- err }()
+	go func() { _, err := authenticate(j, b.token(t, clock.Now(), "")); done <- err }()
 	<-srv.arrived // the refetch for kid b is now in flight, held by the server
 
 	ok := make(chan error, 1)
-	go func() { _, err := authenticate(j, a.token(t, clock.now(), "")); ok <- err }()
+	go func() { _, err := authenticate(j, a.token(t, clock.Now(), "")); ok <- err }()
 	select {
 	case err := <-ok:
 		if err != nil {
@@ -483,9 +472,9 @@ func TestJWKSKnownKIDNeverWaitsForAFetch(t *testing.T) {
 }
 
 func TestJWKSWaitEndsWithRequestContext(t *testing.T) {
-	a, b := newSigner(t, "a"), newSigner(t, "b")
+	a, b := newTestSigner(t, "a"), newTestSigner(t, "b")
 	srv := newJWKSServer(t, jwksOf(t, a))
-	clock := newTestClock()
+	clock := newTestClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	j := mustJWKSAuth(t, srv, clock)
 
 	srv.set(jwksOf(t, a, b))
@@ -495,7 +484,7 @@ func TestJWKSWaitEndsWithRequestContext(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		r := httptest.NewRequestWithContext(ctx, "GET", "/", nil)
-		r.Header.Set("Authorization", "Bearer "+b.token(t, clock.now(), ""))
+		r.Header.Set("Authorization", "Bearer "+b.token(t, clock.Now(), ""))
 		_, err := j.Authenticate(r)
 		done <- err
 	}()
@@ -507,15 +496,15 @@ func TestJWKSWaitEndsWithRequestContext(t *testing.T) {
 }
 
 func TestJWKSConcurrent(t *testing.T) {
-	a, b := newSigner(t, "a"), newSigner(t, "b")
+	a, b := newTestSigner(t, "a"), newTestSigner(t, "b")
 	srv := newJWKSServer(t, jwksOf(t, a))
-	clock := newTestClock()
+	clock := newTestClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	j := mustJWKSAuth(t, srv, clock)
-	now := clock.now()
+	now := clock.Now()
 	ta, tb := a.token(t, now, ""), b.token(t, now, "")
 	random := make([]string, 20)
 	for i := range random {
-		random[i] = newSigner(t, fmt.Sprintf("r%d", i)).token(t, now, "")
+		random[i] = newTestSigner(t, fmt.Sprintf("r%d", i)).token(t, now, "")
 	}
 
 	srv.set(jwksOf(t, a, b))
@@ -548,9 +537,9 @@ func TestJWKSConcurrent(t *testing.T) {
 }
 
 func TestJWKSStopsWhenContextEnds(t *testing.T) {
-	a := newSigner(t, "a")
+	a := newTestSigner(t, "a")
 	srv := newJWKSServer(t, jwksOf(t, a))
-	clock := newTestClock()
+	clock := newTestClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	srv.Client().CloseIdleConnections()
 	before := runtime.NumGoroutine()
 
@@ -574,13 +563,13 @@ func TestJWKSStopsWhenContextEnds(t *testing.T) {
 		return runtime.NumGoroutine() <= before
 	})
 
-	wantAccepted(t, j, a.token(t, clock.now(), ""), "key a after cancellation")
-	wantRefused(t, j, newSigner(t, "x").token(t, clock.now(), ""), "unknown kid after cancellation")
+	wantAccepted(t, j, a.token(t, clock.Now(), ""), "key a after cancellation")
+	wantRefused(t, j, newTestSigner(t, "x").token(t, clock.Now(), ""), "unknown kid after cancellation")
 	wantHits(t, srv, 1, "after cancellation")
 }
 
 func TestJWKSFailedNewJWTStartsNothing(t *testing.T) {
-	a := newSigner(t, "a")
+	a := newTestSigner(t, "a")
 	srv := newJWKSServer(t, jwksOf(t, a))
 	ctx := t.Context()
 	jwks := WithJWKSURL(ctx, srv.URL, WithJWKSHTTPClient(srv.Client()))
@@ -599,7 +588,7 @@ func TestJWKSFailedNewJWTStartsNothing(t *testing.T) {
 }
 
 func TestWithJWKSURLValidation(t *testing.T) {
-	srv := newJWKSServer(t, jwksOf(t, newSigner(t, "a")))
+	srv := newJWKSServer(t, jwksOf(t, newTestSigner(t, "a")))
 	var nilCtx context.Context
 	for _, tc := range []struct {
 		name string
@@ -625,8 +614,8 @@ func TestWithJWKSURLValidation(t *testing.T) {
 }
 
 func TestJWKSHTTPClient(t *testing.T) {
-	a := newSigner(t, "a")
-	clock := newTestClock()
+	a := newTestSigner(t, "a")
+	clock := newTestClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 
 	srv := newJWKSServer(t, jwksOf(t, a))
 	j := mustJWKSAuth(t, srv, clock) // srv.Client() has no timeout
@@ -647,12 +636,12 @@ func TestJWKSHTTPClient(t *testing.T) {
 	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(jwksOf(t, a)) }))
 	defer plain.Close()
 	j, err := NewJWT(func(_ context.Context, c *Claims) (string, error) { return c.Subject, nil },
-		WithIssuer("https://issuer.test"), WithAudience("api"), WithClock(clock.now),
+		WithIssuer("https://issuer.test"), WithAudience("api"), WithClock(clock.Now),
 		WithJWKSURL(t.Context(), plain.URL, WithJWKSInsecureHTTP()))
 	if err != nil {
 		t.Fatalf("http with WithJWKSInsecureHTTP: %v", err)
 	}
-	wantAccepted(t, j, a.token(t, clock.now(), ""), "key a over http")
+	wantAccepted(t, j, a.token(t, clock.Now(), ""), "key a over http")
 
 	// No redirect from https to http.
 	var plainHits atomic.Int64

@@ -37,8 +37,6 @@ const (
 	chBare           = `Bearer realm="authkit"`
 )
 
-type testUser struct{ ID string }
-
 func toTestUser(_ context.Context, c *Claims) (*testUser, error) {
 	return &testUser{ID: c.Subject}, nil
 }
@@ -47,7 +45,7 @@ func toTestUser(_ context.Context, c *Claims) (*testUser, error) {
 // audience on the fixed clock, plus opts.
 func newTestJWT(t testing.TB, opts ...JWTOption) *JWT[*testUser] {
 	t.Helper()
-	base := []JWTOption{WithIssuer(testIssuer), WithAudience(testAudience), WithClock(testClock)}
+	base := []JWTOption{WithIssuer(testIssuer), WithAudience(testAudience), WithClock(fixedClock)}
 	j, err := NewJWT(toTestUser, append(base, opts...)...)
 	if err != nil {
 		t.Fatalf("NewJWT: %v", err)
@@ -1257,7 +1255,7 @@ func TestNewJWTErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			opts := append([]JWTOption{WithIssuer(testIssuer), WithAudience(testAudience), WithClock(testClock)}, c.opts...)
+			opts := append([]JWTOption{WithIssuer(testIssuer), WithAudience(testAudience), WithClock(fixedClock)}, c.opts...)
 			j, err := NewJWT(toTestUser, opts...)
 			if err == nil || j != nil {
 				t.Fatalf("NewJWT = %v, %v; want an error", j, err)
@@ -1313,7 +1311,7 @@ func TestToUserAndVersionCheck(t *testing.T) {
 		} {
 			t.Run(c.name, func(t *testing.T) {
 				j, err := NewJWT(func(context.Context, *Claims) (*testUser, error) { return nil, c.err },
-					WithIssuer(testIssuer), WithAudience(testAudience), WithClock(testClock), WithKey("k1", &k.ec256.PublicKey))
+					WithIssuer(testIssuer), WithAudience(testAudience), WithClock(fixedClock), WithKey("k1", &k.ec256.PublicKey))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -1327,7 +1325,7 @@ func TestToUserAndVersionCheck(t *testing.T) {
 		}
 		calls := 0
 		j, _ := NewJWT(func(_ context.Context, c *Claims) (*testUser, error) { calls++; return &testUser{ID: c.Subject}, nil },
-			WithIssuer(testIssuer), WithAudience(testAudience), WithClock(testClock), WithKey("k1", &k.ec256.PublicKey))
+			WithIssuer(testIssuer), WithAudience(testAudience), WithClock(fixedClock), WithKey("k1", &k.ec256.PublicKey))
 		serve(j, bearerRequest(esToken(baseHeader(), baseClaims().set("aud", q("x")))))
 		if calls != 0 {
 			t.Errorf("toUser called %d times for a refused token", calls)

@@ -30,30 +30,6 @@ import (
 // (the in-memory ones here, PostgreSQL in refresh_pg_test.go), with an
 // injected clock.
 
-var errStoreDown = errors.New("store down (test)")
-
-// testClock is a settable clock, safe for concurrent use.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newTestClock() *testClock {
-	return &testClock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // storeKit is one family store and one version store under test, with a way
 // to look at what the family store holds.
 type storeKit struct {
@@ -111,7 +87,7 @@ type envConfig struct {
 
 func newEnv(t *testing.T, kit storeKit, cfg envConfig) *env {
 	t.Helper()
-	e := &env{t: t, kit: kit, clock: newTestClock()}
+	e := &env{t: t, kit: kit, clock: newTestClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))}
 	storeLookup := func(ctx context.Context, userID string) (int64, error) {
 		e.lookups.Add(1)
 		if e.failing.Load() {
@@ -939,7 +915,7 @@ func TestIssuedTokensRoundTrip(t *testing.T) {
 		{"opaque RS256 signer", "RS256", opaqueSigner{rsaKey()}, nil, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			clock := newTestClock()
+			clock := newTestClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 			vs := NewMemoryVersionStore("u1")
 			vs.Bump(context.Background(), "u1")
 			iss, err := NewIssuer("https://auth.test", "api", tc.key, NewMemoryFamilyStore(), vs.Version,
@@ -1121,7 +1097,7 @@ func TestKeyRotation(t *testing.T) {
 // TestRefreshErrors checks the errors of the programmatic API.
 func TestRefreshErrors(t *testing.T) {
 	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	clock := newTestClock()
+	clock := newTestClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	vs := NewMemoryVersionStore("1")
 	iss, _ := NewIssuer("https://auth.test", "api", ec, NewMemoryFamilyStore(), vs.Version, WithIssuerClock(clock.Now))
 	ctx := context.Background()

@@ -26,21 +26,7 @@ import (
 
 // ---- harness ---------------------------------------------------------------
 
-type testUser struct{ ID, Name string }
-
 var testUsers = map[string]*testUser{"1": {"1", "alice"}, "2": {"2", "bob"}}
-
-// testClock is an injectable clock starting at the real time.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newTestClock() *testClock { return &testClock{t: time.Now()} }
-
-func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-
-func (c *testClock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 // testVersions is a VersionLookup over a map; a missing user is unknown.
 type testVersions struct {
@@ -106,7 +92,7 @@ type testEnv struct {
 func newTestEnv(t testing.TB, inner scs.Store, opts ...SessionOption) *testEnv {
 	t.Helper()
 	e := &testEnv{
-		t: t, inner: inner, clock: newTestClock(), versions: newTestVersions(),
+		t: t, inner: inner, clock: newTestClock(time.Now()), versions: newTestVersions(),
 		slowStarted: make(chan struct{}, 1), slowRelease: make(chan struct{}),
 	}
 	e.sm = NewSessionManager(inner)
@@ -1166,8 +1152,6 @@ type failingStore struct {
 	fail atomic.Bool
 }
 
-var errStoreDown = errors.New("store down")
-
 func (f *failingStore) Find(k string) ([]byte, bool, error) {
 	if f.fail.Load() {
 		return nil, false, errStoreDown
@@ -1242,7 +1226,7 @@ func TestSessionAndBearerShareTheUser(t *testing.T) {
 	cookie := rec.Result().Cookies()[0].Value
 
 	now := time.Now().Unix()
-	token := signHS256(t, secret, `{"alg":"HS256","typ":"at+jwt","kid":"k1"}`,
+	token := signHS256Token(t, secret, `{"alg":"HS256","typ":"at+jwt","kid":"k1"}`,
 		fmt.Sprintf(`{"iss":"https://issuer.test","sub":"2","aud":"api","iat":%d,"exp":%d}`, now, now+300))
 	bearer := http.Header{"Authorization": {"Bearer " + token}}
 
@@ -1254,7 +1238,7 @@ func TestSessionAndBearerShareTheUser(t *testing.T) {
 	wantStatus(t, e.do(e.bare(), "POST", "/", http.Header{"Cookie": withCookie(cookie)["Cookie"], "Sec-Fetch-Site": {"cross-site"}}, nil), 403, "")
 }
 
-func signHS256(t testing.TB, secret []byte, header, payload string) string {
+func signHS256Token(t testing.TB, secret []byte, header, payload string) string {
 	t.Helper()
 	in := base64.RawURLEncoding.EncodeToString([]byte(header)) + "." + base64.RawURLEncoding.EncodeToString([]byte(payload))
 	m := hmac.New(sha256.New, secret)

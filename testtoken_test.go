@@ -245,7 +245,7 @@ const (
 // testNow is the fixed clock of every test: 2026-01-01T00:00:00Z.
 var testNow = time.Unix(1767225600, 0)
 
-func testClock() time.Time { return testNow }
+func fixedClock() time.Time { return testNow }
 
 // nowPlus returns the test clock plus d seconds as a NumericDate text.
 func nowPlus(d int64) string { return num(testNow.Unix() + d) }

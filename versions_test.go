@@ -87,7 +87,7 @@ func newCountingLookup() *countingLookup {
 func TestVersionCacheHitsAndTTL(t *testing.T) {
 	ctx := context.Background()
 	l := newCountingLookup()
-	clock := newTestClock()
+	clock := newTestClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	c, err := NewVersionCache(l.lookup, WithCacheClock(clock.Now), WithCacheTTL(2*time.Second))
 	if err != nil {
 		t.Fatal(err)
@@ -251,7 +251,7 @@ func TestVersionCacheBounded(t *testing.T) {
 	for i := range 1000 {
 		l.set(fmt.Sprint("user", i), int64(i))
 	}
-	clock := newTestClock()
+	clock := newTestClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	c, _ := NewVersionCache(l.lookup, WithCacheSize(64), WithCacheClock(clock.Now))
 	for i := range 1000 {
 		if v, err := c.Lookup(ctx, fmt.Sprint("user", i)); v != int64(i) || err != nil {

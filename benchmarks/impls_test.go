@@ -28,7 +28,12 @@ type impl struct {
 }
 
 var impls = []impl{
-	{"authkit", buildAuthkit},
+	{"authkit", func(f *fixture, seen func(string)) (http.Handler, error) {
+		return buildAuthkit(f, seen, authkit.WithTokenCache(0))
+	}},
+	{"authkit-cached", func(f *fixture, seen func(string)) (http.Handler, error) {
+		return buildAuthkit(f, seen)
+	}},
 	{"golang-jwt", buildGolangJWT},
 	{"echo-jwt", buildEchoJWT},
 	{"jwtauth", buildJWTAuth},
@@ -44,14 +49,18 @@ const leeway = 30 * time.Second
 // iat (required, not in the future, exp-iat at most one hour), sub required,
 // every claim type-checked, duplicate JSON keys and unknown header parameters
 // refused.
-func buildAuthkit(f *fixture, seen func(string)) (http.Handler, error) {
+//
+// The kit's verified-token cache is on by default; "authkit" turns it off so
+// that every request parses and verifies, "authkit-cached" keeps it, so that
+// every request after the first is a hit (the same token again).
+func buildAuthkit(f *fixture, seen func(string), opts ...authkit.JWTOption) (http.Handler, error) {
 	key := authkit.WithKey(kid, f.pub)
 	if f.secret != nil {
 		key = authkit.WithHMACSecret(kid, f.secret)
 	}
 	a, err := authkit.NewJWT(func(_ context.Context, c *authkit.Claims) (string, error) {
 		return c.Subject, nil
-	}, authkit.WithIssuer(issuer), authkit.WithAudience(audience), key)
+	}, append([]authkit.JWTOption{authkit.WithIssuer(issuer), authkit.WithAudience(audience), key}, opts...)...)
 	if err != nil {
 		return nil, err
 	}
