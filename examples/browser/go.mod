@@ -1,6 +1,6 @@
 module github.com/authkit-go/authkit/examples/browser
 
-go 1.26.0
+go 1.25.0
 
 replace github.com/authkit-go/authkit => ../../
 
