@@ -424,10 +424,12 @@ func TestPageSignedIn(t *testing.T) {
 func TestJWKSIsPublic(t *testing.T) {
 	for _, kind := range []string{"ec", "ed25519", "rsa"} {
 		_, key := writeKeyFile(t, kind)
-		b, err := jwkSet(key)
+		cfg, _ := parseConfig([]string{"-issuer", testIssuer}, env(nil))
+		a, err := newApp(context.Background(), cfg, key)
 		if err != nil {
 			t.Fatal(err)
 		}
+		b := a.issuer.JWKSet()
 		var set struct{ Keys []map[string]any }
 		if err := json.Unmarshal(b, &set); err != nil || len(set.Keys) != 1 {
 			t.Fatalf("%s: %s: %v", kind, b, err)
