@@ -73,7 +73,10 @@ var badArgs = [][]string{
 	{"-no-such-flag"},
 	{"-access-ttl", "soon"},
 	{"-access-ttl", "0s"},
+	{"-access-ttl", "2h"},
+	{"-access-ttl", "1.5s"},
 	{"-refresh-ttl", "-1h"},
+	{"-refresh-ttl", "10ms"},
 	{"-audience", ""},
 	{"-addr", ""},
 	{"extra-argument"},
@@ -389,8 +392,8 @@ func TestPageHeaders(t *testing.T) {
 	}
 }
 
-// The signed-in view, rendered directly: phase 2 reaches it through a
-// session.
+// The signed-in view, rendered directly (contract_test.go reaches it
+// through a session).
 func TestPageSignedIn(t *testing.T) {
 	_, key := writeKeyFile(t, "ec")
 	cfg, _ := parseConfig([]string{"-issuer", testIssuer}, env(nil))
