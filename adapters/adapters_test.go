@@ -4,10 +4,9 @@ package adapters_test
 // is accepted and the framework's handler reads the user through
 // authkit.UserFrom; a refused request gets the exact RFC 6750 answer and the
 // handler is not called.
-//
-// PHASE 2: a session-cookie round trip through each framework (login sets
+// A session-cookie round trip goes through each framework too: login sets
 // the cookie through the session middleware's writer, the next request is
-// authenticated by it), over httptest.NewTLSServer with a cookie jar.
+// authenticated by it, logout ends it.
 
 import (
 	"context"
@@ -19,7 +18,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -319,4 +320,156 @@ func TestGinNil(t *testing.T) {
 		}
 	}()
 	adapters.Gin(nil)
+}
+
+// sessionRouters builds each framework's router with the session routes:
+// POST /login (the form's user ID) and POST /logout through
+// Session.LoadAndSave, GET /me behind authkit.Require.
+var sessionRouters = map[string]func(sess *authkit.Session[*User]) http.Handler{
+	"chi": func(sess *authkit.Session[*User]) http.Handler {
+		r := chi.NewRouter()
+		r.With(sess.LoadAndSave).Post("/login", func(w http.ResponseWriter, r *http.Request) {
+			if err := sess.Login(r.Context(), r.FormValue("user")); err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			io.WriteString(w, "logged in")
+		})
+		r.With(sess.LoadAndSave).Post("/logout", func(w http.ResponseWriter, r *http.Request) {
+			if err := sess.Logout(r.Context()); err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			io.WriteString(w, "logged out")
+		})
+		r.With(authkit.Require(sess)).Get("/me", func(w http.ResponseWriter, r *http.Request) {
+			io.WriteString(w, whoami(r.Context()))
+		})
+		return r
+	},
+	"echo": func(sess *authkit.Session[*User]) http.Handler {
+		e := echo.New()
+		e.POST("/login", func(c echo.Context) error {
+			if err := sess.Login(c.Request().Context(), c.FormValue("user")); err != nil {
+				return err
+			}
+			return c.String(http.StatusOK, "logged in")
+		}, echo.WrapMiddleware(sess.LoadAndSave))
+		e.POST("/logout", func(c echo.Context) error {
+			if err := sess.Logout(c.Request().Context()); err != nil {
+				return err
+			}
+			return c.String(http.StatusOK, "logged out")
+		}, echo.WrapMiddleware(sess.LoadAndSave))
+		e.GET("/me", func(c echo.Context) error {
+			return c.String(http.StatusOK, whoami(c.Request().Context()))
+		}, echo.WrapMiddleware(authkit.Require(sess)))
+		return e
+	},
+	"gin": func(sess *authkit.Session[*User]) http.Handler {
+		r := gin.New()
+		r.POST("/login", adapters.Gin(sess.LoadAndSave), func(c *gin.Context) {
+			if err := sess.Login(c.Request.Context(), c.PostForm("user")); err != nil {
+				c.String(http.StatusInternalServerError, err.Error())
+				return
+			}
+			c.String(http.StatusOK, "logged in")
+		})
+		r.POST("/logout", adapters.Gin(sess.LoadAndSave), func(c *gin.Context) {
+			if err := sess.Logout(c.Request.Context()); err != nil {
+				c.String(http.StatusInternalServerError, err.Error())
+				return
+			}
+			c.String(http.StatusOK, "logged out")
+		})
+		r.GET("/me", adapters.Gin(authkit.Require(sess)), func(c *gin.Context) {
+			c.String(http.StatusOK, whoami(c.Request.Context()))
+		})
+		return r
+	},
+}
+
+func TestFrameworksSessionRoundTrip(t *testing.T) {
+	for name, build := range sessionRouters {
+		t.Run(name, func(t *testing.T) {
+			sess, err := authkit.NewSession(authkit.NewSessionManager(nil), func(_ context.Context, id string) (*User, error) {
+				u, ok := users[id]
+				if !ok {
+					return nil, authkit.ErrUnknownUser
+				}
+				return u, nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := httptest.NewTLSServer(build(sess))
+			defer srv.Close()
+			c := srv.Client()
+			if c.Jar, err = cookiejar.New(nil); err != nil {
+				t.Fatal(err)
+			}
+			send := func(method, path string, header http.Header, form string) (*http.Response, string) {
+				t.Helper()
+				req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(form))
+				if form != "" {
+					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				}
+				for k, v := range header {
+					req.Header[k] = v
+				}
+				resp, err := c.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				return resp, string(b)
+			}
+
+			if resp, _ := send("GET", "/me", nil, ""); resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") != `Bearer realm="authkit"` {
+				t.Errorf("/me before login: %d %q, want 401", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+			}
+
+			resp, body := send("POST", "/login", nil, "user=2")
+			if resp.StatusCode != 200 || body != "logged in" {
+				t.Fatalf("login: %d %q", resp.StatusCode, body)
+			}
+			var cookie *http.Cookie
+			for _, ck := range resp.Cookies() {
+				if ck.Name == authkit.DefaultSessionCookieName {
+					cookie = ck
+				}
+			}
+			if cookie == nil || !cookie.Secure || !cookie.HttpOnly || cookie.Path != "/" || cookie.SameSite != http.SameSiteLaxMode {
+				t.Fatalf("login set the session cookie %v: want %s, Secure, HttpOnly, Path=/, SameSite=Lax", cookie, authkit.DefaultSessionCookieName)
+			}
+			if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
+				t.Errorf("login: Cache-Control %q, want no-store", cc)
+			}
+
+			if resp, body := send("GET", "/me", nil, ""); resp.StatusCode != 200 || body != "bob (2) via session" {
+				t.Errorf("/me with the cookie: %d %q, want 200 \"bob (2) via session\"", resp.StatusCode, body)
+			}
+
+			// A cross-site POST with the cookie is refused before the handler.
+			if resp, body := send("POST", "/logout", http.Header{"Sec-Fetch-Site": {"cross-site"}}, ""); resp.StatusCode != 403 {
+				t.Errorf("cross-site logout: %d %q, want 403", resp.StatusCode, body)
+			}
+			if resp, _ := send("GET", "/me", nil, ""); resp.StatusCode != 200 {
+				t.Errorf("/me after the refused cross-site logout: %d, want 200", resp.StatusCode)
+			}
+
+			if resp, body := send("POST", "/logout", nil, ""); resp.StatusCode != 200 || body != "logged out" {
+				t.Errorf("logout: %d %q", resp.StatusCode, body)
+			}
+			if resp, _ := send("GET", "/me", nil, ""); resp.StatusCode != 401 {
+				t.Errorf("/me after logout: %d, want 401", resp.StatusCode)
+			}
+			// The old cookie, replayed without the jar, is dead.
+			c.Jar = nil
+			if resp, _ := send("GET", "/me", http.Header{"Cookie": {cookie.Name + "=" + cookie.Value}}, ""); resp.StatusCode != 401 {
+				t.Errorf("/me with the logged-out cookie: %d, want 401", resp.StatusCode)
+			}
+		})
+	}
 }

@@ -12,15 +12,19 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 )
 
@@ -78,16 +82,94 @@ func TestBrowser(t *testing.T) {
 		}
 	})
 
-	// PHASE 2:
-	//   t.Run("sign in", …): SendKeys alice / alice-password, Click #login,
-	//     WaitVisible #signed-in, #user-name is "alice"; screenshot.
-	//   t.Run("wrong password", …): #login-error shows, status 401.
-	//   t.Run("playground tokens", …): #get-tokens, #call-me shows
-	//     "via": "jwt", #refresh gives a new access token.
-	//   t.Run("log out", …): Click #logout, the login form is back.
-	//   t.Run("log out everywhere", …): a second browser (newBrowser) signs
-	//     in as alice too; #logout-everywhere in the first; the second's
-	//     reload shows the login form.
+	t.Run("wrong password", func(t *testing.T) {
+		do(t, ctx,
+			chromedp.Navigate(url+"/"),
+			chromedp.WaitVisible(chromedp.ID("login-form")),
+			chromedp.SendKeys(chromedp.ID("username"), "alice"),
+			chromedp.SendKeys(chromedp.ID("password"), "wrong"),
+			chromedp.Click(chromedp.ID("login")),
+			chromedp.WaitVisible(chromedp.ID("login-error")),
+		)
+		if msg := run(t, ctx, chromedp.Text(chromedp.ID("login-error"))); msg != "Wrong user name or password." {
+			t.Errorf("login error %q", msg)
+		}
+		if c := sessionCookie(t, ctx, url); c != nil {
+			t.Errorf("a failed login set the session cookie %s", c.Name)
+		}
+	})
+
+	var oldCookie *network.Cookie
+	t.Run("sign in", func(t *testing.T) {
+		signIn(t, ctx, url, "alice")
+		if name := run(t, ctx, chromedp.Text(chromedp.ID("user-name"))); name != "alice" {
+			t.Errorf("signed in as %q, want alice", name)
+		}
+		screenshot(t, ctx, "signed-in.png")
+		oldCookie = sessionCookie(t, ctx, url)
+		if oldCookie == nil || !oldCookie.HTTPOnly || oldCookie.Secure || oldCookie.Path != "/" || !oldCookie.Session {
+			t.Fatalf("session cookie %+v: want HttpOnly, not Secure (plain HTTP), Path=/, a session cookie", oldCookie)
+		}
+		if status, body := apiMe(t, url, oldCookie); status != 200 || body != `{"id":"1","name":"alice","via":"session"}`+"\n" {
+			t.Errorf("/api/me with the browser's cookie: %d %q", status, body)
+		}
+	})
+
+	// The playground's tokens work beside the session: the access token
+	// alone (the script omits cookies) and the refresh cookie, which the
+	// script cannot read.
+	t.Run("playground tokens", func(t *testing.T) {
+		do(t, ctx, chromedp.Click(chromedp.ID("get-tokens")))
+		first := waitToken(t, ctx, "none")
+		do(t, ctx, chromedp.Click(chromedp.ID("call-me")))
+		out := pollOutput(t, ctx, "GET /api/me")
+		if !strings.Contains(out, "200") || !strings.Contains(out, `"via": "jwt"`) || !strings.Contains(out, `"name": "alice"`) {
+			t.Errorf("playground /api/me output %q: want 200, alice via jwt", out)
+		}
+		do(t, ctx, chromedp.Click(chromedp.ID("refresh")))
+		waitToken(t, ctx, first)
+		if out := pollOutput(t, ctx, "POST /token/refresh"); !strings.Contains(out, "200") {
+			t.Errorf("playground refresh output %q: want 200", out)
+		}
+		if doc := run(t, ctx, chromedp.Evaluate[string](`document.cookie`)); strings.Contains(doc, "refresh") || strings.Contains(doc, "session") {
+			t.Errorf("document.cookie %q: scripts can read a credential cookie", doc)
+		}
+	})
+
+	t.Run("log out", func(t *testing.T) {
+		do(t, ctx,
+			chromedp.Click(chromedp.ID("logout")),
+			chromedp.WaitVisible(chromedp.ID("login-form")),
+		)
+		if c := sessionCookie(t, ctx, url); c != nil {
+			t.Errorf("session cookie %s still in the browser after logout", c.Name)
+		}
+		screenshot(t, ctx, "signed-out-again.png")
+		// The cookie the browser had is worth nothing now.
+		if oldCookie != nil {
+			if status, body := apiMe(t, url, oldCookie); status != 401 {
+				t.Errorf("/api/me with the logged-out cookie: %d %q, want 401", status, body)
+			}
+		}
+	})
+
+	t.Run("log out everywhere", func(t *testing.T) {
+		other := newBrowser(t)
+		signIn(t, ctx, url, "alice")
+		signIn(t, other, url, "alice")
+		do(t, ctx,
+			chromedp.Click(chromedp.ID("logout-everywhere")),
+			chromedp.WaitVisible(chromedp.ID("login-form")),
+		)
+		// The same process: the bump is seen at once.
+		do(t, other,
+			chromedp.Reload(),
+			chromedp.WaitVisible(chromedp.ID("login-form")),
+		)
+		if n := run(t, other, chromedp.Evaluate[int](`document.querySelectorAll("#signed-in").length`)); n != 0 {
+			t.Error("the other browser still shows a signed-in user")
+		}
+	})
 
 	console.check(t)
 }
@@ -246,4 +328,71 @@ func startDemo(t *testing.T, args ...string) string {
 		t.Fatalf("the demo printed no URL within 60s; stderr:\n%s", stderr.String())
 		return ""
 	}
+}
+
+// sessionCookieName is the demo's session cookie over plain HTTP.
+const sessionCookieName = "authkit-demo-session"
+
+// signIn signs in through the page's form and waits for the signed-in view.
+func signIn(t *testing.T, ctx context.Context, url, name string) {
+	t.Helper()
+	do(t, ctx,
+		chromedp.Navigate(url+"/"),
+		chromedp.WaitVisible(chromedp.ID("login-form")),
+		chromedp.SendKeys(chromedp.ID("username"), name),
+		chromedp.SendKeys(chromedp.ID("password"), name+"-password"),
+		chromedp.Click(chromedp.ID("login")),
+		chromedp.WaitVisible(chromedp.ID("signed-in")),
+	)
+}
+
+// sessionCookie returns the browser's session cookie for url, or nil.
+func sessionCookie(t *testing.T, ctx context.Context, url string) *network.Cookie {
+	t.Helper()
+	cookies := run(t, ctx, func(ctx context.Context, tg *chromedp.Target) ([]*network.Cookie, error) {
+		res, err := cdp.Call(ctx, tg, network.GetCookies, network.GetCookiesParams{URLs: []string{url + "/"}})
+		return res.Cookies, err
+	})
+	for _, c := range cookies {
+		if c.Name == sessionCookieName {
+			return c
+		}
+	}
+	return nil
+}
+
+// apiMe calls /api/me with cookie from a Go client, outside the browser.
+func apiMe(t *testing.T, url string, cookie *network.Cookie) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest("GET", url+"/api/me", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.AddCookie(&http.Cookie{Name: cookie.Name, Value: cookie.Value})
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// waitToken waits until the playground shows an access token other than
+// old and returns it.
+func waitToken(t *testing.T, ctx context.Context, old string) string {
+	t.Helper()
+	js := `(() => { const s = document.getElementById("access-token").textContent; return s !== ` + strconv.Quote(old) + ` && s; })()`
+	return run(t, ctx, chromedp.Poll[string](js, chromedp.WithPollingTimeout(stepTimeout)))
+}
+
+// pollOutput waits until the playground's output starts with label and
+// returns it.
+func pollOutput(t *testing.T, ctx context.Context, label string) string {
+	t.Helper()
+	js := `(() => { const s = document.getElementById("output").textContent; return s.startsWith(` + strconv.Quote(label+" → ") + `) && s; })()`
+	return run(t, ctx, chromedp.Poll[string](js, chromedp.WithPollingTimeout(stepTimeout)))
 }

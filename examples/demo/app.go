@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"embed"
 	"encoding/json"
 	"fmt"
@@ -10,8 +11,12 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"time"
 
+	"github.com/alexedwards/scs/postgresstore"
+	"github.com/alexedwards/scs/v2"
 	"github.com/authkit-go/authkit"
+	_ "github.com/jackc/pgx/v5/stdlib" // driver "pgx" for -database-url
 )
 
 //go:embed web
@@ -20,40 +25,124 @@ var webFiles embed.FS
 // app holds what the handlers share. It is built once by newApp and only
 // read afterwards, so the handlers are safe for concurrent use.
 type app struct {
-	cfg    config
-	users  *userStore
-	key    *signingKey
-	jwks   []byte              // the public JWK Set
-	bearer *authkit.JWT[*User] // accepts the demo's access tokens
-	page   *template.Template  // web/index.html
-	static http.Handler        // web/static/*
-	// PHASE 2: the session authenticator (authkit.NewSession, on scs with
-	// memstore or postgresstore), the token issuer (authkit.NewIssuer with
-	// a.key.signer), the version store and its cache go here; with
-	// -database-url they share one *sql.DB, closed in Close.
+	cfg      config
+	users    *userStore
+	key      *signingKey
+	db       *sql.DB                       // nil without -database-url
+	pgStore  *authkit.PostgresSessionStore // nil without -database-url
+	versions *authkit.VersionCache         // users' token versions, cached
+	issuer   *authkit.Issuer               // mints access and refresh tokens
+	bearer   *authkit.JWT[*User]           // accepts the demo's access tokens
+	sessions *authkit.Session[*User]       // cookie sessions on scs
+	page     *template.Template            // web/index.html
+	static   http.Handler                  // web/static/*
 }
 
-// newApp builds the demo's authenticators and pages. cfg.issuer must be set.
-func newApp(_ context.Context, cfg config, key *signingKey) (*app, error) {
+// demoUserIDs are the IDs of the demo's users (see newUserStore).
+var demoUserIDs = []string{"1", "2"}
+
+// newApp builds the demo's stores, authenticators and pages. cfg.issuer must
+// be set. With cfg.databaseURL, sessions, token versions and refresh
+// families live in PostgreSQL (tables created if missing); ctx bounds that
+// start-up work.
+func newApp(ctx context.Context, cfg config, key *signingKey) (_ *app, err error) {
 	a := &app{cfg: cfg, users: newUserStore(), key: key}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
 
-	// PHASE 2: with cfg.databaseURL, open it (driver "pgx") and create the
-	// tables; ctx bounds that start-up work.
-
-	var err error
-	if a.jwks, err = jwkSet(key); err != nil {
-		return nil, fmt.Errorf("JWK Set: %w", err)
+	var (
+		lookup   authkit.VersionLookup
+		bump     func(context.Context, string) (int64, error)
+		families authkit.FamilyStore
+		store    scs.Store // nil: NewSessionManager's memstore
+	)
+	if cfg.databaseURL == "" {
+		vs := authkit.NewMemoryVersionStore(demoUserIDs...)
+		lookup, bump = vs.Version, vs.Bump
+		families = authkit.NewMemoryFamilyStore()
+	} else {
+		if a.db, err = sql.Open("pgx", cfg.databaseURL); err != nil {
+			return nil, fmt.Errorf("database: %w", err)
+		}
+		if err := a.db.PingContext(ctx); err != nil {
+			return nil, fmt.Errorf("database: %w", err)
+		}
+		vs, err := authkit.NewPostgresVersionStore(a.db)
+		if err != nil {
+			return nil, err
+		}
+		if err := vs.Migrate(ctx); err != nil {
+			return nil, err
+		}
+		for _, id := range demoUserIDs { // a known user keeps its version
+			if err := vs.Add(ctx, id); err != nil {
+				return nil, err
+			}
+		}
+		lookup, bump = vs.Version, vs.Bump
+		fs, err := authkit.NewPostgresFamilyStore(a.db)
+		if err != nil {
+			return nil, err
+		}
+		if err := fs.Migrate(ctx); err != nil {
+			return nil, err
+		}
+		families = fs
+		if err := authkit.MigrateSessions(ctx, a.db, ""); err != nil {
+			return nil, err
+		}
+		if a.pgStore, err = authkit.NewPostgresSessionStore(a.db, postgresstore.Config{CleanUpInterval: 5 * time.Minute}); err != nil {
+			return nil, err
+		}
+		store = a.pgStore
 	}
-	// PHASE 2: take the keys from the issuer instead, with
-	// authkit.WithTokensFrom(issuer), and serve issuer.JWKSHandler().
+
+	// Every check of a version goes through the cache: a user costs at most
+	// one store query per TTL (5 seconds), and a bump on another process
+	// reaches this one within it.
+	if a.versions, err = authkit.NewVersionCache(lookup, authkit.WithCacheBump(bump)); err != nil {
+		return nil, err
+	}
+
+	// The refresh cookie keeps the kit's default name, __Secure-authkit-refresh,
+	// and path, /token (both token routes): the Issuer accepts only __Secure-
+	// or __Host- names. Browsers and Go's cookiejar treat http://127.0.0.1 and
+	// http://localhost as secure origins, so the Secure cookie works there;
+	// on any other plain-HTTP host it would not come back.
+	a.issuer, err = authkit.NewIssuer(cfg.issuer, cfg.audience, key.signer, families, a.versions.Lookup,
+		authkit.WithSigningKeyID(key.kid),
+		authkit.WithAccessTokenTTL(cfg.accessTTL),
+		authkit.WithRefreshTokenTTL(cfg.refreshTTL),
+		authkit.WithRefreshFamilyLifetime(max(cfg.refreshTTL, authkit.DefaultRefreshFamilyLifetime)),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("token issuer: %w", err)
+	}
 	a.bearer, err = authkit.NewJWT(a.userFromClaims,
-		authkit.WithIssuer(cfg.issuer),
-		authkit.WithAudience(cfg.audience),
-		authkit.WithKey(key.kid, key.signer.Public()),
-		authkit.WithMaxTokenLifetime(cfg.accessTTL),
+		authkit.WithTokensFrom(a.issuer),
+		authkit.WithVersionCheck(a.versions.Lookup),
 	)
 	if err != nil {
 		return nil, err
+	}
+
+	sm := authkit.NewSessionManager(store)
+	var sessionOpts []authkit.SessionOption
+	if isPlainHTTP(cfg.issuer) {
+		// The demo serves plain HTTP: a Secure cookie with the __Host- prefix
+		// would be refused by browsers on any host but localhost, so the demo
+		// opts out (loudly named) and the cookie travels in the clear.
+		// Never do this in production: serve HTTPS and keep the defaults.
+		sm.Cookie.Name = "authkit-demo-session"
+		sm.Cookie.Secure = false
+		sessionOpts = append(sessionOpts, authkit.WithInsecureSessionCookie())
+	}
+	sessionOpts = append(sessionOpts, authkit.WithSessionVersionCheck(a.versions.Lookup))
+	if a.sessions, err = authkit.NewSession(sm, a.loadUser, sessionOpts...); err != nil {
+		return nil, fmt.Errorf("sessions: %w", err)
 	}
 
 	if a.page, err = template.ParseFS(webFiles, "web/index.html"); err != nil {
@@ -67,10 +156,30 @@ func newApp(_ context.Context, cfg config, key *signingKey) (*app, error) {
 	return a, nil
 }
 
-// Close releases what newApp opened.
+// isPlainHTTP reports whether the demo's URL (the issuer, by default
+// http://<addr>) is plain HTTP.
+func isPlainHTTP(issuer string) bool {
+	return len(issuer) >= 7 && issuer[:7] == "http://"
+}
+
+// Close releases what newApp opened. Call it after the server has stopped.
 func (a *app) Close() error {
-	// PHASE 2: close the database.
+	if a.pgStore != nil {
+		a.pgStore.StopCleanup()
+	}
+	if a.db != nil {
+		return a.db.Close()
+	}
 	return nil
+}
+
+// loadUser turns the user ID a session holds into the user.
+func (a *app) loadUser(_ context.Context, id string) (*User, error) {
+	u, ok := a.users.byUserID(id)
+	if !ok {
+		return nil, authkit.ErrUnknownUser
+	}
+	return u, nil
 }
 
 // userFromClaims turns a verified access token into the user it names. The
@@ -95,53 +204,131 @@ func (a *app) routes() http.Handler {
 
 	// Public routes.
 	mux.HandleFunc("GET /healthz", a.healthz)
-	mux.HandleFunc("GET /.well-known/jwks.json", a.jwksJSON)
+	mux.Handle("GET /.well-known/jwks.json", a.issuer.JWKSHandler())
 	mux.Handle("GET /static/", a.static)
-	// PHASE 2: wrap in authkit.Optional(a.sessions), so that the page shows
-	// the signed-in user.
-	mux.HandleFunc("GET /{$}", a.index)
+	// The page shows the signed-in user, if any; a refused session (logged
+	// out everywhere, expired) shows the login form and clears the cookie.
+	mux.Handle("GET /{$}", authkit.Optional(a.sessions)(http.HandlerFunc(a.index)))
 
-	// The API: a bearer token (PHASE 2: or a session) is required.
-	// PHASE 2: authkit.Require(authkit.Any(a.bearer, a.sessions)).
-	mux.Handle("GET /api/me", authkit.Require(a.bearer)(http.HandlerFunc(a.me)))
+	// Either way of logging in, bearer token first: a presented but
+	// invalid token is refused even next to a valid session cookie.
+	either := authkit.Require(authkit.Any[*User](a.bearer, a.sessions))
+	mux.Handle("GET /api/me", either(http.HandlerFunc(a.me)))
+	mux.Handle("POST /logout-everywhere", either(http.HandlerFunc(a.logoutEverywhere)))
 
-	// PHASE 2: session routes.
-	//   POST /session/login     form username, password → 303 to /; wrong credentials → 401 (the page, with an error)
-	//   POST /session/logout    ends this session → 303 to /
-	mux.HandleFunc("POST /session/login", notYet)
-	mux.HandleFunc("POST /session/logout", notYet)
+	// Session routes: they call Login and Logout outside Require, so the
+	// session is loaded and saved by LoadAndSave.
+	mux.Handle("POST /session/login", a.sessions.LoadAndSave(http.HandlerFunc(a.sessionLogin)))
+	mux.Handle("POST /session/logout", a.sessions.LoadAndSave(http.HandlerFunc(a.sessionLogout)))
 
-	// PHASE 2: token routes.
-	//   POST /token             JSON {"username","password"} → issuer.Issue + issuer.WriteTokens
-	//   POST /token/refresh     issuer.RefreshHandler()
-	//   POST /token/logout      issuer.LogoutHandler()
-	mux.HandleFunc("POST /token", notYet)
-	mux.HandleFunc("POST /token/refresh", notYet)
-	mux.HandleFunc("POST /token/logout", notYet)
-
-	// PHASE 2: POST /logout-everywhere, behind
-	// authkit.Require(authkit.Any(a.bearer, a.sessions)): bump the caller's
-	// version; 303 to / for a form post.
-	mux.HandleFunc("POST /logout-everywhere", notYet)
+	// Token routes. The refresh cookie's path, /token, covers all three.
+	mux.HandleFunc("POST /token", a.token)
+	mux.Handle("POST /token/refresh", a.issuer.RefreshHandler())
+	mux.Handle("POST /token/logout", a.issuer.LogoutHandler())
 
 	return http.NewCrossOriginProtection().Handler(mux)
 }
 
-// notYet answers the routes of the demo contract that are not built yet.
-func notYet(w http.ResponseWriter, _ *http.Request) {
-	http.Error(w, "not implemented yet", http.StatusNotImplemented)
+// maxFormBytes bounds the bodies of the login routes.
+const maxFormBytes = 4 << 10
+
+// sessionLogin answers POST /session/login: a form with username and
+// password. Right: a new session (a fresh token, against fixation) and 303
+// to the page. Wrong: the page with an error, 401.
+func (a *app) sessionLogin(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		a.renderPage(w, http.StatusBadRequest, pageData{Error: "The form could not be read."})
+		return
+	}
+	u, ok := a.users.check(r.PostForm.Get("username"), r.PostForm.Get("password"))
+	if !ok {
+		a.renderPage(w, http.StatusUnauthorized, pageData{Error: "Wrong user name or password."})
+		return
+	}
+	if err := a.sessions.Login(r.Context(), u.ID); err != nil {
+		authkit.DefaultErrorHandler(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// sessionLogout answers POST /session/logout: it ends this session (if any)
+// and sends the browser back to the page.
+func (a *app) sessionLogout(w http.ResponseWriter, r *http.Request) {
+	if err := a.sessions.Logout(r.Context()); err != nil {
+		authkit.DefaultErrorHandler(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// logoutEverywhere answers POST /logout-everywhere for a caller signed in
+// either way: it bumps the user's token version, which ends every session
+// and refresh token of the user (on this process at once, on others sharing
+// the database within the version cache's TTL), and every access token too,
+// since the bearer authenticator checks versions. A form post (the page's
+// button) is sent back to the page with 303; an API caller gets 204.
+func (a *app) logoutEverywhere(w http.ResponseWriter, r *http.Request) {
+	u, ok := authkit.UserFrom[*User](r.Context())
+	if !ok { // cannot happen behind Require; fail closed all the same
+		http.Error(w, http.StatusText(http.StatusUnauthorized), http.StatusUnauthorized)
+		return
+	}
+	if _, err := a.versions.Bump(r.Context(), u.ID); err != nil {
+		authkit.DefaultErrorHandler(w, r, err)
+		return
+	}
+	if method, _ := authkit.MethodFrom(r.Context()); method == authkit.MethodSession {
+		// The bump already refuses this session; logging it out too deletes
+		// it now and clears the cookie in this response.
+		if err := a.sessions.Logout(r.Context()); err != nil {
+			authkit.DefaultErrorHandler(w, r, err)
+			return
+		}
+	}
+	if r.Header.Get("Content-Type") == "application/x-www-form-urlencoded" {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// token answers POST /token: JSON {"username","password"} (the resource
+// owner password grant's shape, RFC 6749 §4.3, kept to the two members the
+// demo needs). Right: a new token pair, written by the issuer. Wrong
+// credentials: 400 {"error":"invalid_grant"}, as RFC 6749 §5.2 says and as
+// the issuer's refresh endpoint answers; a malformed request: 400
+// {"error":"invalid_request"}.
+func (a *app) token(w http.ResponseWriter, r *http.Request) {
+	var creds struct {
+		Username string `json:"username"`
+		Password string `json:"password"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxFormBytes))
+	dec.DisallowUnknownFields()
+	if r.Header.Get("Content-Type") != "application/json" || dec.Decode(&creds) != nil || dec.More() {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request"})
+		return
+	}
+	u, ok := a.users.check(creds.Username, creds.Password)
+	if !ok {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_grant"})
+		return
+	}
+	pair, err := a.issuer.Issue(r.Context(), u.ID)
+	if err != nil {
+		slog.Error("demo: issuing tokens", "err", err)
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "server_error"})
+		return
+	}
+	a.issuer.WriteTokens(w, pair)
 }
 
 func (a *app) healthz(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Write([]byte("ok"))
-}
-
-func (a *app) jwksJSON(w http.ResponseWriter, _ *http.Request) {
-	h := w.Header()
-	h.Set("Content-Type", "application/jwk-set+json")
-	h.Set("Cache-Control", "public, max-age=300")
-	w.Write(a.jwks)
 }
 
 // pageData is what web/index.html shows.

@@ -9,13 +9,11 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
 
-	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jwk"
 )
 
@@ -101,28 +99,4 @@ func parsePKCS8(data []byte) (crypto.Signer, error) {
 		return nil, fmt.Errorf("key of type %T cannot sign", k)
 	}
 	return s, nil
-}
-
-// jwkSet returns the public half of key as a JWK Set (RFC 7517 §5) with kid,
-// alg and use "sig": what /.well-known/jwks.json serves so that other
-// services can verify the demo's access tokens.
-func jwkSet(key *signingKey) ([]byte, error) {
-	pub, err := jwk.Import(key.signer.Public())
-	if err != nil {
-		return nil, err
-	}
-	alg, ok := jwa.LookupSignatureAlgorithm(key.alg)
-	if !ok {
-		return nil, fmt.Errorf("unknown algorithm %q", key.alg)
-	}
-	for name, v := range map[string]any{jwk.KeyIDKey: key.kid, jwk.AlgorithmKey: alg, jwk.KeyUsageKey: "sig"} {
-		if err := pub.Set(name, v); err != nil {
-			return nil, err
-		}
-	}
-	set := jwk.NewSet()
-	if err := set.AddKey(pub); err != nil {
-		return nil, err
-	}
-	return json.Marshal(set)
 }

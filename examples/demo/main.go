@@ -91,8 +91,13 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		return c, errors.New("-audience is empty")
 	case c.accessTTL <= 0:
 		return c, fmt.Errorf("-access-ttl %v: must be positive", c.accessTTL)
+	case c.accessTTL > time.Hour || c.accessTTL%time.Second != 0:
+		// The issuer's limits (RFC 6750 §5.3 advises short-lived tokens).
+		return c, fmt.Errorf("-access-ttl %v: must be a whole number of seconds, at most 1h", c.accessTTL)
 	case c.refreshTTL <= 0:
 		return c, fmt.Errorf("-refresh-ttl %v: must be positive", c.refreshTTL)
+	case c.refreshTTL%time.Second != 0:
+		return c, fmt.Errorf("-refresh-ttl %v: must be a whole number of seconds", c.refreshTTL)
 	}
 	return c, nil
 }

@@ -73,7 +73,10 @@ var badArgs = [][]string{
 	{"-no-such-flag"},
 	{"-access-ttl", "soon"},
 	{"-access-ttl", "0s"},
+	{"-access-ttl", "2h"},
+	{"-access-ttl", "1.5s"},
 	{"-refresh-ttl", "-1h"},
+	{"-refresh-ttl", "10ms"},
 	{"-audience", ""},
 	{"-addr", ""},
 	{"extra-argument"},
@@ -389,8 +392,8 @@ func TestPageHeaders(t *testing.T) {
 	}
 }
 
-// The signed-in view, rendered directly: phase 2 reaches it through a
-// session.
+// The signed-in view, rendered directly (contract_test.go reaches it
+// through a session).
 func TestPageSignedIn(t *testing.T) {
 	_, key := writeKeyFile(t, "ec")
 	cfg, _ := parseConfig([]string{"-issuer", testIssuer}, env(nil))
@@ -424,10 +427,12 @@ func TestPageSignedIn(t *testing.T) {
 func TestJWKSIsPublic(t *testing.T) {
 	for _, kind := range []string{"ec", "ed25519", "rsa"} {
 		_, key := writeKeyFile(t, kind)
-		b, err := jwkSet(key)
+		cfg, _ := parseConfig([]string{"-issuer", testIssuer}, env(nil))
+		a, err := newApp(context.Background(), cfg, key)
 		if err != nil {
 			t.Fatal(err)
 		}
+		b := a.issuer.JWKSet()
 		var set struct{ Keys []map[string]any }
 		if err := json.Unmarshal(b, &set); err != nil || len(set.Keys) != 1 {
 			t.Fatalf("%s: %s: %v", kind, b, err)
