@@ -185,3 +185,17 @@ func validRealm(s string) bool {
 	}
 	return s != ""
 }
+
+// crossOrigin is the check applied to credentials that a browser attaches on
+// its own (cookies) outside a Session: the access-token cookie and the
+// refresh cookie. It is never configured after construction.
+var crossOrigin = http.NewCrossOriginProtection()
+
+// crossOriginCheck refuses a cross-origin state-changing browser request with
+// an error wrapping [ErrCrossOrigin] (403).
+func crossOriginCheck(r *http.Request) error {
+	if err := crossOrigin.Check(r); err != nil {
+		return &authError{kind: ErrCrossOrigin, cause: err}
+	}
+	return nil
+}

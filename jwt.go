@@ -478,6 +478,11 @@ func (j *JWT[U]) token(r *http.Request) (string, error) {
 		case len(cs) == 1 && found:
 			return "", invalidRequest("token sent in both the Authorization header and a cookie")
 		case len(cs) == 1:
+			// The browser attaches the cookie by itself: refuse cross-origin
+			// state-changing requests, as for sessions (RFC 6750 §5.3).
+			if err := crossOriginCheck(r); err != nil {
+				return "", err
+			}
 			token, found = cs[0].Value, true
 		}
 	}

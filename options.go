@@ -236,8 +236,9 @@ func WithClock(now func() time.Time) JWTOption {
 // WithTokenCookie also reads the access token from the cookie name. A
 // request that carries the token both there and in the Authorization header,
 // or the cookie twice, is refused with 400. A token in a cookie must be
-// protected like a session cookie: Secure, HttpOnly, and CSRF protection on
-// state-changing routes (RFC 6750 §5.3). Default: no cookie; the token is read
+// protected like a session cookie (RFC 6750 §5.3): set it Secure and
+// HttpOnly; the kit refuses cross-origin state-changing requests that carry
+// it with 403 ([ErrCrossOrigin], checked by [net/http.CrossOriginProtection]). Default: no cookie; the token is read
 // from the Authorization header only, and never from the query string.
 func WithTokenCookie(name string) JWTOption {
 	return func(c *jwtConfig) error {

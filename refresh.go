@@ -569,7 +569,9 @@ func (i *Issuer) Refresh(ctx context.Context, refreshToken string) (*TokenPair, 
 		switch {
 		case !f.RevokedAt.IsZero():
 			return nil, revokedToken("refresh family revoked")
-		case !now.Before(f.ExpiresAt):
+		case !f.ExpiresAt.IsZero() && !now.Before(f.ExpiresAt):
+			// (A store that returns no family falls through to revocation:
+			// reuse detection must not depend on the store's diligence.)
 			return nil, expiredToken("refresh family past its absolute lifetime")
 		}
 		revoked, err := i.families.RevokeFamily(ctx, famID, now)
@@ -649,6 +651,12 @@ func (i *Issuer) Revoke(ctx context.Context, refreshToken string) error {
 //
 //   - 200: the new pair as RFC 6749 §5.1 ({"access_token", "token_type":
 //     "Bearer", "expires_in", "refresh_token"}), and the new refresh cookie.
+//     When the token came in the cookie, the new one goes only in the cookie:
+//     the body then has no "refresh_token", so scripts never see it.
+//   - 403 {"error":"invalid_request"}: the token came in the cookie and the
+//     request is cross-origin ([net/http.CrossOriginProtection]), so a
+//     sibling site cannot make the browser refresh (or, at the logout
+//     endpoint, revoke) on its behalf.
 //   - 400 {"error":"invalid_request"}: no token, a token in both the cookie
 //     and the body, the cookie twice, a body that is not such JSON.
 //   - 400 {"error":"invalid_grant"} (RFC 6749 §5.2): the token is refused:
@@ -670,10 +678,16 @@ func (i *Issuer) RefreshHandler() http.Handler {
 		if err == nil && token == "" {
 			err = invalidRequest("no refresh token")
 		}
+		if err == nil && fromCookie {
+			err = crossOriginCheck(r)
+		}
 		if err == nil {
 			var pair *TokenPair
 			if pair, err = i.Refresh(r.Context(), token); err == nil {
-				i.WriteTokens(w, pair)
+				// A token that came in the HttpOnly cookie goes back only in
+				// the cookie: echoing it in the body would hand it to any
+				// script that can call this endpoint.
+				i.writeTokens(w, pair, !fromCookie)
 				return
 			}
 		}
@@ -691,9 +705,14 @@ func (i *Issuer) RefreshHandler() http.Handler {
 // [ErrInvalidRequest]; a failing store returns its error and leaves the
 // cookie alone.
 func (i *Issuer) RevokeRequest(w http.ResponseWriter, r *http.Request) error {
-	token, _, err := i.presentedToken(r)
+	token, fromCookie, err := i.presentedToken(r)
 	if err != nil {
 		return err
+	}
+	if fromCookie {
+		if err := crossOriginCheck(r); err != nil {
+			return err
+		}
 	}
 	if token != "" {
 		if err := i.Revoke(r.Context(), token); err != nil && !errors.Is(err, ErrInvalidToken) {
@@ -738,6 +757,10 @@ func (i *Issuer) LogoutHandler() http.Handler {
 // body's copy where scripts can read it. Call WriteTokens before anything
 // else is written to w.
 func (i *Issuer) WriteTokens(w http.ResponseWriter, pair *TokenPair) {
+	i.writeTokens(w, pair, true)
+}
+
+func (i *Issuer) writeTokens(w http.ResponseWriter, pair *TokenPair, refreshInBody bool) {
 	h := w.Header()
 	noStore(h)
 	h.Set("Content-Type", "application/json")
@@ -747,8 +770,10 @@ func (i *Issuer) WriteTokens(w http.ResponseWriter, pair *TokenPair) {
 	b = appendJSONString(b, pair.AccessToken)
 	b = append(b, `,"token_type":"Bearer","expires_in":`...)
 	b = strconv.AppendInt(b, int64(pair.AccessTokenExpiresAt.Sub(pair.IssuedAt)/time.Second), 10)
-	b = append(b, `,"refresh_token":`...)
-	b = appendJSONString(b, pair.RefreshToken)
+	if refreshInBody {
+		b = append(b, `,"refresh_token":`...)
+		b = appendJSONString(b, pair.RefreshToken)
+	}
 	b = append(b, "}\n"...)
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(b)
@@ -852,6 +877,9 @@ func methodNotAllowed(w http.ResponseWriter) {
 // invalid_grant (400), or server_error (500) for a store or lookup failure.
 func (i *Issuer) writeError(w http.ResponseWriter, r *http.Request, err error, fromCookie bool) {
 	switch {
+	case errors.Is(err, ErrCrossOrigin):
+		slog.DebugContext(r.Context(), "authkit: token request refused", "err", err)
+		writeOAuthError(w, http.StatusForbidden, "invalid_request")
 	case errors.Is(err, ErrInvalidRequest):
 		slog.DebugContext(r.Context(), "authkit: token request refused", "err", err)
 		writeOAuthError(w, http.StatusBadRequest, "invalid_request")

@@ -342,7 +342,12 @@ func runRefreshSuite(t *testing.T, newKit func(t *testing.T) storeKit) {
 		if got := r.header.Get("Pragma"); got != "no-cache" {
 			t.Errorf("Pragma = %q", got)
 		}
-		rt2, at2 := r.body.RefreshToken, r.body.AccessToken
+		// A token that came in the HttpOnly cookie goes back only in the
+		// cookie, never in the body where scripts could read it.
+		if r.body.RefreshToken != "" {
+			t.Errorf("refresh by cookie echoed the refresh token in the body: %s", r.raw)
+		}
+		rt2, at2 := refreshCookieValue(t, r), r.body.AccessToken
 		if rt2 == rt1 || at2 == at1 || claim(t, rt2, "jti") == claim(t, rt1, "jti") {
 			t.Fatal("refresh returned the same tokens")
 		}
@@ -763,7 +768,7 @@ func TestRefreshRequestValidation(t *testing.T) {
 	if r.status != http.StatusOK {
 		t.Fatalf("JSON body without token, and the cookie: %d %s", r.status, r.raw)
 	}
-	rt = r.body.RefreshToken
+	rt = refreshCookieValue(t, r)
 	ck = &http.Cookie{Name: DefaultRefreshCookieName, Value: rt}
 	body = `{"refresh_token":"` + rt + `"}`
 	for _, path := range []string{"/token/refresh", "/token/logout"} {
@@ -1119,5 +1124,39 @@ func TestRefreshErrors(t *testing.T) {
 	}
 	if err := iss.Revoke(ctx, "junk"); !errors.Is(err, ErrInvalidToken) {
 		t.Errorf("revoke junk: %v", err)
+	}
+}
+
+// refreshCookieValue returns the refresh token that r set in the refresh
+// cookie.
+func refreshCookieValue(t *testing.T, r resp) string {
+	t.Helper()
+	for _, c := range r.cookies {
+		if c.Name == DefaultRefreshCookieName && c.Value != "" {
+			return c.Value
+		}
+	}
+	t.Fatalf("no refresh cookie in the answer: %v", r.cookies)
+	return ""
+}
+
+// TestRefreshCookieCrossOrigin: a sibling site cannot make the browser spend
+// (or revoke) the refresh cookie; a token in the body is not a browser's
+// ambient credential and is not checked.
+func TestRefreshCookieCrossOrigin(t *testing.T) {
+	e := newEnv(t, memoryKit(t, "alice"), envConfig{})
+	_, rt := e.mustLogin("alice")
+	ck := &http.Cookie{Name: DefaultRefreshCookieName, Value: rt}
+	for _, path := range []string{"/token/refresh", "/token/logout"} {
+		req := e.request("POST", path, "", "", ck)
+		req.Header.Set("Sec-Fetch-Site", "same-site")
+		r := e.do(req)
+		wantOAuthError(t, r, http.StatusForbidden, "invalid_request")
+	}
+	// Nothing was spent or revoked: the same token still refreshes, same-origin.
+	req := e.request("POST", "/token/refresh", "", "", ck)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	if r := e.do(req); r.status != http.StatusOK {
+		t.Fatalf("same-origin refresh by cookie after refused cross-origin ones: %d %s", r.status, r.raw)
 	}
 }

@@ -153,3 +153,32 @@ func TestTokenCacheOff(t *testing.T) {
 		t.Fatalf("valid token without cache: %d", code)
 	}
 }
+
+// TestTokenCookieCrossOrigin: an access token in a cookie is an ambient
+// credential, so cross-origin state-changing requests that carry it are
+// refused (403) before the token is even read; safe methods and same-origin
+// requests pass.
+func TestTokenCookieCrossOrigin(t *testing.T) {
+	f := newCacheFixture(t, WithTokenCookie("at"))
+	tok := f.token("alice", 0)
+	for _, tc := range []struct {
+		method, site string
+		want         int
+	}{
+		{"POST", "cross-site", http.StatusForbidden},
+		{"POST", "same-site", http.StatusForbidden},
+		{"POST", "same-origin", http.StatusOK},
+		{"GET", "cross-site", http.StatusOK},
+	} {
+		called := false
+		h := Require[string](f.auth)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { called = true }))
+		req := httptest.NewRequest(tc.method, "/", nil)
+		req.AddCookie(&http.Cookie{Name: "at", Value: tok})
+		req.Header.Set("Sec-Fetch-Site", tc.site)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != tc.want || called != (tc.want == http.StatusOK) {
+			t.Errorf("%s %s with the token cookie: %d, handler called %v; want %d", tc.method, tc.site, rec.Code, called, tc.want)
+		}
+	}
+}

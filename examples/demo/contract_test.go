@@ -120,13 +120,23 @@ func (c *client) checkTokens(resp *http.Response, body string) tokens {
 	if err := json.Unmarshal([]byte(body), &tok); err != nil {
 		c.t.Fatalf("%s: %q: %v", resp.Request.URL.Path, body, err)
 	}
+	rc := cookieNamed(resp, "__Secure-authkit-refresh")
+	// A refresh by cookie (no body) answers with the new refresh token in the
+	// HttpOnly cookie only, never in the body where scripts could read it.
+	if resp.Request.URL.Path == "/token/refresh" && resp.Request.ContentLength == 0 {
+		if tok.RefreshToken != "" {
+			c.t.Errorf("%s by cookie: the body %q carries the refresh token", resp.Request.URL.Path, body)
+		}
+		if rc != nil {
+			tok.RefreshToken = rc.Value
+		}
+	}
 	if tok.AccessToken == "" || tok.TokenType != "Bearer" || tok.ExpiresIn != 300 || tok.RefreshToken == "" {
 		c.t.Errorf("%s: %q: want an access token, Bearer, expires_in 300 and a refresh token", resp.Request.URL.Path, body)
 	}
 	if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
 		c.t.Errorf("%s: Cache-Control %q, want no-store", resp.Request.URL.Path, cc)
 	}
-	rc := cookieNamed(resp, "__Secure-authkit-refresh")
 	if rc == nil || rc.Value != tok.RefreshToken || rc.Path != "/token" || !rc.Secure || !rc.HttpOnly || rc.SameSite != http.SameSiteStrictMode {
 		c.t.Errorf("%s: refresh cookie %v: want the body's refresh token, Path=/token, Secure, HttpOnly, SameSite=Strict", resp.Request.URL.Path, rc)
 	}
