@@ -186,7 +186,8 @@ func TestJWKSRotation(t *testing.T) {
 	clock := newTestClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	j := mustJWKSAuth(t, srv, clock)
 	wantHits(t, srv, 1, "after NewJWT")
-	wantAccepted(t, j, a.token(t, clock.Now(), ""), "key a")
+	tokA := a.token(t, clock.Now(), "")
+	wantAccepted(t, j, tokA, "key a") // now in the verified-token cache
 	wantHits(t, srv, 1, "after a token with a known kid")
 
 	srv.set(jwksOf(t, b)) // the provider rotates: b appears, a goes
@@ -194,6 +195,9 @@ func TestJWKSRotation(t *testing.T) {
 	wantHits(t, srv, 2, "after the first token with kid b")
 	wantAccepted(t, j, b.token(t, clock.Now(), ""), "new key b, second request")
 	wantRefused(t, j, a.token(t, clock.Now(), ""), "removed key a")
+	// A token of key a verified before the rotation is in the cache: a hit
+	// must still find its key configured, so the same bytes are refused now.
+	wantRefused(t, j, tokA, "cached token of removed key a")
 	wantHits(t, srv, 2, "after the refused kid a, within the miss interval")
 
 	clock.Advance(DefaultJWKSMissInterval)

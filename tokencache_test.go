@@ -3,7 +3,6 @@ package authkit
 import (
 	"context"
 	"crypto/ed25519"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -42,11 +41,10 @@ func newCacheFixture(t *testing.T, opts ...JWTOption) *cacheFixture {
 }
 
 func (f *cacheFixture) token(sub string, ver int64) string {
-	enc := base64.RawURLEncoding
 	now := f.now.Load()
-	h := enc.EncodeToString([]byte(`{"alg":"EdDSA","typ":"at+jwt","kid":"k1"}`))
-	p := enc.EncodeToString(fmt.Appendf(nil, `{"iss":"iss","sub":%q,"aud":"api","exp":%d,"iat":%d,"ver":%d}`, sub, now+300, now, ver))
-	return h + "." + p + "." + enc.EncodeToString(ed25519.Sign(f.key, []byte(h+"."+p)))
+	claims := obj{{"iss", q("iss")}, {"sub", q(sub)}, {"aud", q("api")},
+		{"exp", num(now + 300)}, {"iat", num(now)}, {"ver", num(ver)}}
+	return buildToken(headerFor("EdDSA", "k1").String(), claims.String(), signEd(f.key))
 }
 
 // serve sends token through Require and returns the status and whether the
