@@ -27,20 +27,20 @@ func benchCases(b *testing.B) []benchCase {
 	c := baseClaims().String()
 	ecPub, edPub, rsaPub := &k.ec256.PublicKey, k.ed.Public().(ed25519.PublicKey), &k.rsa.PublicKey
 	return []benchCase{
-		{"HS256", newTestJWT(b, WithTokenCache(0), WithHMACSecret("k1", k.hmac)), buildToken(headerFor("HS256", "k1").String(), c, signHS256(k.hmac)),
+		{"HS256", newTestJWT(b, WithTokenCacheSize(0), WithKey("k1", k.hmac)), buildToken(headerFor("HS256", "k1").String(), c, signHS256(k.hmac)),
 			func(in, sig []byte) bool {
 				m := hmac.New(sha256.New, k.hmac)
 				m.Write(in)
 				return hmac.Equal(m.Sum(nil), sig)
 			}},
-		{"ES256", newTestJWT(b, WithTokenCache(0), WithKey("k1", ecPub)), buildToken(headerFor("ES256", "k1").String(), c, signES(k.ec256)),
+		{"ES256", newTestJWT(b, WithTokenCacheSize(0), WithKey("k1", ecPub)), buildToken(headerFor("ES256", "k1").String(), c, signES(k.ec256)),
 			func(in, sig []byte) bool {
 				h := sha256.Sum256(in)
 				return ecdsa.Verify(ecPub, h[:], new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:]))
 			}},
-		{"EdDSA", newTestJWT(b, WithTokenCache(0), WithKey("k1", edPub)), buildToken(headerFor("EdDSA", "k1").String(), c, signEd(k.ed)),
+		{"EdDSA", newTestJWT(b, WithTokenCacheSize(0), WithKey("k1", edPub)), buildToken(headerFor("EdDSA", "k1").String(), c, signEd(k.ed)),
 			func(in, sig []byte) bool { return ed25519.Verify(edPub, in, sig) }},
-		{"RS256", newTestJWT(b, WithTokenCache(0), WithKey("k1", rsaPub)), buildToken(headerFor("RS256", "k1").String(), c, signRS(k.rsa, crypto.SHA256)),
+		{"RS256", newTestJWT(b, WithTokenCacheSize(0), WithKey("k1", rsaPub)), buildToken(headerFor("RS256", "k1").String(), c, signRS(k.rsa, crypto.SHA256)),
 			func(in, sig []byte) bool {
 				h := sha256.Sum256(in)
 				return rsa.VerifyPKCS1v15(rsaPub, crypto.SHA256, h[:], sig) == nil
@@ -60,7 +60,7 @@ func BenchmarkRequire(b *testing.B) {
 func BenchmarkRequireCached(b *testing.B) {
 	cases := benchCases(b)
 	for i := range cases {
-		cases[i].jwt.v.cache = newTokenCache(DefaultTokenCacheSize)
+		cases[i].jwt.cache = newTokenCache(defaultTokenCacheSize)
 	}
 	benchRequire(b, cases)
 }

@@ -1,10 +1,7 @@
 package authkit
 
 import (
-	"context"
 	"errors"
-	"log/slog"
-	"net/http"
 	"strings"
 )
 
@@ -55,7 +52,22 @@ var (
 	// [net/http.CrossOriginProtection] judges it (CSRF). The default answer is
 	// 403, without a WWW-Authenticate challenge.
 	ErrCrossOrigin = errors.New("authkit: cross-origin request refused")
+
+	// ErrFamilyNotFound is what a [FamilyStore] returns for an unknown
+	// refresh-token family.
+	ErrFamilyNotFound = errors.New("authkit: refresh family not found")
+
+	// ErrFamilyNotRotated is what [FamilyStore.RotateFamily] returns, with
+	// the family, when it did not rotate: the presented token is not the
+	// current one (reuse), or the family is revoked or expired.
+	ErrFamilyNotRotated = errors.New("authkit: refresh family not rotated")
 )
+
+// errSessionNotLoaded means a session was used where the kit did not load
+// it: the handler is not wrapped by Session.LoadAndSave or by
+// Require/Optional given the Session (scs's own LoadAndSave does not count).
+// A programming error, answered 500 and logged, never a panic.
+var errSessionNotLoaded = errors.New("authkit: session not loaded by authkit: wrap the handler with Session.LoadAndSave or Require")
 
 // authError wraps a cause under a sentinel (and, optionally, a second
 // sentinel) without formatting anything until Error is called, so that the
@@ -111,91 +123,4 @@ func expiredToken(msg string) error {
 
 func revokedToken(msg string) error {
 	return &authError{kind: ErrInvalidToken, detail: ErrTokenRevoked, msg: msg}
-}
-
-// ErrorHandler writes the response for a request that an authenticator
-// refused or could not decide. err wraps one of the package's sentinel errors
-// or, for a failing store or callback, the cause itself. Install one with
-// [WithErrorHandler]; a custom handler may delegate to [DefaultErrorHandler].
-type ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
-
-// DefaultErrorHandler answers as RFC 6750 §3 prescribes, with no detail of
-// the failure in the body (the cause is logged at debug level for refusals and
-// at error level for failures):
-//
-//   - [ErrInvalidRequest]: 400, WWW-Authenticate: Bearer realm="…", error="invalid_request"
-//   - [ErrInvalidToken] (including expired and revoked): 401, WWW-Authenticate: Bearer realm="…", error="invalid_token"
-//   - [ErrNoCredentials]: 401, WWW-Authenticate: Bearer realm="…" (no error attribute)
-//   - [ErrCrossOrigin]: 403
-//   - anything else (a store or callback failure): 500, logged with [log/slog]
-//
-// The realm is the one set with [WithRealm] on the middleware that called it
-// ("authkit" by default). Bodies are the plain [net/http.StatusText] of the
-// status. Every answer carries Cache-Control: no-store. It is safe for
-// concurrent use.
-func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
-	realm := realmFrom(r.Context())
-	h := w.Header()
-	h.Set("Cache-Control", "no-store")
-	var status int
-	switch {
-	case errors.Is(err, ErrCrossOrigin):
-		status = http.StatusForbidden
-	case errors.Is(err, ErrInvalidRequest):
-		status = http.StatusBadRequest
-		h.Set("WWW-Authenticate", `Bearer realm="`+realm+`", error="invalid_request"`)
-	case errors.Is(err, ErrInvalidToken):
-		status = http.StatusUnauthorized
-		h.Set("WWW-Authenticate", `Bearer realm="`+realm+`", error="invalid_token"`)
-	case errors.Is(err, ErrNoCredentials):
-		status = http.StatusUnauthorized
-		h.Set("WWW-Authenticate", `Bearer realm="`+realm+`"`)
-	default:
-		status = http.StatusInternalServerError
-		slog.ErrorContext(r.Context(), "authkit: authentication failed", "method", r.Method, "path", r.URL.Path, "err", err)
-	}
-	if status != http.StatusInternalServerError {
-		slog.DebugContext(r.Context(), "authkit: request refused", "status", status, "err", err)
-	}
-	h.Set("Content-Type", "text/plain; charset=utf-8")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_, _ = w.Write([]byte(http.StatusText(status) + "\n"))
-}
-
-type realmKey struct{}
-
-func realmFrom(ctx context.Context) string {
-	if s, ok := ctx.Value(realmKey{}).(string); ok {
-		return s
-	}
-	return defaultRealm
-}
-
-const defaultRealm = "authkit"
-
-// validRealm reports whether s can stand inside a quoted auth-param without
-// escaping (RFC 6750 §3: %x20-21 / %x23-5B / %x5D-7E).
-func validRealm(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return s != ""
-}
-
-// crossOrigin is the check applied to credentials that a browser attaches on
-// its own (cookies) outside a Session: the access-token cookie and the
-// refresh cookie. It is never configured after construction.
-var crossOrigin = http.NewCrossOriginProtection()
-
-// crossOriginCheck refuses a cross-origin state-changing browser request with
-// an error wrapping [ErrCrossOrigin] (403).
-func crossOriginCheck(r *http.Request) error {
-	if err := crossOrigin.Check(r); err != nil {
-		return &authError{kind: ErrCrossOrigin, cause: err}
-	}
-	return nil
 }

@@ -39,9 +39,8 @@ func ExampleWithJWKSURL() {
 		func(_ context.Context, c *authkit.Claims) (string, error) { return c.Subject, nil },
 		authkit.WithIssuer("https://id.example"),
 		authkit.WithAudience("api"),
-		authkit.WithJWKSURL(ctx, idp.URL+"/.well-known/jwks.json",
-			authkit.WithJWKSHTTPClient(idp.Client()), // trusts the test server's certificate
-		),
+		authkit.WithJWKSURL(ctx, idp.URL+"/.well-known/jwks.json"),
+		authkit.WithHTTPClient(idp.Client()), // trusts the test server's certificate
 		authkit.WithClock(func() time.Time { return now }),
 	)
 	if err != nil {

@@ -24,19 +24,18 @@ func Example_refreshTokens() {
 	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize))
 	now := func() time.Time { return time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC) }
 
-	// Versions: in memory here; NewPostgresVersionStore or
-	// NewPostgresUsersVersionStore in production. The cache fronts every
-	// lookup; bumping through it is "log out everywhere".
-	versions := authkit.NewMemoryVersionStore("alice")
-	cache, err := authkit.NewVersionCache(versions.Version,
-		authkit.WithCacheBump(versions.Bump), authkit.WithCacheClock(now))
+	// Families and versions: in memory here; NewPostgresStore in
+	// production. The cache fronts every version lookup; bumping through it
+	// is "log out everywhere".
+	store := authkit.NewMemoryStore("alice")
+	cache, err := authkit.NewVersionCache(store, authkit.WithClock(now))
 	if err != nil {
 		panic(err)
 	}
 	iss, err := authkit.NewIssuer("https://auth.example.com", "https://api.example.com", key,
-		authkit.NewMemoryFamilyStore(), cache.Lookup,
+		store, cache.Lookup,
 		authkit.WithSigningKeyID("2030-01"),
-		authkit.WithIssuerClock(now),
+		authkit.WithClock(now),
 		authkit.WithReuseHandler(func(_ context.Context, e authkit.ReuseEvent) {
 			fmt.Println("  reuse detected: family of", e.UserID, "revoked")
 		}))
@@ -51,7 +50,7 @@ func Example_refreshTokens() {
 	if err != nil {
 		panic(err)
 	}
-	requireUser := authkit.Require[string](jwt)
+	requireUser := authkit.Require(jwt)
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
@@ -74,7 +73,6 @@ func Example_refreshTokens() {
 			http.Error(w, "failed", http.StatusInternalServerError)
 			return
 		}
-		iss.ClearRefreshCookie(w)
 		w.WriteHeader(http.StatusNoContent)
 	})))
 	mux.Handle("GET /api/me", requireUser(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -171,24 +169,28 @@ func (a answer) str(name string) string {
 	return s
 }
 
-// ExampleIssuer_RevokeRequest composes "log out on this device" into an
+// ExampleIssuer_Revoke composes "log out on this device" into an
 // application's own logout handler, next to ending a server-side session,
-// and then redirects: RevokeRequest revokes the refresh-token family and
-// clears the cookie, but leaves the status to the handler.
-func ExampleIssuer_RevokeRequest() {
+// and then redirects: Revoke revokes the refresh-token family, and the
+// handler clears the cookie (its default name and path) and sets the status.
+func ExampleIssuer_Revoke() {
 	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize))
-	versions := authkit.NewMemoryVersionStore("alice")
+	versions := authkit.NewMemoryStore("alice")
 	iss, err := authkit.NewIssuer("https://auth.example.com", "https://api.example.com", key,
-		authkit.NewMemoryFamilyStore(), versions.Version)
+		authkit.NewMemoryStore(), versions.Version)
 	if err != nil {
 		panic(err)
 	}
 	logout := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// End the session here too (the session authenticator's logout).
-		if err := iss.RevokeRequest(w, r); err != nil {
-			http.Error(w, "logout failed", http.StatusInternalServerError)
-			return
+		if c, err := r.Cookie("__Secure-authkit-refresh"); err == nil {
+			if err := iss.Revoke(r.Context(), c.Value); err != nil && !errors.Is(err, authkit.ErrInvalidToken) {
+				http.Error(w, "logout failed", http.StatusInternalServerError)
+				return
+			}
 		}
+		http.SetCookie(w, &http.Cookie{Name: "__Secure-authkit-refresh", Path: "/token", MaxAge: -1,
+			HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 	})
 
@@ -197,7 +199,7 @@ func ExampleIssuer_RevokeRequest() {
 		panic(err)
 	}
 	r := httptest.NewRequest("POST", "/token/logout", nil)
-	r.AddCookie(&http.Cookie{Name: authkit.DefaultRefreshCookieName, Value: pair.RefreshToken})
+	r.AddCookie(&http.Cookie{Name: "__Secure-authkit-refresh", Value: pair.RefreshToken})
 	w := httptest.NewRecorder()
 	logout.ServeHTTP(w, r)
 	fmt.Println(w.Code, w.Header().Get("Location"))

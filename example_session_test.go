@@ -16,9 +16,9 @@ type exampleUser struct{ ID, Name string }
 
 // Example_session logs a user in with a server-side session, reaches a
 // protected route with the session cookie, and logs out. For PostgreSQL,
-// call authkit.MigrateSessions(ctx, db, "") at start-up and pass
-// authkit.NewPostgresSessionStore(db, postgresstore.Config{CleanUpInterval:
-// 5 * time.Minute}) to NewSessionManager (StopCleanup it at shutdown).
+// build store, _ := authkit.NewPostgresStore(db), call store.Migrate(ctx) at
+// start-up, pass store.Sessions() to NewSessionManager, and store.Close() at
+// shutdown.
 func Example_session() {
 	users := map[string]*exampleUser{"1": {"1", "alice"}}
 	sm := authkit.NewSessionManager(nil) // memstore; __Host-session, Secure, HttpOnly, SameSite=Lax
@@ -51,7 +51,7 @@ func Example_session() {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 	})))
 	// A protected route: Require loads the session itself.
-	mux.Handle("GET /me", authkit.Require[*exampleUser](sessions)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("GET /me", authkit.Require(sessions)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, _ := authkit.UserFrom[*exampleUser](r.Context())
 		fmt.Fprintf(w, "hello %s", u.Name)
 	})))

@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
-	"unsafe"
 )
 
 // This file holds the strict JSON reader for JOSE headers and JWT claims sets.
@@ -28,13 +27,6 @@ var (
 	errNotString    = errors.New("not a string")
 	errNotNumber    = errors.New("not a number")
 )
-
-// member is one name/value pair of an object. name is unescaped; value is
-// the raw JSON text of the value.
-type member struct {
-	name  string
-	value []byte
-}
 
 // parseObject validates that data is exactly one JSON object (surrounding
 // whitespace allowed) with distinct member names, and calls fn for each
@@ -309,7 +301,7 @@ func unquote(s []byte) (string, error) {
 	}
 	s = s[1 : len(s)-1]
 	if bytes.IndexByte(s, '\\') < 0 {
-		return unsafe.String(unsafe.SliceData(s), len(s)), nil
+		return stringOf(s), nil
 	}
 	b := make([]byte, 0, len(s))
 	for i := 0; i < len(s); {
@@ -362,7 +354,7 @@ func jsonInt64(v []byte) (int64, error) {
 	if len(v) == 0 || (v[0] != '-' && (v[0] < '0' || v[0] > '9')) {
 		return 0, errNotNumber
 	}
-	return strconv.ParseInt(unsafe.String(unsafe.SliceData(v), len(v)), 10, 64)
+	return strconv.ParseInt(stringOf(v), 10, 64)
 }
 
 // jsonFloat decodes a raw JSON value that must be a number.
@@ -370,5 +362,5 @@ func jsonFloat(v []byte) (float64, error) {
 	if len(v) == 0 || (v[0] != '-' && (v[0] < '0' || v[0] > '9')) {
 		return 0, errNotNumber
 	}
-	return strconv.ParseFloat(unsafe.String(unsafe.SliceData(v), len(v)), 64)
+	return strconv.ParseFloat(stringOf(v), 64)
 }

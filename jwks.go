@@ -27,73 +27,18 @@ import (
 // without usable keys refused (the last good one stays), and a rate-limited
 // refetch for unknown kids.
 
-// Defaults of [WithJWKSURL].
+// The JWKS source's limits and defaults; see the JWKS options in jwt.go.
 const (
-	DefaultJWKSRefreshInterval = 15 * time.Minute // see WithJWKSRefreshInterval
-	DefaultJWKSMissInterval    = time.Minute      // see WithJWKSMissInterval
-	DefaultJWKSTimeout         = 10 * time.Second // see WithJWKSHTTPClient
+	defaultJWKSRefreshInterval = 15 * time.Minute
+	defaultJWKSMissInterval    = time.Minute
+	defaultJWKSTimeout         = 10 * time.Second
 
 	minJWKSRefreshInterval = time.Minute
 	minJWKSMissInterval    = time.Second
 	maxJWKSBodySize        = 1 << 20
 )
 
-// WithJWKSURL verifies tokens with the keys published as a JWK Set (RFC 7517
-// §5) at jwksURL, such as an identity provider's jwks_uri. Keys come from this
-// configured URL only: a token's jku, x5u, jwk or x5c header is never
-// followed, and such a token is refused. The URL must be https unless
-// [WithJWKSInsecureHTTP] is given.
-//
-// The set is fetched once when [NewJWT] runs, which returns an error if the
-// endpoint cannot be reached, answers with a status other than 200, or serves
-// no usable key. It is then refetched in the background every refresh
-// interval ([WithJWKSRefreshInterval]; Cache-Control and Expires are
-// ignored). When a refetch fails, or brings a set without any usable key, the
-// error is logged with [log/slog] and the last good keys stay in use.
-//
-// A token whose kid is not in the set triggers one immediate refetch, so a
-// newly published key works for the first request that carries it; that
-// request waits for the fetch (which the HTTP client's timeout bounds), or
-// until its context ends, and concurrent requests share the fetch. After it, no refetch
-// for an unknown kid happens within the miss interval
-// ([WithJWKSMissInterval]): such tokens are refused (401) from memory, so
-// random kids cannot turn into outbound traffic. A token with a known kid
-// never waits for a fetch. A token without kid is accepted only while the set
-// holds exactly one usable key, and never causes a refetch.
-//
-// Keys follow the rules of [WithJWKSet]: each verifies with exactly one
-// algorithm, its "alg" or, when that is absent, the one its type implies
-// (RS256 for RSA, ES256/ES384/ES512 by curve, EdDSA). Unlike WithJWKSet, a key
-// that cannot be used (unknown type, "use" other than "sig", symmetric, RSA
-// under 2048 bits, no kid in a set of several) is skipped and logged instead
-// of failing the whole set, and a kid that appears more than once is dropped
-// altogether.
-//
-// ctx bounds the background work: the few goroutines that refresh the set
-// stop when ctx is cancelled, so cancel it when the program shuts down (with
-// [context.Background] they live as long as the process). After that, the
-// last fetched keys keep verifying tokens but nothing is fetched any more.
-// Each [NewJWT] call has its own cache and goroutines; none are started if
-// NewJWT fails. WithJWKSURL may be given once, and not together with static
-// keys ([WithKey], [WithHMACSecret], [WithJWKSet]). The source is safe for
-// concurrent use.
-func WithJWKSURL(ctx context.Context, jwksURL string, opts ...JWKSOption) JWTOption {
-	return func(c *jwtConfig) error {
-		if c.source != nil {
-			return errors.New("WithJWKSURL: given more than once")
-		}
-		s, err := newJWKSSource(ctx, jwksURL, opts)
-		if err != nil {
-			return fmt.Errorf("WithJWKSURL: %w", err)
-		}
-		c.source = s
-		return nil
-	}
-}
-
-// JWKSOption configures [WithJWKSURL].
-type JWKSOption func(*jwksConfig) error
-
+// jwksConfig is what the JWKS options of NewJWT set.
 type jwksConfig struct {
 	client       *http.Client
 	refresh      time.Duration
@@ -101,61 +46,12 @@ type jwksConfig struct {
 	insecureHTTP bool
 }
 
-// WithJWKSHTTPClient sets the HTTP client that fetches the JWK Set, for a
-// proxy, custom TLS roots or tests. It is copied: if its Timeout is zero, the
-// copy gets [DefaultJWKSTimeout], and redirects are limited to 5 and may not
-// go from https to http. Default: a client with [DefaultJWKSTimeout] (10s)
-// and that redirect policy, never [net/http.DefaultClient].
-func WithJWKSHTTPClient(client *http.Client) JWKSOption {
-	return func(c *jwksConfig) error {
-		if client == nil {
-			return errors.New("WithJWKSHTTPClient(nil)")
-		}
-		c.client = client
-		return nil
-	}
+func defaultJWKSConfig() jwksConfig {
+	return jwksConfig{refresh: defaultJWKSRefreshInterval, miss: defaultJWKSMissInterval}
 }
 
-// WithJWKSRefreshInterval sets how often the JWK Set is refetched in the
-// background; it is at least one minute. This bounds how long a key that the
-// provider removed keeps being accepted. Default:
-// [DefaultJWKSRefreshInterval] (15 minutes).
-func WithJWKSRefreshInterval(d time.Duration) JWKSOption {
-	return func(c *jwksConfig) error {
-		if d < minJWKSRefreshInterval {
-			return fmt.Errorf("WithJWKSRefreshInterval(%v): must be at least %v", d, minJWKSRefreshInterval)
-		}
-		c.refresh = d
-		return nil
-	}
-}
-
-// WithJWKSMissInterval sets the shortest time between two refetches caused
-// by tokens with an unknown kid; it is at least one second. Within it, an
-// unknown kid is refused from memory. Default: [DefaultJWKSMissInterval] (one
-// minute).
-func WithJWKSMissInterval(d time.Duration) JWKSOption {
-	return func(c *jwksConfig) error {
-		if d < minJWKSMissInterval {
-			return fmt.Errorf("WithJWKSMissInterval(%v): must be at least %v", d, minJWKSMissInterval)
-		}
-		c.miss = d
-		return nil
-	}
-}
-
-// WithJWKSInsecureHTTP allows a JWKS URL with the http scheme. Keys fetched
-// in clear text can be replaced by anyone on the network path, who can then
-// sign any token: use it only for a provider reached over a trusted network
-// (a local development server, a sidecar). Default: https is required.
-func WithJWKSInsecureHTTP() JWKSOption {
-	return func(c *jwksConfig) error {
-		c.insecureHTTP = true
-		return nil
-	}
-}
-
-// jwksSource is the keySource of WithJWKSURL.
+// jwksSource is a keySource over a JWK Set URL. Its keys are replaced as a
+// whole, through an atomic pointer, by every good fetch.
 type jwksSource struct {
 	url    string // as configured: the only URL ever fetched
 	logURL string // url with any password redacted
@@ -175,31 +71,17 @@ type jwksSource struct {
 	lastMiss atomic.Int64 // end of the last refetch for an unknown kid, Unix ns; 0: never
 }
 
-func newJWKSSource(ctx context.Context, raw string, opts []JWKSOption) (*jwksSource, error) {
-	if ctx == nil {
-		return nil, errors.New("nil context")
-	}
-	cfg := jwksConfig{refresh: DefaultJWKSRefreshInterval, miss: DefaultJWKSMissInterval}
-	var errs []error
-	for _, o := range opts {
-		if o == nil {
-			continue
-		}
-		if err := o(&cfg); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
+// startJWKSSource checks the URL, builds the source and fetches the set
+// once: it returns an error when that fetch fails.
+func startJWKSSource(ctx context.Context, raw string, cfg jwksConfig, now func() time.Time) (*jwksSource, error) {
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil:
-		return nil, err
+		return nil, fmt.Errorf("WithJWKSURL: %w", err)
 	case u.Scheme != "https" && (u.Scheme != "http" || !cfg.insecureHTTP):
-		return nil, fmt.Errorf("%q: the URL must be https (or http with WithJWKSInsecureHTTP)", u.Redacted())
+		return nil, fmt.Errorf("WithJWKSURL(%q): the URL must be https (or http with WithInsecureJWKSURL)", u.Redacted())
 	case u.Host == "":
-		return nil, fmt.Errorf("%q: the URL has no host", u.Redacted())
+		return nil, fmt.Errorf("WithJWKSURL(%q): the URL has no host", u.Redacted())
 	}
 	client := cfg.client
 	if client == nil {
@@ -207,13 +89,16 @@ func newJWKSSource(ctx context.Context, raw string, opts []JWKSOption) (*jwksSou
 	}
 	cfg.client = jwk.WrapHTTPClientDefaults(client) // a copy, with a redirect policy
 	if client.Timeout == 0 {
-		cfg.client.Timeout = DefaultJWKSTimeout
+		cfg.client.Timeout = defaultJWKSTimeout
 	}
-	return &jwksSource{url: raw, logURL: u.Redacted(), cfg: cfg, parent: ctx}, nil
+	s := &jwksSource{url: raw, logURL: u.Redacted(), cfg: cfg, parent: ctx}
+	if err := s.start(now); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
-// start fetches the set for the first time and leaves the cache refreshing
-// it. It is called by newJWTConfig once the whole configuration is valid.
+// start registers the set with httprc and waits for its first fetch.
 func (s *jwksSource) start(now func() time.Time) error {
 	s.now = now
 	s.ctx, s.stop = context.WithCancel(s.parent)

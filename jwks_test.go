@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -128,18 +129,17 @@ func (s testSigner) token(t testing.TB, now time.Time, header string) string {
 	return input + "." + enc.EncodeToString(raw)
 }
 
-func newJWKSAuth(t *testing.T, ctx context.Context, srv *jwksServer, clock *testClock, opts ...JWKSOption) (*JWT[string], error) {
+func newJWKSAuth(t *testing.T, ctx context.Context, srv *jwksServer, clock *testClock, opts ...Option) (*JWT[string], error) {
 	t.Helper()
-	opts = append([]JWKSOption{WithJWKSHTTPClient(srv.Client())}, opts...)
-	return NewJWT(func(_ context.Context, c *Claims) (string, error) { return c.Subject, nil },
-		WithIssuer("https://issuer.test"),
-		WithAudience("api"),
-		WithClock(clock.Now),
-		WithJWKSURL(ctx, srv.URL+"/jwks.json", opts...),
-	)
+	if !slices.ContainsFunc(opts, func(o Option) bool { return o.name == "WithHTTPClient" }) {
+		opts = append(opts, WithHTTPClient(srv.Client()))
+	}
+	opts = append([]Option{WithIssuer("https://issuer.test"), WithAudience("api"),
+		WithClock(clock.Now), WithJWKSURL(ctx, srv.URL+"/jwks.json")}, opts...)
+	return NewJWT(func(_ context.Context, c *Claims) (string, error) { return c.Subject, nil }, opts...)
 }
 
-func mustJWKSAuth(t *testing.T, srv *jwksServer, clock *testClock, opts ...JWKSOption) *JWT[string] {
+func mustJWKSAuth(t *testing.T, srv *jwksServer, clock *testClock, opts ...Option) *JWT[string] {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -200,7 +200,7 @@ func TestJWKSRotation(t *testing.T) {
 	wantRefused(t, j, tokA, "cached token of removed key a")
 	wantHits(t, srv, 2, "after the refused kid a, within the miss interval")
 
-	clock.Advance(DefaultJWKSMissInterval)
+	clock.Advance(defaultJWKSMissInterval)
 	wantRefused(t, j, a.token(t, clock.Now(), ""), "removed key a, after the miss interval")
 	wantHits(t, srv, 3, "after kid a, once the miss interval passed")
 }
@@ -209,7 +209,7 @@ func TestJWKSUnknownKIDRateLimited(t *testing.T) {
 	a := newTestSigner(t, "a")
 	srv := newJWKSServer(t, jwksOf(t, a))
 	clock := newTestClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
-	j := mustJWKSAuth(t, srv, clock, WithJWKSMissInterval(30*time.Second))
+	j := mustJWKSAuth(t, srv, clock, WithJWKSRefresh(15*time.Minute, 30*time.Second))
 
 	wantRefused(t, j, newTestSigner(t, "x1").token(t, clock.Now(), ""), "unknown kid x1")
 	wantHits(t, srv, 2, "after the first unknown kid")
@@ -262,7 +262,7 @@ func TestJWKSEndpointDownKeepsLastKeys(t *testing.T) {
 			}
 
 			srv.set(jwksOf(t, a, c)) // the endpoint recovers
-			clock.Advance(DefaultJWKSMissInterval)
+			clock.Advance(defaultJWKSMissInterval)
 			wantAccepted(t, j, c.token(t, clock.Now(), ""), "key c after recovery")
 			wantAccepted(t, j, a.token(t, clock.Now(), ""), "key a after recovery")
 			wantHits(t, srv, 3, "after recovery")
@@ -276,7 +276,7 @@ func TestJWKSBackgroundRefresh(t *testing.T) {
 	clock := newTestClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	// One second is below what WithJWKSRefreshInterval accepts; set it
 	// directly so the test does not wait minutes.
-	j := mustJWKSAuth(t, srv, clock, func(c *jwksConfig) error { c.refresh = time.Second; return nil })
+	j := mustJWKSAuth(t, srv, clock, optionFor("test", forJWT, func(c *jwtConfig) error { c.jwks.refresh = time.Second; return nil }))
 	src := sourceOf(j)
 
 	srv.set(jwksOf(t, b))
@@ -333,7 +333,7 @@ func TestJWKSStartFailure(t *testing.T) {
 			// can end NewJWT: a regression hangs the test.
 			client := *srv.Client()
 			client.Timeout = time.Hour
-			_, err := newJWKSAuth(t, t.Context(), srv, newTestClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)), WithJWKSHTTPClient(&client))
+			_, err := newJWKSAuth(t, t.Context(), srv, newTestClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)), WithHTTPClient(&client))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("NewJWT: got %v, want an error mentioning %q", err, tc.want)
 			}
@@ -576,13 +576,15 @@ func TestJWKSFailedNewJWTStartsNothing(t *testing.T) {
 	a := newTestSigner(t, "a")
 	srv := newJWKSServer(t, jwksOf(t, a))
 	ctx := t.Context()
-	jwks := WithJWKSURL(ctx, srv.URL, WithJWKSHTTPClient(srv.Client()))
+	jwks := WithJWKSURL(ctx, srv.URL)
+	client := WithHTTPClient(srv.Client())
 	toUser := func(_ context.Context, c *Claims) (string, error) { return c.Subject, nil }
-	for name, opts := range map[string][]JWTOption{
-		"no issuer":  {WithAudience("api"), jwks},
-		"static key": {WithIssuer("i"), WithAudience("api"), WithKey("k", a.key), jwks},
-		"URL twice":  {WithIssuer("i"), WithAudience("api"), jwks, jwks},
-		"bad leeway": {WithIssuer("i"), WithAudience("api"), WithLeeway(time.Hour), jwks},
+	for name, opts := range map[string][]Option{
+		"no issuer":      {WithAudience("api"), jwks, client},
+		"static key":     {WithIssuer("i"), WithAudience("api"), WithKey("k", a.key), jwks, client},
+		"URL twice":      {WithIssuer("i"), WithAudience("api"), jwks, jwks, client},
+		"bad leeway":     {WithIssuer("i"), WithAudience("api"), WithLeeway(time.Hour), jwks, client},
+		"client, no URL": {WithIssuer("i"), WithAudience("api"), WithKey("k", a.key), client},
 	} {
 		if _, err := NewJWT(toUser, opts...); err == nil {
 			t.Errorf("%s: NewJWT succeeded", name)
@@ -596,20 +598,20 @@ func TestWithJWKSURLValidation(t *testing.T) {
 	var nilCtx context.Context
 	for _, tc := range []struct {
 		name string
-		opt  JWTOption
+		opts []Option
 		want string
 	}{
-		{"http", WithJWKSURL(t.Context(), "http://idp.test/jwks"), "must be https"},
-		{"no scheme", WithJWKSURL(t.Context(), "idp.test/jwks"), "must be https"},
-		{"no host", WithJWKSURL(t.Context(), "https:///jwks"), "no host"},
-		{"bad URL", WithJWKSURL(t.Context(), "https://idp.test/%zz"), "invalid URL escape"},
-		{"nil ctx", WithJWKSURL(nilCtx, srv.URL), "nil context"},
-		{"nil client", WithJWKSURL(t.Context(), srv.URL, WithJWKSHTTPClient(nil)), "WithJWKSHTTPClient(nil)"},
-		{"short refresh", WithJWKSURL(t.Context(), srv.URL, WithJWKSRefreshInterval(30*time.Second)), "at least 1m0s"},
-		{"short miss", WithJWKSURL(t.Context(), srv.URL, WithJWKSMissInterval(0)), "at least 1s"},
+		{"http", []Option{WithJWKSURL(t.Context(), "http://idp.test/jwks")}, "must be https"},
+		{"no scheme", []Option{WithJWKSURL(t.Context(), "idp.test/jwks")}, "must be https"},
+		{"no host", []Option{WithJWKSURL(t.Context(), "https:///jwks")}, "no host"},
+		{"bad URL", []Option{WithJWKSURL(t.Context(), "https://idp.test/%zz")}, "invalid URL escape"},
+		{"nil ctx", []Option{WithJWKSURL(nilCtx, srv.URL)}, "nil context"},
+		{"nil client", []Option{WithJWKSURL(t.Context(), srv.URL), WithHTTPClient(nil)}, "WithHTTPClient(nil)"},
+		{"short refresh", []Option{WithJWKSURL(t.Context(), srv.URL), WithJWKSRefresh(30*time.Second, time.Minute)}, "at least 1m0s"},
+		{"short miss", []Option{WithJWKSURL(t.Context(), srv.URL), WithJWKSRefresh(time.Hour, 0)}, "at least 1s"},
 	} {
 		_, err := NewJWT(func(context.Context, *Claims) (string, error) { return "", nil },
-			WithIssuer("i"), WithAudience("a"), tc.opt)
+			append([]Option{WithIssuer("i"), WithAudience("a")}, tc.opts...)...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: got %v, want an error mentioning %q", tc.name, err, tc.want)
 		}
@@ -623,15 +625,15 @@ func TestJWKSHTTPClient(t *testing.T) {
 
 	srv := newJWKSServer(t, jwksOf(t, a))
 	j := mustJWKSAuth(t, srv, clock) // srv.Client() has no timeout
-	if got := sourceOf(j).cfg.client.Timeout; got != DefaultJWKSTimeout {
-		t.Errorf("timeout of a client without one: %v, want %v", got, DefaultJWKSTimeout)
+	if got := sourceOf(j).cfg.client.Timeout; got != defaultJWKSTimeout {
+		t.Errorf("timeout of a client without one: %v, want %v", got, defaultJWKSTimeout)
 	}
 	if srv.Client().Timeout != 0 {
 		t.Error("the caller's client was modified")
 	}
 	c := *srv.Client()
 	c.Timeout = 3 * time.Second
-	j = mustJWKSAuth(t, srv, clock, WithJWKSHTTPClient(&c))
+	j = mustJWKSAuth(t, srv, clock, WithHTTPClient(&c))
 	if got := sourceOf(j).cfg.client.Timeout; got != 3*time.Second {
 		t.Errorf("timeout of a client with one: %v, want 3s", got)
 	}
@@ -641,7 +643,7 @@ func TestJWKSHTTPClient(t *testing.T) {
 	defer plain.Close()
 	j, err := NewJWT(func(_ context.Context, c *Claims) (string, error) { return c.Subject, nil },
 		WithIssuer("https://issuer.test"), WithAudience("api"), WithClock(clock.Now),
-		WithJWKSURL(t.Context(), plain.URL, WithJWKSInsecureHTTP()))
+		WithJWKSURL(t.Context(), plain.URL), WithInsecureJWKSURL())
 	if err != nil {
 		t.Fatalf("http with WithJWKSInsecureHTTP: %v", err)
 	}
@@ -658,7 +660,7 @@ func TestJWKSHTTPClient(t *testing.T) {
 	defer redir.Close()
 	_, err = NewJWT(func(_ context.Context, c *Claims) (string, error) { return c.Subject, nil },
 		WithIssuer("https://issuer.test"), WithAudience("api"),
-		WithJWKSURL(t.Context(), redir.URL, WithJWKSHTTPClient(redir.Client())))
+		WithJWKSURL(t.Context(), redir.URL), WithHTTPClient(redir.Client()))
 	if err == nil || !strings.Contains(err.Error(), "redirect") {
 		t.Errorf("redirect to http: got %v, want a redirect error", err)
 	}
@@ -680,8 +682,12 @@ func BenchmarkJWKSLookup(b *testing.B) {
 	defer srv.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cfg, err := newJWTConfig([]JWTOption{WithIssuer("i"), WithAudience("a"),
-		WithJWKSURL(ctx, srv.URL, WithJWKSHTTPClient(srv.Client()))})
+	cfg, err := newJWTConfig([]Option{WithIssuer("i"), WithAudience("a"),
+		WithJWKSURL(ctx, srv.URL), WithHTTPClient(srv.Client())})
+	if err != nil {
+		b.Fatal(err)
+	}
+	v, err := cfg.verifier()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -694,7 +700,7 @@ func BenchmarkJWKSLookup(b *testing.B) {
 	for _, src := range []struct {
 		name string
 		ks   keySource
-	}{{"static", set}, {"jwks", cfg.source}} {
+	}{{"static", set}, {"jwks", v.keys}} {
 		b.Run(src.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {

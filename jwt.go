@@ -2,366 +2,384 @@ package authkit
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
-	"unsafe"
 )
 
-// Claims is the verified claims set of a token. Times are in UTC; a claim that
-// was absent is the zero value.
-type Claims struct {
-	Issuer    string    // iss (required)
-	Subject   string    // sub (required, non-empty): the user ID
-	Audience  []string  // aud (required; a string is read as a one-element list)
-	ExpiresAt time.Time // exp (required)
-	IssuedAt  time.Time // iat (required)
-	NotBefore time.Time // nbf (optional)
-	ID        string    // jti (optional here; the kit's issuer always sets it)
-	Version   int64     // ver: the user's token version at issuance (0 if absent)
-	ClientID  string    // client_id (RFC 9068; optional)
-	Scope     string    // scope (RFC 9068: space-separated; optional)
-
-	// Extra holds every other claim as raw JSON, nil when there is none.
-	// Read one with [Claims.DecodeExtra].
-	Extra map[string]json.RawMessage
-}
-
-// DecodeExtra decodes the claim name from [Claims.Extra] into v with
-// [encoding/json], and reports whether the claim was present. A claim of the
-// wrong JSON type is an error, not a silent conversion.
-func (c *Claims) DecodeExtra(name string, v any) (bool, error) {
-	raw, ok := c.Extra[name]
-	if !ok {
-		return false, nil
-	}
-	if err := json.Unmarshal(raw, v); err != nil {
-		return true, fmt.Errorf("authkit: claim %q: %w", name, err)
-	}
-	return true, nil
-}
-
-// Defaults of the verifier.
-const (
-	DefaultMaxTokenSize     = 8 << 10          // bytes of a compact token
-	DefaultLeeway           = 30 * time.Second // clock skew allowed on exp, nbf and iat
-	MaxLeeway               = time.Minute      // the largest leeway WithLeeway accepts
-	DefaultMaxTokenLifetime = time.Hour        // exp - iat of an access token
-	accessTokenType         = "at+jwt"
-)
-
-// maxNumericDate is 9999-12-31T23:59:59Z; larger dates are refused as junk.
-const maxNumericDate = 253402300799
-
-// verifier checks compact JWS tokens of one type against a set of keys. It
-// is shared by the access-token authenticator and the refresh handler.
-type verifier struct {
-	keys        keySource
-	typ         string // expected typ, compared case-insensitively, also with "application/"
+// jwtConfig is what the options of NewJWT set, over the defaults of
+// newJWTConfig.
+type jwtConfig struct {
+	common
 	issuer      string
-	audience    string
+	audience    []string
+	keys        []*verifyKey
+	from        *Issuer // WithTokensFrom
+	jwksURL     string  // WithJWKSURL
+	jwksCtx     context.Context
+	jwks        jwksConfig
 	leeway      time.Duration
 	maxLifetime time.Duration
 	maxSize     int
-	now         func() time.Time
-	cache       *tokenCache // nil: off
+	cookieName  string
+	cacheSize   int
 }
 
-// keySource finds the key for a token's kid. The static set answers from
-// memory; the JWKS source may refetch, rate-limited.
-type keySource interface {
-	key(ctx context.Context, kid string, hasKID bool) (*verifyKey, error)
-}
-
-func (s *keySet) key(_ context.Context, kid string, hasKID bool) (*verifyKey, error) {
-	return s.lookup(kid, hasKID), nil
-}
-
-// b64url reports which bytes may appear in a segment of a compact JWS.
-var b64url = func() (t [256]bool) {
-	for c := 'A'; c <= 'Z'; c++ {
-		t[c] = true
+func newJWTConfig(opts []Option) (*jwtConfig, error) {
+	c := &jwtConfig{
+		leeway:      defaultLeeway,
+		maxLifetime: defaultMaxTokenLifetime,
+		maxSize:     defaultMaxTokenSize,
+		cacheSize:   defaultTokenCacheSize,
+		jwks:        defaultJWKSConfig(),
 	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-	}
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	t['-'], t['_'] = true, true
-	return t
-}()
-
-var strictB64 = base64.RawURLEncoding.Strict()
-
-// verify checks token and returns its claims. The order matters: format,
-// header, key, signature, and only then the claims, so that a forged token is
-// never reported as merely expired (CVE-2024-51744 class).
-func (v *verifier) verify(ctx context.Context, token string) (*Claims, error) {
-	if len(token) > v.maxSize {
-		return nil, invalidToken("token larger than the size limit")
-	}
-	var sum [32]byte
-	if v.cache != nil {
-		sum = tokenHash(token)
-		if e, ok := v.cache.get(sum); ok {
-			if k, err := v.keys.key(ctx, e.kid, e.hasKID); err == nil && k == e.key {
-				if v.now().Before(e.claims.ExpiresAt.Add(v.leeway)) {
-					return e.claims, nil
-				}
-				v.cache.remove(sum)
-				return nil, expiredToken("exp has passed")
-			}
-			// The key that verified it is gone: verify from scratch.
-			v.cache.remove(sum)
-		}
-	}
-	// Exactly three non-empty segments of the base64url alphabet
-	// (RFC 7519 §7.2; RFC 7515 §2): no padding, whitespace, JSON
-	// serialization or JWE.
-	dot1, dot2 := -1, -1
-	for i := 0; i < len(token); i++ {
-		c := token[i]
-		if b64url[c] {
-			continue
-		}
-		if c != '.' {
-			return nil, invalidToken("character outside the base64url alphabet")
-		}
-		switch {
-		case dot1 < 0:
-			dot1 = i
-		case dot2 < 0:
-			dot2 = i
-		default:
-			return nil, invalidToken("more than three segments")
-		}
-	}
-	if dot2 < 0 || dot1 == 0 || dot2 == dot1+1 || dot2 == len(token)-1 {
-		return nil, invalidToken("not a compact JWS of three non-empty segments")
-	}
-	h64, p64, s64 := token[:dot1], token[dot1+1:dot2], token[dot2+1:]
-
-	// One buffer for the three decoded segments. Strict decoding refuses
-	// non-zero trailing bits, so each token has exactly one encoding.
-	hn, pn := strictB64.DecodedLen(len(h64)), strictB64.DecodedLen(len(p64))
-	buf := make([]byte, hn+pn+strictB64.DecodedLen(len(s64)))
-	hdr, err := decodeSegment(buf[:hn], h64)
-	if err != nil {
-		return nil, invalidTokenCause("header segment", err)
-	}
-	payload, err := decodeSegment(buf[hn:hn+pn], p64)
-	if err != nil {
-		return nil, invalidTokenCause("payload segment", err)
-	}
-	sig, err := decodeSegment(buf[hn+pn:], s64)
-	if err != nil {
-		return nil, invalidTokenCause("signature segment", err)
-	}
-
-	var alg, typ, kid string
-	var hasAlg, hasTyp, hasKID bool
-	err = parseObject(hdr, func(name string, value []byte) error {
-		var err error
-		switch name {
-		case "alg":
-			alg, err = jsonString(value)
-			hasAlg = true
-		case "typ":
-			typ, err = jsonString(value)
-			hasTyp = true
-		case "kid":
-			kid, err = jsonString(value)
-			hasKID = true
-		default:
-			// crit, jku, jwk, x5u, x5c, x5t, cty, b64, zip, enc and anything
-			// else: the kit understands none of them (RFC 7515 §4.1.11).
-			return fmt.Errorf("header parameter %q is not accepted", name)
-		}
-		return err
-	})
-	switch {
-	case err != nil:
-		return nil, invalidTokenCause("header", err)
-	case !hasAlg:
-		return nil, invalidToken("header without alg")
-	case !hasTyp || !v.typeOK(typ):
-		return nil, invalidToken("wrong token type")
-	case hasKID && (kid == "" || len(kid) > maxKIDLen):
-		return nil, invalidToken("bad kid")
-	}
-	key, err := v.keys.key(ctx, kid, hasKID)
-	if err != nil {
+	err := applyOptions(opts, forJWT, c)
+	if err := errors.Join(err, c.validate()); err != nil {
 		return nil, err
-	}
-	if key == nil {
-		return nil, invalidToken("no key for this kid")
-	}
-	if alg != key.alg {
-		// Exact, case-sensitive: "none", "HS256" against an RSA key and every
-		// other algorithm swap end here (RFC 8725 §3.1).
-		return nil, invalidToken("alg does not match the key's algorithm")
-	}
-	signingInput := unsafe.Slice(unsafe.StringData(token), dot2)
-	if err := key.verify(signingInput, sig); err != nil {
-		return nil, invalidTokenCause("signature", err)
-	}
-	c, err := v.claims(payload)
-	if err == nil && v.cache != nil {
-		v.cache.put(sum, cachedToken{claims: c, key: key, kid: kid, hasKID: hasKID}, v.now(), v.leeway)
-	}
-	return c, err
-}
-
-func decodeSegment(dst []byte, seg string) ([]byte, error) {
-	n, err := strictB64.Decode(dst, unsafe.Slice(unsafe.StringData(seg), len(seg)))
-	return dst[:n], err
-}
-
-func (v *verifier) typeOK(typ string) bool {
-	return strings.TrimPrefix(strings.ToLower(typ), "application/") == v.typ
-}
-
-// claims parses and checks the claims set of a token whose signature
-// verified.
-func (v *verifier) claims(payload []byte) (*Claims, error) {
-	c := new(Claims)
-	var exp, iat, nbf float64
-	var hasExp, hasIat, hasNbf, hasIss, hasAud bool
-	audOK := false
-	err := parseObject(payload, func(name string, value []byte) error {
-		var err error
-		switch name {
-		case "iss":
-			c.Issuer, err = jsonString(value)
-			hasIss = true
-		case "sub":
-			c.Subject, err = jsonString(value)
-		case "aud":
-			hasAud = true
-			audOK, err = v.parseAudience(c, value)
-		case "exp":
-			exp, err = numericDate(value)
-			hasExp = true
-		case "iat":
-			iat, err = numericDate(value)
-			hasIat = true
-		case "nbf":
-			nbf, err = numericDate(value)
-			hasNbf = true
-		case "jti":
-			c.ID, err = jsonString(value)
-		case "ver":
-			c.Version, err = jsonInt64(value)
-			if err == nil && c.Version < 0 {
-				err = errors.New("negative")
-			}
-		case "client_id":
-			c.ClientID, err = jsonString(value)
-		case "scope":
-			c.Scope, err = jsonString(value)
-		default:
-			if c.Extra == nil {
-				c.Extra = make(map[string]json.RawMessage, 4)
-			}
-			c.Extra[name] = value
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("claim %q: %w", name, err)
-		}
-		return nil
-	})
-	switch {
-	case err != nil:
-		return nil, invalidTokenCause("claims", err)
-	case !hasExp || !hasIat || !hasIss || !hasAud || c.Subject == "":
-		return nil, invalidToken("a required claim (exp, iat, iss, aud, sub) is missing")
-	case c.Issuer != v.issuer:
-		return nil, invalidToken("wrong issuer")
-	case !audOK:
-		return nil, invalidToken("wrong audience")
-	}
-	now := v.now()
-	nowS := float64(now.Unix()) + float64(now.Nanosecond())/1e9
-	leeway := v.leeway.Seconds()
-	switch {
-	case iat > nowS+leeway:
-		return nil, invalidToken("issued in the future")
-	case exp-iat > v.maxLifetime.Seconds():
-		return nil, invalidToken("lifetime longer than allowed")
-	case exp < iat:
-		return nil, invalidToken("expires before it was issued")
-	case nowS >= exp+leeway:
-		return nil, expiredToken("exp has passed")
-	case hasNbf && nowS < nbf-leeway:
-		return nil, expiredToken("nbf is in the future")
-	}
-	c.ExpiresAt, c.IssuedAt = unixTime(exp), unixTime(iat)
-	if hasNbf {
-		c.NotBefore = unixTime(nbf)
 	}
 	return c, nil
 }
 
-// parseAudience reads aud (a string or an array of strings, RFC 7519 §4.1.3)
-// into c and reports whether it contains the configured audience.
-func (v *verifier) parseAudience(c *Claims, value []byte) (bool, error) {
-	if len(value) > 0 && value[0] == '"' {
-		s, err := jsonString(value)
-		if err != nil {
-			return false, err
+// validate checks what no single option can: the required settings and the
+// options that exclude each other.
+func (c *jwtConfig) validate() error {
+	var errs []error
+	if c.from != nil {
+		if iss := c.from.issuer; c.issuer != "" && c.issuer != iss {
+			errs = append(errs, fmt.Errorf("WithIssuer(%q) contradicts WithTokensFrom, whose issuer is %q", c.issuer, iss))
 		}
-		c.Audience = []string{s}
-		return s == v.audience, nil
-	}
-	if len(value) == 0 || value[0] != '[' {
-		return false, errors.New("neither a string nor an array")
-	}
-	var auds []string
-	found := false
-	i := skipSpace(value, 1)
-	for i < len(value) && value[i] != ']' {
-		end, err := skipValue(value, i, 1)
-		if err != nil {
-			return false, err
+		if c.issuer == "" {
+			c.issuer = c.from.issuer
 		}
-		s, err := jsonString(value[i:end])
-		if err != nil {
-			return false, errors.New("array member is not a string")
+		if !slices.Contains(c.audience, c.from.audience) {
+			c.audience = append(c.audience, c.from.audience)
 		}
-		auds = append(auds, s)
-		found = found || s == v.audience
-		i = skipSpace(value, end)
-		if i < len(value) && value[i] == ',' {
-			i = skipSpace(value, i+1)
+		c.keys = append(c.keys, c.from.verifyKeys()...)
+		if !c.has("WithMaxTokenLifetime") {
+			c.maxLifetime = c.from.cfg.accessTTL
 		}
 	}
-	c.Audience = auds
-	return found, nil
+	if c.issuer == "" {
+		errs = append(errs, errors.New("WithIssuer is required"))
+	}
+	if len(c.audience) == 0 {
+		errs = append(errs, errors.New("WithAudience is required"))
+	}
+	switch {
+	case len(c.keys) == 0 && c.jwksURL == "":
+		errs = append(errs, errors.New("no verification key: use WithKey, WithJWKSet, WithJWKSURL or WithTokensFrom"))
+	case len(c.keys) > 0 && c.jwksURL != "":
+		errs = append(errs, errors.New("WithJWKSURL cannot be combined with static keys (WithKey, WithKeyAlgorithm, WithJWKSet, WithTokensFrom)"))
+	}
+	if c.jwksURL == "" {
+		for _, name := range []string{"WithHTTPClient", "WithInsecureJWKSURL", "WithJWKSRefresh"} {
+			if c.has(name) {
+				errs = append(errs, fmt.Errorf("%s needs WithJWKSURL", name))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
-// numericDate reads a NumericDate: a JSON number (never a string) of seconds
-// since the epoch, finite, not negative, not beyond the year 9999.
-func numericDate(value []byte) (float64, error) {
-	f, err := jsonFloat(value)
+// verifier builds the access-token verifier. A JWKS source starts fetching
+// only here, once the rest of the configuration is known to be valid, so
+// that a refused configuration leaves no goroutine or request behind.
+func (c *jwtConfig) verifier() (verifier, error) {
+	v := verifier{
+		typ:         accessTokenType,
+		issuer:      c.issuer,
+		audiences:   c.audience,
+		leeway:      c.leeway,
+		maxLifetime: c.maxLifetime,
+		maxSize:     c.maxSize,
+		now:         c.clock(),
+	}
+	if c.jwksURL != "" {
+		s, err := startJWKSSource(c.jwksCtx, c.jwksURL, c.jwks, v.now)
+		if err != nil {
+			return verifier{}, err
+		}
+		v.keys = s
+		return v, nil
+	}
+	set, err := newKeySet(c.keys)
 	if err != nil {
-		return 0, err
+		return verifier{}, err
 	}
-	if math.IsNaN(f) || f < 0 || f > maxNumericDate {
-		return 0, errors.New("out of range")
-	}
-	return f, nil
+	v.keys = set
+	return v, nil
 }
 
-func unixTime(f float64) time.Time {
-	sec, frac := math.Modf(f)
-	return time.Unix(int64(sec), int64(frac*1e9)).UTC()
+// WithIssuer sets the issuer ("iss") a token must name, compared exactly.
+// Required (or given by [WithTokensFrom]).
+func WithIssuer(iss string) Option {
+	return optionFor("WithIssuer", forJWT, func(c *jwtConfig) error {
+		if !validClaimString(iss, maxClaimLen) {
+			return fmt.Errorf("WithIssuer(%q): must be a non-empty UTF-8 string", iss)
+		}
+		if err := c.once("WithIssuer", fmt.Sprintf("%q", iss)); err != nil {
+			return err
+		}
+		c.issuer = iss
+		return nil
+	})
+}
+
+// WithAudience adds an audience a token's "aud" may name, compared exactly:
+// a token is accepted when it names at least one of the audiences given.
+// Required (or given by [WithTokensFrom]).
+func WithAudience(aud string) Option {
+	return optionFor("WithAudience", forJWT, func(c *jwtConfig) error {
+		if !validClaimString(aud, maxClaimLen) {
+			return fmt.Errorf("WithAudience(%q): must be a non-empty UTF-8 string", aud)
+		}
+		if slices.Contains(c.audience, aud) {
+			return fmt.Errorf("WithAudience(%q) given twice", aud)
+		}
+		c.audience = append(c.audience, aud)
+		return nil
+	})
+}
+
+// WithKey adds a public verification key under the key ID kid. key is an
+// *ecdsa.PublicKey (P-256, P-384 or P-521: ES256, ES384, ES512), an
+// ed25519.PublicKey (EdDSA), an *rsa.PublicKey of at least 2048 bits
+// (RS256), or an HMAC secret ([]byte, HS256) of at least 32 random bytes
+// (RFC 7518 §3.2; secrets that look like a PEM block or a JWK are refused:
+// the key-confusion attack). A private key or a [crypto.Signer] is accepted
+// and only its public half kept. The key verifies with that one algorithm;
+// use [WithKeyAlgorithm] for another (RS384, PS256, HS512, …). It may be
+// given once per key.
+//
+// A token with a kid must name a configured key. A token without kid is
+// accepted only when exactly one key is configured; kid may be empty for
+// that single key.
+func WithKey(kid string, key any) Option {
+	return WithKeyAlgorithm(kid, "", key)
+}
+
+// WithKeyAlgorithm is [WithKey] with an explicit algorithm, which must fit
+// the key: ES256/ES384/ES512 by curve, EdDSA, RS256/384/512 or PS256/384/512
+// for RSA, HS256/384/512 for a []byte secret.
+func WithKeyAlgorithm(kid, alg string, key any) Option {
+	return optionFor("WithKeyAlgorithm", forJWT, func(c *jwtConfig) error {
+		k, err := newVerifyKey(kid, alg, key)
+		if err != nil {
+			return fmt.Errorf("key %q: %w", kid, err)
+		}
+		c.keys = append(c.keys, k)
+		return nil
+	})
+}
+
+// WithJWKSet adds the public keys of a JWK Set given as JSON (RFC 7517 §5).
+// Each key needs a "kid" when the set holds several; "use" must be absent or
+// "sig"; "alg", when present, must fit the key, and is otherwise derived from
+// it. Symmetric keys are refused.
+func WithJWKSet(data []byte) Option {
+	return optionFor("WithJWKSet", forJWT, func(c *jwtConfig) error {
+		keys, err := parseJWKSet(data)
+		if err != nil {
+			return fmt.Errorf("WithJWKSet: %w", err)
+		}
+		c.keys = append(c.keys, keys...)
+		return nil
+	})
+}
+
+// WithJWKSURL verifies tokens with the keys published as a JWK Set at
+// jwksURL, such as an identity provider's jwks_uri. Keys come from this URL
+// only: a token's jku, x5u, jwk or x5c header is never followed. The URL must
+// be https unless [WithInsecureJWKSURL] is given. It cannot be combined with
+// static keys.
+//
+// [NewJWT] fetches the set before it returns, and fails if the endpoint
+// cannot be reached, answers other than 200, or serves no usable key. The set
+// is refetched in the background every refresh interval
+// ([WithJWKSRefresh], default 15 minutes; Cache-Control is ignored);
+// when a refetch fails, the error is logged with [log/slog] and the last good
+// keys stay in use. A token whose kid is unknown triggers one refetch, which
+// the request waits for (bounded by the HTTP client's timeout and the
+// request's context); after it, no refetch for an unknown kid happens within
+// the miss interval ([WithJWKSRefresh], default 1 minute), so random
+// kids cannot turn into outbound traffic. Keys follow the rules of
+// [WithJWKSet], except that an unusable key is skipped and logged rather than
+// failing the set, and a kid that appears twice is dropped.
+//
+// ctx bounds the background work: cancel it when the program shuts down.
+// After that, the last fetched keys keep verifying tokens but nothing is
+// fetched any more.
+func WithJWKSURL(ctx context.Context, jwksURL string) Option {
+	return optionFor("WithJWKSURL", forJWT, func(c *jwtConfig) error {
+		if err := c.once("WithJWKSURL", fmt.Sprintf("%q", jwksURL)); err != nil {
+			return err
+		}
+		if ctx == nil {
+			return errors.New("WithJWKSURL: nil context")
+		}
+		if jwksURL == "" {
+			return errors.New("WithJWKSURL: empty URL")
+		}
+		c.jwksURL, c.jwksCtx = jwksURL, ctx
+		return nil
+	})
+}
+
+// WithHTTPClient sets the HTTP client that fetches the JWK Set of
+// [WithJWKSURL], for a proxy, custom TLS roots or tests. It is copied: if its
+// Timeout is zero, the copy gets 10 seconds, and redirects are limited to 5
+// and may not go from https to http. Default: a client with a 10 second
+// timeout and that redirect policy, never [net/http.DefaultClient].
+func WithHTTPClient(client *http.Client) Option {
+	return optionFor("WithHTTPClient", forJWT, func(c *jwtConfig) error {
+		if err := c.once("WithHTTPClient", "client"); err != nil {
+			return err
+		}
+		if client == nil {
+			return errors.New("WithHTTPClient(nil)")
+		}
+		c.jwks.client = client
+		return nil
+	})
+}
+
+// WithInsecureJWKSURL lets [WithJWKSURL] fetch over plain http, for local
+// development and tests. Default: https only.
+func WithInsecureJWKSURL() Option {
+	return optionFor("WithInsecureJWKSURL", forJWT, func(c *jwtConfig) error {
+		if err := c.once("WithInsecureJWKSURL", ""); err != nil {
+			return err
+		}
+		c.jwks.insecureHTTP = true
+		return nil
+	})
+}
+
+// WithJWKSRefresh sets how often the JWK Set of [WithJWKSURL] is refetched
+// in the background (interval, at least one minute; it bounds how long a key
+// the provider withdrew keeps verifying), and the least time between two
+// refetches for tokens with an unknown kid (missInterval, at least one
+// second). Default: 15 minutes and 1 minute.
+func WithJWKSRefresh(interval, missInterval time.Duration) Option {
+	return optionFor("WithJWKSRefresh", forJWT, func(c *jwtConfig) error {
+		if err := c.once("WithJWKSRefresh", fmt.Sprintf("%v, %v", interval, missInterval)); err != nil {
+			return err
+		}
+		if interval < minJWKSRefreshInterval || missInterval < minJWKSMissInterval {
+			return fmt.Errorf("WithJWKSRefresh(%v, %v): the interval must be at least %v, the miss interval at least %v",
+				interval, missInterval, minJWKSRefreshInterval, minJWKSMissInterval)
+		}
+		c.jwks.refresh, c.jwks.miss = interval, missInterval
+		return nil
+	})
+}
+
+// WithTokensFrom accepts the access tokens that iss mints: its issuer name,
+// its audience, its verification keys (the signing key and those added with
+// [WithAdditionalKey]) and, unless [WithMaxTokenLifetime] is given, its
+// access-token lifetime as the longest accepted. [WithAudience] may add
+// further audiences. It cannot be combined with [WithJWKSURL]. For a verifier
+// in another process, serve [Issuer.JWKSHandler] and use [WithJWKSURL].
+func WithTokensFrom(iss *Issuer) Option {
+	return optionFor("WithTokensFrom", forJWT, func(c *jwtConfig) error {
+		if err := c.once("WithTokensFrom", "issuer"); err != nil {
+			return err
+		}
+		if iss == nil || iss.signer == nil {
+			return errors.New("WithTokensFrom: the Issuer was not built by NewIssuer")
+		}
+		c.from = iss
+		return nil
+	})
+}
+
+// WithLeeway sets the clock skew tolerated on "exp", "nbf" and "iat": between
+// 0 and one minute. Default: 30 seconds.
+func WithLeeway(d time.Duration) Option {
+	return optionFor("WithLeeway", forJWT, func(c *jwtConfig) error {
+		if err := c.once("WithLeeway", d); err != nil {
+			return err
+		}
+		if d < 0 || d > maxLeeway {
+			return fmt.Errorf("WithLeeway(%v): must be between 0 and %v", d, maxLeeway)
+		}
+		c.leeway = d
+		return nil
+	})
+}
+
+// WithMaxTokenLifetime sets the longest lifetime ("exp" minus "iat") of an
+// accepted token; longer-lived tokens are refused. Default: one hour
+// (RFC 6750 §5.3).
+func WithMaxTokenLifetime(d time.Duration) Option {
+	return optionFor("WithMaxTokenLifetime", forJWT, func(c *jwtConfig) error {
+		if err := c.once("WithMaxTokenLifetime", d); err != nil {
+			return err
+		}
+		if d <= 0 {
+			return fmt.Errorf("WithMaxTokenLifetime(%v): must be positive", d)
+		}
+		c.maxLifetime = d
+		return nil
+	})
+}
+
+// WithMaxTokenSize sets the largest token, in bytes, that is decoded at all;
+// larger ones are refused before any work. Default: 8 KiB.
+func WithMaxTokenSize(n int) Option {
+	return optionFor("WithMaxTokenSize", forJWT, func(c *jwtConfig) error {
+		if err := c.once("WithMaxTokenSize", n); err != nil {
+			return err
+		}
+		if n < 64 {
+			return fmt.Errorf("WithMaxTokenSize(%d): too small", n)
+		}
+		c.maxSize = n
+		return nil
+	})
+}
+
+// WithTokenCookie also reads the access token from the cookie name. A
+// request that carries the token both there and in the Authorization header,
+// or the cookie twice, is refused with 400. A token in a cookie must be
+// protected like a session cookie (RFC 6750 §5.3): set it Secure and
+// HttpOnly; the kit refuses cross-origin state-changing requests that carry
+// it with 403 (see [WithCrossOriginProtection]). Default: no cookie; the
+// token is read from the Authorization header only, never from the query.
+func WithTokenCookie(name string) Option {
+	return optionFor("WithTokenCookie", forJWT, func(c *jwtConfig) error {
+		if err := c.once("WithTokenCookie", fmt.Sprintf("%q", name)); err != nil {
+			return err
+		}
+		if name == "" {
+			return errors.New("WithTokenCookie: empty name")
+		}
+		c.cookieName = name
+		return nil
+	})
+}
+
+// WithTokenCacheSize sets how many verified access tokens the authenticator
+// remembers, keyed by the SHA-256 of their exact bytes, so that a token seen
+// again skips parsing and signature verification; 0 turns the cache off. A
+// hit still checks the token's times and that the key which verified it is
+// still configured; the version check and toUser run as on a miss. Only
+// tokens that verified are stored; when it is full an arbitrary entry is
+// evicted. Default: 10 000 tokens.
+func WithTokenCacheSize(n int) Option {
+	return optionFor("WithTokenCacheSize", forJWT, func(c *jwtConfig) error {
+		if err := c.once("WithTokenCacheSize", n); err != nil {
+			return err
+		}
+		if n < 0 {
+			return fmt.Errorf("WithTokenCacheSize(%d): negative size", n)
+		}
+		c.cacheSize = n
+		return nil
+	})
 }
 
 // JWT authenticates requests by a JWT access token (RFC 9068), sent as
@@ -370,38 +388,42 @@ func unixTime(f float64) time.Time {
 // [Require], [Optional] and [Any]. A JWT is immutable and safe for concurrent
 // use.
 type JWT[U any] struct {
-	v          verifier
-	toUser     func(context.Context, *Claims) (U, error)
-	cookieName string
-	versions   VersionLookup
+	v           verifier
+	cache       *tokenCache // nil: off
+	toUser      func(context.Context, *Claims) (U, error)
+	cookieName  string
+	crossOrigin *http.CrossOriginProtection
+	versions    VersionLookup
 }
 
 // NewJWT returns an authenticator of access tokens. toUser turns verified
 // claims into the program's user type; it is called on every authenticated
 // request and should not query a database (that is what the token spares).
-// An error from toUser that wraps [ErrUnknownUser] or [ErrInvalidToken]
-// refuses the token (401); any other error is a failure (500).
+// The claims are the request's own copy. An error from toUser that wraps
+// [ErrUnknownUser] or [ErrInvalidToken] refuses the token (401); any other
+// error is a failure (500).
 //
-// [WithIssuer], [WithAudience] and at least one key ([WithKey],
-// [WithHMACSecret], [WithJWKSet] or [WithJWKSURL]) are required. The
-// verification policy is fixed and strict; see the package documentation and
-// README for every check.
-func NewJWT[U any](toUser func(context.Context, *Claims) (U, error), opts ...JWTOption) (*JWT[U], error) {
+// [WithIssuer], [WithAudience] and the keys ([WithKey], [WithKeyAlgorithm],
+// [WithJWKSet], [WithJWKSURL] or [WithTokensFrom]) are required. NewJWT
+// checks every option and returns one error naming each problem; with
+// [WithJWKSURL] it fetches the key set before it returns.
+func NewJWT[U any](toUser func(context.Context, *Claims) (U, error), opts ...Option) (*JWT[U], error) {
 	if toUser == nil {
 		return nil, errors.New("authkit: NewJWT: toUser is nil")
 	}
 	cfg, err := newJWTConfig(opts)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("authkit: NewJWT: %w", err)
 	}
-	v, err := cfg.verifier(accessTokenType, cfg.maxLifetime)
+	v, err := cfg.verifier()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("authkit: NewJWT: %w", err)
 	}
+	j := &JWT[U]{v: v, toUser: toUser, cookieName: cfg.cookieName, crossOrigin: cfg.crossOrigin, versions: cfg.versions}
 	if cfg.cacheSize > 0 {
-		v.cache = newTokenCache(cfg.cacheSize)
+		j.cache = newTokenCache(cfg.cacheSize)
 	}
-	return &JWT[U]{v: v, toUser: toUser, cookieName: cfg.cookieName, versions: cfg.versions}, nil
+	return j, nil
 }
 
 // Authenticate verifies the request's access token and returns its user.
@@ -410,19 +432,32 @@ func (j *JWT[U]) Authenticate(r *http.Request) (U, error) {
 	return u, err
 }
 
+// identify verifies the request's access token (through the cache when it
+// is on), checks the user's version when configured, and turns the claims
+// into the user.
 func (j *JWT[U]) identify(r *http.Request) (U, *Claims, Method, error) {
 	var zero U
+	if j == nil || j.toUser == nil {
+		return zero, nil, MethodBearer, errors.New("authkit: JWT not built by NewJWT")
+	}
 	token, err := j.token(r)
 	if err != nil {
 		return zero, nil, MethodBearer, err
 	}
 	ctx := r.Context()
-	c, err := j.v.verify(ctx, token)
+	var c *Claims
+	if j.cache != nil {
+		c, err = j.cache.verify(ctx, &j.v, token)
+	} else {
+		var t verified
+		t, err = j.v.verify(ctx, token)
+		c = t.claims
+	}
 	if err != nil {
 		return zero, nil, MethodBearer, err
 	}
 	if j.versions != nil {
-		if err := checkVersion(ctx, j.versions, c.Subject, c.Version); err != nil {
+		if _, err := checkVersion(ctx, j.versions, c.Subject, c.Version); err != nil {
 			return zero, nil, MethodBearer, err
 		}
 	}
@@ -434,23 +469,6 @@ func (j *JWT[U]) identify(r *http.Request) (U, *Claims, Method, error) {
 		return zero, nil, MethodBearer, err
 	}
 	return u, c, MethodBearer, nil
-}
-
-// checkVersion refuses a credential issued under a version below the user's
-// current one. A lookup failure fails closed: the error is returned as is
-// (500), except ErrUnknownUser, which refuses the credential (401).
-func checkVersion(ctx context.Context, lookup VersionLookup, userID string, version int64) error {
-	current, err := lookup(ctx, userID)
-	if err != nil {
-		if errors.Is(err, ErrUnknownUser) {
-			return invalidTokenCause("user", err)
-		}
-		return fmt.Errorf("authkit: version lookup: %w", err)
-	}
-	if version < current {
-		return revokedToken("token version below the user's current version")
-	}
-	return nil
 }
 
 // token extracts the access token from the request (RFC 6750 §2): the
@@ -480,7 +498,7 @@ func (j *JWT[U]) token(r *http.Request) (string, error) {
 		case len(cs) == 1:
 			// The browser attaches the cookie by itself: refuse cross-origin
 			// state-changing requests, as for sessions (RFC 6750 §5.3).
-			if err := crossOriginCheck(r); err != nil {
+			if err := checkCrossOrigin(j.crossOrigin, r); err != nil {
 				return "", err
 			}
 			token, found = cs[0].Value, true

@@ -43,9 +43,9 @@ func toTestUser(_ context.Context, c *Claims) (*testUser, error) {
 
 // newTestJWT builds an access-token authenticator for the test issuer and
 // audience on the fixed clock, plus opts.
-func newTestJWT(t testing.TB, opts ...JWTOption) *JWT[*testUser] {
+func newTestJWT(t testing.TB, opts ...Option) *JWT[*testUser] {
 	t.Helper()
-	base := []JWTOption{WithIssuer(testIssuer), WithAudience(testAudience), WithClock(fixedClock)}
+	base := []Option{WithIssuer(testIssuer), WithAudience(testAudience), WithClock(fixedClock)}
 	j, err := NewJWT(toTestUser, append(base, opts...)...)
 	if err != nil {
 		t.Fatalf("NewJWT: %v", err)
@@ -216,7 +216,7 @@ func newDeployments(t *testing.T) *deployments {
 	return &deployments{
 		es:     newTestJWT(t, WithKey("k1", &k.ec256.PublicKey)),
 		multi:  newTestJWT(t, WithKey("k1", &k.ec256.PublicKey), WithKey("k2", &k.ec256b.PublicKey)),
-		hs:     newTestJWT(t, WithHMACSecret("h1", k.hmac)),
+		hs:     newTestJWT(t, WithKey("h1", k.hmac)),
 		rs:     newTestJWT(t, WithKey("r1", &k.rsa.PublicKey)),
 		big:    newTestJWT(t, WithKey("k1", &k.ec256.PublicKey), WithMaxTokenSize(1<<20)),
 		cookie: newTestJWT(t, WithKey("k1", &k.ec256.PublicKey), WithTokenCookie("at")),
@@ -895,7 +895,7 @@ search:
 			cases = append(cases, c)
 			// The verifier refuses them on its own too, whatever transport
 			// delivered them.
-			if _, err := j.v.verify(context.Background(), token); !errors.Is(err, ErrInvalidToken) {
+			if _, err := j.v.check(context.Background(), token); !errors.Is(err, ErrInvalidToken) {
 				t.Errorf("A11 %s/%s: verify = %v, want ErrInvalidToken", name, m.name, err)
 			}
 		}
@@ -983,8 +983,8 @@ func TestA10MalleableSignature(t *testing.T) {
 	if twin == good {
 		t.Fatal("twin equals the original")
 	}
-	c1, err1 := d.es.v.verify(context.Background(), good)
-	c2, err2 := d.es.v.verify(context.Background(), twin)
+	c1, err1 := d.es.v.check(context.Background(), good)
+	c2, err2 := d.es.v.check(context.Background(), twin)
 	if err1 != nil || err2 != nil {
 		t.Fatalf("verify: %v, %v", err1, err2)
 	}
@@ -995,7 +995,7 @@ func TestA10MalleableSignature(t *testing.T) {
 		if v == good {
 			continue
 		}
-		if _, err := d.es.v.verify(context.Background(), v); !errors.Is(err, ErrInvalidToken) {
+		if _, err := d.es.v.check(context.Background(), v); !errors.Is(err, ErrInvalidToken) {
 			t.Errorf("verify(%q) = %v, want ErrInvalidToken", v, err)
 		}
 	}
@@ -1013,7 +1013,7 @@ func TestMutations(t *testing.T) {
 	}{
 		{"ES256", newTestJWT(t, WithKey("k1", &k.ec256.PublicKey)), baseToken()},
 		{"EdDSA", newTestJWT(t, WithKey("k1", k.ed)), buildToken(headerFor("EdDSA", "k1").String(), c0.String(), signEd(k.ed))},
-		{"HS256", newTestJWT(t, WithHMACSecret("k1", k.hmac)), buildToken(headerFor("HS256", "k1").String(), c0.String(), signHS256(k.hmac))},
+		{"HS256", newTestJWT(t, WithKey("k1", k.hmac)), buildToken(headerFor("HS256", "k1").String(), c0.String(), signHS256(k.hmac))},
 		{"RS256", newTestJWT(t, WithKey("k1", &k.rsa.PublicKey)), buildToken(headerFor("RS256", "k1").String(), c0.String(), signRS(k.rsa, crypto.SHA256))},
 	}
 	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -1066,16 +1066,16 @@ func TestExpiredOnlyAfterSignature(t *testing.T) {
 	claims := baseClaims().set("iat", nowPlus(-1000)).set("exp", nowPlus(-700))
 	genuine := esToken(baseHeader(), claims)
 	forged := buildToken(baseHeader().String(), claims.String(), signES(k.evilEC))
-	_, err := d.es.v.verify(context.Background(), genuine)
+	_, err := d.es.v.check(context.Background(), genuine)
 	if !errors.Is(err, ErrTokenExpired) || !errors.Is(err, ErrInvalidToken) {
 		t.Errorf("genuine expired: %v, want ErrTokenExpired and ErrInvalidToken", err)
 	}
-	_, err = d.es.v.verify(context.Background(), forged)
+	_, err = d.es.v.check(context.Background(), forged)
 	if errors.Is(err, ErrTokenExpired) || !errors.Is(err, ErrInvalidToken) {
 		t.Errorf("forged expired: %v, want ErrInvalidToken only", err)
 	}
 	notYet := esToken(baseHeader(), baseClaims().add("nbf", nowPlus(100)))
-	if _, err := d.es.v.verify(context.Background(), notYet); !errors.Is(err, ErrTokenExpired) {
+	if _, err := d.es.v.check(context.Background(), notYet); !errors.Is(err, ErrTokenExpired) {
 		t.Errorf("not yet valid: %v, want ErrTokenExpired", err)
 	}
 	for _, tok := range []string{genuine, forged, notYet} {
@@ -1098,10 +1098,10 @@ func TestHappyPaths(t *testing.T) {
 	hs512 := append(append([]byte(nil), k.hmac...), k.hmac...)
 	cases := []struct {
 		name, alg, kid string
-		opt            JWTOption
+		opt            Option
 		sign           signFunc
 	}{
-		{"HS256 WithHMACSecret", "HS256", "h", WithHMACSecret("h", k.hmac), signHS256(k.hmac)},
+		{"HS256 WithHMACSecret", "HS256", "h", WithKey("h", k.hmac), signHS256(k.hmac)},
 		{"HS384 WithKeyAlgorithm", "HS384", "h", WithKeyAlgorithm("h", "HS384", hs384), signHMAC(sha512.New384, hs384)},
 		{"HS512 WithKeyAlgorithm", "HS512", "h", WithKeyAlgorithm("h", "HS512", hs512), signHMAC(sha512.New, hs512)},
 		{"ES256 WithKey public", "ES256", "e", WithKey("e", &k.ec256.PublicKey), signES(k.ec256)},
@@ -1153,7 +1153,7 @@ func TestClaimsContent(t *testing.T) {
 		add("roles", `["admin", "dev"]`).
 		add("cnf", `{"jkt":"abc"}`).
 		add("esc\\u0061ped", `"v"`)
-	claims, err := d.es.v.verify(context.Background(), esToken(baseHeader(), c))
+	claims, err := d.es.v.check(context.Background(), esToken(baseHeader(), c))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1164,12 +1164,12 @@ func TestClaimsContent(t *testing.T) {
 		ID: "b9d1c0e8-3f0c-4d5e-9a1b-6c2f7e8d9a01", Version: 7, ClientID: "client-1", Scope: "read write",
 	}
 	got := *claims
-	got.Extra = nil
+	got.extra = nil
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("claims = %+v\nwant     %+v", got, want)
 	}
-	if len(claims.Extra) != 3 || string(claims.Extra["cnf"]) != `{"jkt":"abc"}` || string(claims.Extra["escaped"]) != `"v"` {
-		t.Errorf("Extra = %q", claims.Extra)
+	if len(claims.extra) != 3 || string(claims.extra["cnf"]) != `{"jkt":"abc"}` || string(claims.extra["escaped"]) != `"v"` {
+		t.Errorf("extra = %q", claims.extra)
 	}
 	var roles []string
 	if ok, err := claims.DecodeExtra("roles", &roles); !ok || err != nil || len(roles) != 2 || roles[0] != "admin" {
@@ -1183,8 +1183,8 @@ func TestClaimsContent(t *testing.T) {
 		t.Errorf("DecodeExtra(missing) = %v, %v", ok, err)
 	}
 	// A token without extra claims has a nil Extra and no NotBefore.
-	claims, err = d.es.v.verify(context.Background(), baseToken())
-	if err != nil || claims.Extra != nil || !claims.NotBefore.IsZero() || claims.Version != 0 {
+	claims, err = d.es.v.check(context.Background(), baseToken())
+	if err != nil || claims.extra != nil || !claims.NotBefore.IsZero() || claims.Version != 0 {
 		t.Errorf("baseline claims: %+v, %v", claims, err)
 	}
 }
@@ -1203,59 +1203,60 @@ func TestNewJWTErrors(t *testing.T) {
 	secret32 := k.hmac
 	cases := []struct {
 		name string
-		opts []JWTOption // added to a valid issuer+audience+clock
-		want string      // substring of the error
+		opts []Option // added to a valid issuer+audience+clock
+		want string   // substring of the error
 	}{
 		{"no key", nil, "no verification key"},
-		{"RSA 2047 bits", []JWTOption{WithKey("r", small)}, "at least 2048"},
-		{"RSA without modulus", []JWTOption{WithKey("r", &rsa.PublicKey{E: 65537})}, "at least 2048"},
-		{"ES384 for a P-256 key", []JWTOption{WithKeyAlgorithm("e", "ES384", ecPub)}, `"ES384" does not go with`},
-		{"RS256 for an EC key", []JWTOption{WithKeyAlgorithm("e", "RS256", ecPub)}, `"RS256" does not go with`},
-		{"HS256 for an EC key", []JWTOption{WithKeyAlgorithm("e", "HS256", ecPub)}, `"HS256" does not go with`},
-		{"ES256 for an RSA key", []JWTOption{WithKeyAlgorithm("r", "ES256", &k.rsa.PublicKey)}, `"ES256" does not go with an RSA key`},
-		{"EdDSA for an RSA key", []JWTOption{WithKeyAlgorithm("r", "EdDSA", &k.rsa.PublicKey)}, `does not go with an RSA key`},
-		{"RS256 for an Ed25519 key", []JWTOption{WithKeyAlgorithm("e", "RS256", k.ed.Public())}, `does not go with an Ed25519 key`},
-		{"PS256 for a secret", []JWTOption{WithKeyAlgorithm("h", "PS256", secret32)}, `does not go with an HMAC secret`},
-		{"none for a secret", []JWTOption{WithKeyAlgorithm("h", "none", secret32)}, `does not go with an HMAC secret`},
-		{"P-224 key", []JWTOption{WithKey("e", &p224.PublicKey)}, "unsupported ECDSA curve"},
-		{"short Ed25519 key", []JWTOption{WithKey("e", ed25519.PublicKey(make([]byte, 31)))}, "wrong size"},
-		{"string key", []JWTOption{WithKey("e", "secret")}, "unsupported key type"},
-		{"nil key", []JWTOption{WithKey("e", nil)}, "nil key"},
-		{"kid over 256 bytes", []JWTOption{WithKey(strings.Repeat("k", 257), ecPub)}, "longer than 256"},
-		{"duplicate kid", []JWTOption{WithKey("k1", ecPub), WithKey("k1", &k.ec256b.PublicKey)}, `duplicate key ID "k1"`},
-		{"duplicate kid across WithKey and WithJWKSet", []JWTOption{WithKey("k1", ecPub), WithJWKSet(oneKey("k1", ecJWK(&k.ec256b.PublicKey, "k1")))}, `duplicate key ID "k1"`},
-		{"two keys without kid", []JWTOption{WithKey("", ecPub), WithKey("", &k.ec256b.PublicKey)}, "without a key ID"},
-		{"HMAC secret of 0 bytes", []JWTOption{WithHMACSecret("h", nil)}, "at least 32"},
-		{"HMAC secret of 16 bytes", []JWTOption{WithHMACSecret("h", secret32[:16])}, "at least 32"},
-		{"HMAC secret of 31 bytes", []JWTOption{WithHMACSecret("h", secret32[:31])}, "at least 32"},
-		{"HS384 secret of 47 bytes", []JWTOption{WithKeyAlgorithm("h", "HS384", make([]byte, 47))}, "at least 48"},
-		{"HMAC secret that is a PEM public key", []JWTOption{WithHMACSecret("h", pemBlock("PUBLIC KEY", mustPKIX(ecPub)))}, "PEM"},
-		{"HMAC secret with a PEM inside", []JWTOption{WithHMACSecret("h", append([]byte("my secret: "), pemBlock("PUBLIC KEY", mustPKIX(&k.rsa.PublicKey))...))}, "PEM"},
-		{"HMAC secret that is a JWK", []JWTOption{WithHMACSecret("h", []byte(ecJWK(ecPub, "k1")))}, "JWK"},
-		{"HMAC secret that is a DER public key", []JWTOption{WithHMACSecret("h", mustPKIX(ecPub))}, "DER"},
-		{"HMAC secret that is a DER RSA public key", []JWTOption{WithHMACSecret("h", mustPKIX(&k.rsa.PublicKey))}, "DER"},
-		{"HMAC secret that is a PKCS#1 RSA public key", []JWTOption{WithHMACSecret("h", x509.MarshalPKCS1PublicKey(&k.rsa.PublicKey))}, "DER"},
-		{"WithKey given DER bytes", []JWTOption{WithKey("k", mustPKIX(ecPub))}, "DER"},
-		{"JWK Set with an oct key", []JWTOption{WithJWKSet(oneKey("o", `{"kty":"oct","kid":"o","k":"`+b64(secret32)+`"}`))}, "symmetric"},
-		{"JWK Set with a key without kid", []JWTOption{WithJWKSet([]byte(`{"keys":[` + ecJWK(ecPub, "a") + `,` + ecJWK(&k.ec256b.PublicKey, "") + `]}`))}, "has no kid"},
-		{"JWK Set with use enc", []JWTOption{WithJWKSet(oneKey("e", strings.TrimSuffix(ecJWK(ecPub, "e"), "}")+`,"use":"enc"}`))}, `use "enc"`},
-		{"JWK Set with an alg that does not fit", []JWTOption{WithJWKSet(oneKey("e", strings.TrimSuffix(ecJWK(ecPub, "e"), "}")+`,"alg":"RS256"}`))}, `does not go with`},
-		{"JWK Set with a small RSA key", []JWTOption{WithJWKSet(oneKey("r", rsaJWK(small, "r", "")))}, "at least 2048"},
-		{"empty JWK Set", []JWTOption{WithJWKSet([]byte(`{"keys":[]}`))}, "no keys"},
-		{"JWK Set that is not JSON", []JWTOption{WithJWKSet([]byte(`nope`))}, "WithJWKSet"},
-		{"leeway over a minute", []JWTOption{WithKey("k1", ecPub), WithLeeway(time.Minute + time.Nanosecond)}, "between 0 and 1m0s"},
-		{"negative leeway", []JWTOption{WithKey("k1", ecPub), WithLeeway(-time.Second)}, "between 0 and 1m0s"},
-		{"zero max lifetime", []JWTOption{WithKey("k1", ecPub), WithMaxTokenLifetime(0)}, "must be positive"},
-		{"tiny max size", []JWTOption{WithKey("k1", ecPub), WithMaxTokenSize(63)}, "too small"},
-		{"nil clock", []JWTOption{WithKey("k1", ecPub), WithClock(nil)}, "WithClock(nil)"},
-		{"empty cookie name", []JWTOption{WithKey("k1", ecPub), WithTokenCookie("")}, "empty name"},
-		{"nil version lookup", []JWTOption{WithKey("k1", ecPub), WithVersionCheck(nil)}, "WithVersionCheck(nil)"},
-		{"empty issuer", []JWTOption{WithKey("k1", ecPub), WithIssuer("")}, "empty issuer"},
-		{"empty audience", []JWTOption{WithKey("k1", ecPub), WithAudience("")}, "empty audience"},
+		{"RSA 2047 bits", []Option{WithKey("r", small)}, "at least 2048"},
+		{"RSA without modulus", []Option{WithKey("r", &rsa.PublicKey{E: 65537})}, "at least 2048"},
+		{"ES384 for a P-256 key", []Option{WithKeyAlgorithm("e", "ES384", ecPub)}, `"ES384" does not go with`},
+		{"RS256 for an EC key", []Option{WithKeyAlgorithm("e", "RS256", ecPub)}, `"RS256" does not go with`},
+		{"HS256 for an EC key", []Option{WithKeyAlgorithm("e", "HS256", ecPub)}, `"HS256" does not go with`},
+		{"ES256 for an RSA key", []Option{WithKeyAlgorithm("r", "ES256", &k.rsa.PublicKey)}, `"ES256" does not go with an RSA key`},
+		{"EdDSA for an RSA key", []Option{WithKeyAlgorithm("r", "EdDSA", &k.rsa.PublicKey)}, `does not go with an RSA key`},
+		{"RS256 for an Ed25519 key", []Option{WithKeyAlgorithm("e", "RS256", k.ed.Public())}, `does not go with an Ed25519 key`},
+		{"PS256 for a secret", []Option{WithKeyAlgorithm("h", "PS256", secret32)}, `does not go with an HMAC secret`},
+		{"none for a secret", []Option{WithKeyAlgorithm("h", "none", secret32)}, `does not go with an HMAC secret`},
+		{"P-224 key", []Option{WithKey("e", &p224.PublicKey)}, "unsupported ECDSA curve"},
+		{"short Ed25519 key", []Option{WithKey("e", ed25519.PublicKey(make([]byte, 31)))}, "wrong size"},
+		{"string key", []Option{WithKey("e", "secret")}, "unsupported key type"},
+		{"nil key", []Option{WithKey("e", nil)}, "nil key"},
+		{"kid over 256 bytes", []Option{WithKey(strings.Repeat("k", 257), ecPub)}, "longer than 256"},
+		{"duplicate kid", []Option{WithKey("k1", ecPub), WithKey("k1", &k.ec256b.PublicKey)}, `duplicate key ID "k1"`},
+		{"duplicate kid across WithKey and WithJWKSet", []Option{WithKey("k1", ecPub), WithJWKSet(oneKey("k1", ecJWK(&k.ec256b.PublicKey, "k1")))}, `duplicate key ID "k1"`},
+		{"two keys without kid", []Option{WithKey("", ecPub), WithKey("", &k.ec256b.PublicKey)}, "without a key ID"},
+		{"nil key", []Option{WithKey("h", nil)}, "nil key"},
+		{"HMAC secret of 0 bytes", []Option{WithKey("h", []byte{})}, "at least 32"},
+		{"HMAC secret of 16 bytes", []Option{WithKey("h", secret32[:16])}, "at least 32"},
+		{"HMAC secret of 31 bytes", []Option{WithKey("h", secret32[:31])}, "at least 32"},
+		{"HS384 secret of 47 bytes", []Option{WithKeyAlgorithm("h", "HS384", make([]byte, 47))}, "at least 48"},
+		{"HMAC secret that is a PEM public key", []Option{WithKey("h", pemBlock("PUBLIC KEY", mustPKIX(ecPub)))}, "PEM"},
+		{"HMAC secret with a PEM inside", []Option{WithKey("h", append([]byte("my secret: "), pemBlock("PUBLIC KEY", mustPKIX(&k.rsa.PublicKey))...))}, "PEM"},
+		{"HMAC secret that is a JWK", []Option{WithKey("h", []byte(ecJWK(ecPub, "k1")))}, "JWK"},
+		{"HMAC secret that is a DER public key", []Option{WithKey("h", mustPKIX(ecPub))}, "DER"},
+		{"HMAC secret that is a DER RSA public key", []Option{WithKey("h", mustPKIX(&k.rsa.PublicKey))}, "DER"},
+		{"HMAC secret that is a PKCS#1 RSA public key", []Option{WithKey("h", x509.MarshalPKCS1PublicKey(&k.rsa.PublicKey))}, "DER"},
+		{"WithKey given DER bytes", []Option{WithKey("k", mustPKIX(ecPub))}, "DER"},
+		{"JWK Set with an oct key", []Option{WithJWKSet(oneKey("o", `{"kty":"oct","kid":"o","k":"`+b64(secret32)+`"}`))}, "symmetric"},
+		{"JWK Set with a key without kid", []Option{WithJWKSet([]byte(`{"keys":[` + ecJWK(ecPub, "a") + `,` + ecJWK(&k.ec256b.PublicKey, "") + `]}`))}, "has no kid"},
+		{"JWK Set with use enc", []Option{WithJWKSet(oneKey("e", strings.TrimSuffix(ecJWK(ecPub, "e"), "}")+`,"use":"enc"}`))}, `use "enc"`},
+		{"JWK Set with an alg that does not fit", []Option{WithJWKSet(oneKey("e", strings.TrimSuffix(ecJWK(ecPub, "e"), "}")+`,"alg":"RS256"}`))}, `does not go with`},
+		{"JWK Set with a small RSA key", []Option{WithJWKSet(oneKey("r", rsaJWK(small, "r", "")))}, "at least 2048"},
+		{"empty JWK Set", []Option{WithJWKSet([]byte(`{"keys":[]}`))}, "no keys"},
+		{"JWK Set that is not JSON", []Option{WithJWKSet([]byte(`nope`))}, "WithJWKSet"},
+		{"leeway over a minute", []Option{WithKey("k1", ecPub), WithLeeway(time.Minute + time.Nanosecond)}, "between 0 and 1m0s"},
+		{"negative leeway", []Option{WithKey("k1", ecPub), WithLeeway(-time.Second)}, "between 0 and 1m0s"},
+		{"zero max lifetime", []Option{WithKey("k1", ecPub), WithMaxTokenLifetime(0)}, "must be positive"},
+		{"tiny max size", []Option{WithKey("k1", ecPub), WithMaxTokenSize(63)}, "too small"},
+		{"nil clock", []Option{WithKey("k1", ecPub), WithClock(nil)}, "WithClock(nil)"},
+		{"empty cookie name", []Option{WithKey("k1", ecPub), WithTokenCookie("")}, "empty name"},
+		{"nil version lookup", []Option{WithKey("k1", ecPub), WithVersionCheck(nil)}, "WithVersionCheck(nil)"},
+		{"empty issuer", []Option{WithKey("k1", ecPub), WithIssuer("")}, `WithIssuer("")`},
+		{"empty audience", []Option{WithKey("k1", ecPub), WithAudience("")}, `WithAudience("")`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			opts := append([]JWTOption{WithIssuer(testIssuer), WithAudience(testAudience), WithClock(fixedClock)}, c.opts...)
+			opts := append([]Option{WithIssuer(testIssuer), WithAudience(testAudience), WithClock(fixedClock)}, c.opts...)
 			j, err := NewJWT(toTestUser, opts...)
 			if err == nil || j != nil {
 				t.Fatalf("NewJWT = %v, %v; want an error", j, err)
@@ -1280,14 +1281,14 @@ func TestNewJWTErrors(t *testing.T) {
 		t.Error("NewJWT(nil toUser) succeeded")
 	}
 	// The boundaries themselves are accepted.
-	for _, o := range []JWTOption{WithLeeway(time.Minute), WithLeeway(0), WithHMACSecret("h", secret32), WithMaxTokenSize(64), nil} {
+	for _, o := range []Option{WithLeeway(time.Minute), WithLeeway(0), WithKey("h", secret32), WithMaxTokenSize(64)} {
 		if _, err := NewJWT(toTestUser, WithIssuer("i"), WithAudience("a"), WithKey("k", ecPub), o); err != nil {
 			t.Errorf("NewJWT with a boundary option: %v", err)
 		}
 	}
 	// The default leeway is 30 seconds.
 	j := newTestJWT(t, WithKey("k1", ecPub))
-	if j.v.leeway != 30*time.Second || DefaultLeeway != 30*time.Second {
+	if j.v.leeway != 30*time.Second || defaultLeeway != 30*time.Second {
 		t.Errorf("default leeway = %v", j.v.leeway)
 	}
 }

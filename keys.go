@@ -2,6 +2,7 @@ package authkit
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -24,7 +25,7 @@ import (
 //
 // Signatures are checked by jwx's building blocks (jws/jwsbb), over the exact
 // bytes received: jwx's higher-level jws.Verify re-encodes the segments it
-// decoded, which is how it accepts non-canonical encodings (SECURITY.md §2).
+// decoded, which is how it accepts non-canonical encodings.
 // Only this file, jwks.go and sign.go import jwx.
 
 const (
@@ -239,7 +240,7 @@ func (s *keySet) lookup(kid string, hasKID bool) *verifyKey {
 // keysFromJWKSet converts a parsed JWK Set. Keys must be public signature keys
 // ("use" absent or "sig"); a key's "alg", when present, must be one the key
 // can verify, and otherwise follows from the key type. Symmetric ("oct") keys
-// are refused: configure secrets with WithHMACSecret.
+// are refused: configure secrets with WithKey.
 func keysFromJWKSet(set jwk.Set) ([]*verifyKey, error) {
 	n := set.Len()
 	if n == 0 {
@@ -283,4 +284,24 @@ func verifyKeyFromJWK(k jwk.Key, i int, needKID bool) (*verifyKey, error) {
 		return nil, fmt.Errorf("JWK %q: %w", kid, err)
 	}
 	return vk, nil
+}
+
+// keySource finds the key for a token's kid: a static keySet answers from
+// memory, a jwksSource may refetch, rate-limited.
+type keySource interface {
+	key(ctx context.Context, kid string, hasKID bool) (*verifyKey, error)
+}
+
+func (s *keySet) key(_ context.Context, kid string, hasKID bool) (*verifyKey, error) {
+	return s.lookup(kid, hasKID), nil
+}
+
+// parseJWKSet reads a JWK Set given as JSON (RFC 7517 §5) and converts it by
+// the rules of keysFromJWKSet.
+func parseJWKSet(data []byte) ([]*verifyKey, error) {
+	set, err := jwk.Parse(data)
+	if err != nil {
+		return nil, err
+	}
+	return keysFromJWKSet(set)
 }

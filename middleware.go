@@ -1,35 +1,3 @@
-// Package authkit is net/http middleware that keeps users logged in with
-// server-side sessions, with JWT access tokens, or with both, and gives every
-// handler the authenticated user the same way, whichever way it came in.
-//
-// The pieces:
-//
-//   - [NewJWT] verifies access tokens (RFC 9068 "at+jwt") strictly: compact
-//     serialization only, the algorithm pinned by the key, every claim typed.
-//   - [NewSession] authenticates a user by a server-side session kept by
-//     github.com/alexedwards/scs/v2.
-//   - [Issuer] mints access and refresh tokens; the refresh tokens rotate,
-//     detect reuse, and die when the user's token version is bumped (see
-//     [VersionLookup]).
-//   - [Require] and [Optional] turn any [Authenticator] into middleware of
-//     the shape func(http.Handler) http.Handler, so it wraps a plain
-//     [net/http.Handler] and plugs into chi, gin and echo; [Any] tries several
-//     authenticators in order.
-//   - [UserFrom] gives a handler the user; [ContextWithUser] puts one there
-//     (for tests and adapters).
-//
-// Every value the package constructs is immutable after construction and safe
-// for concurrent use. Constructors check their configuration and return an
-// error; nothing the kit does at request time panics.
-//
-// # Responses
-//
-// Refusals follow RFC 6750 §3. A request without credentials gets 401 with
-// WWW-Authenticate: Bearer realm="authkit"; a refused token 401 with
-// error="invalid_token"; a malformed request 400 with
-// error="invalid_request"; a failing store or callback 500. Bodies never say
-// which check failed: the cause goes to the [ErrorHandler], where
-// [errors.Is] classifies it against the package's sentinel errors.
 package authkit
 
 import (
@@ -39,8 +7,9 @@ import (
 	"net/http"
 )
 
-// An Authenticator decides who made a request. Authenticate is a pure check:
-// it reads the request and writes nothing.
+// An Authenticator decides who made a request. Authenticate does not write
+// the response; the kit's session authenticator may update server-side
+// session state (it records activity and destroys a session it refuses).
 //
 // It returns [ErrNoCredentials] (possibly wrapped) when the request carries
 // none of the credentials it understands, an error wrapping
@@ -83,6 +52,8 @@ type wrapper interface {
 	wrapHandler(next http.Handler) http.Handler
 }
 
+// identify asks a who made r, with the claims and method when a is one of the
+// kit's own authenticators.
 func identify[U any](a Authenticator[U], r *http.Request) (U, *Claims, Method, error) {
 	if id, ok := a.(identifier[U]); ok {
 		return id.identify(r)
@@ -105,7 +76,7 @@ func Any[U any](auths ...Authenticator[U]) Authenticator[U] {
 		panic("authkit: Any needs at least one Authenticator")
 	}
 	for i, a := range auths {
-		if a == nil {
+		if isNil(a) {
 			panic(fmt.Sprintf("authkit: Any: Authenticator %d is nil", i))
 		}
 	}
@@ -130,6 +101,8 @@ func (as anyOf[U]) identify(r *http.Request) (U, *Claims, Method, error) {
 	return zero, nil, "", ErrNoCredentials
 }
 
+// wrapHandler wraps next in the handlers of those of as that need one, the
+// first authenticator outermost, so that the handlers run in the order of as.
 func (as anyOf[U]) wrapHandler(next http.Handler) http.Handler {
 	for i := len(as) - 1; i >= 0; i-- {
 		if w, ok := as[i].(wrapper); ok {
@@ -139,66 +112,72 @@ func (as anyOf[U]) wrapHandler(next http.Handler) http.Handler {
 	return next
 }
 
-// Option configures [Require] and [Optional].
-type Option func(*guardConfig)
-
 type guardConfig struct {
-	errorHandler ErrorHandler
-	realm        string
-}
-
-// WithErrorHandler sets the handler that answers refused and failed requests.
-// Default: [DefaultErrorHandler].
-func WithErrorHandler(h ErrorHandler) Option {
-	return func(c *guardConfig) { c.errorHandler = h }
+	common
+	realm string
 }
 
 // WithRealm sets the realm named in WWW-Authenticate challenges. It must be
-// non-empty printable ASCII without '"' or '\'; Require and Optional panic
-// at construction otherwise. Default: "authkit".
+// non-empty printable ASCII without '"' or '\'. Default: "authkit".
 func WithRealm(realm string) Option {
-	return func(c *guardConfig) { c.realm = realm }
+	return optionFor("WithRealm", forGuard, func(c *guardConfig) error {
+		if err := c.once("WithRealm", fmt.Sprintf("%q", realm)); err != nil {
+			return err
+		}
+		if !validRealm(realm) {
+			return fmt.Errorf("WithRealm(%q): a realm must be printable ASCII without quotes or backslashes", realm)
+		}
+		c.realm = realm
+		return nil
+	})
 }
 
-func newGuardConfig(opts []Option) guardConfig {
-	c := guardConfig{errorHandler: DefaultErrorHandler, realm: defaultRealm}
-	for _, o := range opts {
-		o(&c)
-	}
+func newGuardConfig(opts []Option) (guardConfig, error) {
+	c := guardConfig{realm: defaultRealm}
+	err := applyOptions(opts, forGuard, &c)
 	if c.errorHandler == nil {
-		panic("authkit: WithErrorHandler(nil)")
+		c.errorHandler = DefaultErrorHandler
 	}
-	if !validRealm(c.realm) {
-		panic(fmt.Sprintf("authkit: WithRealm(%q): a realm must be printable ASCII without quotes or backslashes", c.realm))
-	}
-	return c
+	return c, err
 }
 
 // Require returns middleware that lets a request through only when a
 // authenticates it, with the user in the request context (see [UserFrom]).
 // Otherwise the error handler answers (default [DefaultErrorHandler]: 401
-// without or with a refused credential, 400 for a malformed request, 500 when
-// a store or callback failed) and the wrapped handler is not called.
+// without or with a refused credential, 400 for a malformed request, 403 for
+// a cross-origin request, 500 when a store or callback failed) and the wrapped
+// handler is not called.
 //
-// Require panics at construction if a is nil or an option is invalid. The
-// middleware is safe for concurrent use.
+// Require panics at construction, never at request time, if a is nil or an
+// option is invalid. The middleware is safe for concurrent use.
 func Require[U any](a Authenticator[U], opts ...Option) func(http.Handler) http.Handler {
 	return guard(a, false, opts)
 }
 
 // Optional returns middleware like [Require], except that a request that
-// carries no credentials at all goes through anonymously ([UserFrom] reports
-// false). A request that presents credentials which are refused is still
-// refused: an invalid token never degrades into an anonymous request.
+// carries no credentials goes through anonymously ([UserFrom] reports false).
+// A request that presents a token which is refused is still refused. A
+// session that the kit refuses and destroys (timed out, revoked) counts as
+// no credentials once it is gone: the request goes through anonymously while
+// the response clears the cookie.
 func Optional[U any](a Authenticator[U], opts ...Option) func(http.Handler) http.Handler {
 	return guard(a, true, opts)
 }
 
+// guard builds Require (optional false) and Optional. It identifies the
+// request with a; on success the next handler runs with the identity in the
+// context; on failure the error handler answers, with the realm attached to
+// the error (see realmError) so that DefaultErrorHandler can name it. An
+// authenticator that needs a handler of its own around next (a Session loads
+// and saves there) is given it.
 func guard[U any](a Authenticator[U], optional bool, opts []Option) func(http.Handler) http.Handler {
-	if a == nil {
+	if isNil(a) {
 		panic("authkit: nil Authenticator")
 	}
-	cfg := newGuardConfig(opts)
+	cfg, err := newGuardConfig(opts)
+	if err != nil {
+		panic("authkit: " + err.Error())
+	}
 	return func(next http.Handler) http.Handler {
 		var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			u, claims, method, err := identify(a, r)
@@ -207,10 +186,7 @@ func guard[U any](a Authenticator[U], optional bool, opts []Option) func(http.Ha
 					next.ServeHTTP(w, r)
 					return
 				}
-				if cfg.realm != defaultRealm {
-					r = r.WithContext(context.WithValue(r.Context(), realmKey{}, cfg.realm))
-				}
-				cfg.errorHandler(w, r, err)
+				cfg.errorHandler(w, r, withRealm(err, cfg.realm))
 				return
 			}
 			next.ServeHTTP(w, r.WithContext(withIdentity(r.Context(), &identity{user: u, claims: claims, method: method})))
@@ -222,6 +198,8 @@ func guard[U any](a Authenticator[U], optional bool, opts []Option) func(http.Ha
 	}
 }
 
+// identityKey is the one context key under which every mechanism stores the
+// request's identity.
 type identityKey struct{}
 
 type identity struct {
@@ -262,8 +240,8 @@ func ContextWithUser[U any](ctx context.Context, u U) context.Context {
 }
 
 // ClaimsFrom returns the verified claims of the access token that
-// authenticated the request, if a bearer token did. The claims are shared:
-// treat them as read-only.
+// authenticated the request, if a bearer token did. Each request has its own
+// copy: changing it affects no other request.
 func ClaimsFrom(ctx context.Context) (*Claims, bool) {
 	if id := identityFrom(ctx); id != nil && id.claims != nil {
 		return id.claims, true

@@ -5,159 +5,337 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/alexedwards/scs/postgresstore"
+	"github.com/alexedwards/scs/v2"
 )
 
-// MigrateSessions creates the session table of [PostgresSessionStore] (the
-// table postgresstore documents) and its expiry index, if they do not exist:
-//
-//	CREATE TABLE IF NOT EXISTS sessions (
-//		token TEXT PRIMARY KEY, data BYTEA NOT NULL, expiry TIMESTAMPTZ NOT NULL);
-//	CREATE INDEX IF NOT EXISTS sessions_expiry_idx ON sessions (expiry);
-//
-// table is the table's name, optionally schema-qualified ("auth.sessions");
-// "" means "sessions". It must be a plain SQL identifier (letters, digits,
-// underscores), since it is written into the statements. MigrateSessions runs
-// in one transaction under an advisory lock, so several processes may call it
-// at once at start-up. It works with any database/sql driver for
-// PostgreSQL (e.g. github.com/jackc/pgx/v5/stdlib, driver name "pgx").
-func MigrateSessions(ctx context.Context, db *sql.DB, table string) error {
+// This file holds every PostgreSQL statement of the kit. Table and column
+// names are validated and quoted once, at construction, by quoteIdent; every
+// value is a parameter. Migrate is the one migration: idempotent, in one
+// transaction under an advisory lock, so that any number of processes may
+// run it at once.
+
+// postgresStore is the PostgreSQL backend of a [Store].
+type postgresStore struct {
+	db      *sql.DB
+	cfg     postgresConfig
+	sql     postgresSQL
+	mu      sync.Mutex // guards session
+	session *postgresSessions
+	swept   atomic.Int64 // Unix ns of the last sweep of expired families
+}
+
+type postgresConfig struct {
+	common
+	sessionTable  string // quoted
+	cleanup       time.Duration
+	usersTable    string // quoted; "" for the kit's own version table
+	usersID       string
+	usersVersion  string
+	sessionsIndex string
+}
+
+// postgresSQL is every statement, built once from the configured names.
+type postgresSQL struct {
+	migrate                         []string
+	version, bump, add, remove      string
+	sessionInsert, sessionUpdate    string
+	familyCreate, familyRotate      string
+	familyRead, familyRevoke, sweep string
+}
+
+// WithSessionTable sets the session table, which may be schema-qualified
+// ("app.sessions"). Names must be plain SQL identifiers (letters, digits,
+// underscores, not starting with a digit, at most 63 bytes); they are quoted,
+// so they are case-sensitive. Default: "sessions".
+func WithSessionTable(table string) Option {
+	return optionFor("WithSessionTable", forStore, func(c *postgresConfig) error {
+		if err := c.once("WithSessionTable", fmt.Sprintf("%q", table)); err != nil {
+			return err
+		}
+		q, err := quoteQualified(table)
+		if err != nil {
+			return fmt.Errorf("WithSessionTable: %w", err)
+		}
+		c.sessionTable, c.sessionsIndex = q, quoteIdentUnchecked(table[strings.LastIndexByte(table, '.')+1:]+"_expiry_idx")
+		return nil
+	})
+}
+
+// WithUsersTable keeps each user's token version in versionColumn of the
+// application's own table, in the row whose idColumn is the user ID (passed
+// as a text parameter; PostgreSQL converts it to the column's type). A user
+// without a row is [ErrUnknownUser]; [Store.Migrate] adds the column
+// (bigint NOT NULL DEFAULT 0) if it is missing, and [Store.Add] and
+// [Store.Remove] refuse: users are created and deleted there. Names
+// follow the rules of [WithSessionTable]. Default: the kit's own table,
+// authkit_token_versions.
+func WithUsersTable(table, idColumn, versionColumn string) Option {
+	return optionFor("WithUsersTable", forStore, func(c *postgresConfig) error {
+		if err := c.once("WithUsersTable", fmt.Sprintf("%q, %q, %q", table, idColumn, versionColumn)); err != nil {
+			return err
+		}
+		t, err1 := quoteQualified(table)
+		id, err2 := quoteIdent(idColumn)
+		v, err3 := quoteIdent(versionColumn)
+		if err := errors.Join(err1, err2, err3); err != nil {
+			return fmt.Errorf("WithUsersTable: %w", err)
+		}
+		c.usersTable, c.usersID, c.usersVersion = t, id, v
+		return nil
+	})
+}
+
+// NewPostgresStore returns a [Store] in PostgreSQL, through [database/sql]
+// (any driver; the kit's tests use pgx), shared by every process that uses
+// the database. It does not touch the database; call [Store.Migrate] at start
+// to create its tables: the session table (default "sessions", scs's schema:
+// token text primary key, data bytea, expiry timestamptz),
+// authkit_refresh_families, and authkit_token_versions unless
+// [WithUsersTable] puts the versions in a column of the application's users
+// table. Expired sessions are deleted by scs's cleanup every five minutes.
+func NewPostgresStore(db *sql.DB, opts ...Option) (*Store, error) {
+	cfg := postgresConfig{sessionTable: `"sessions"`, sessionsIndex: `"sessions_expiry_idx"`, cleanup: 5 * time.Minute}
+	err := applyOptions(opts, forStore, &cfg)
 	if db == nil {
-		return errors.New("authkit: MigrateSessions: nil *sql.DB")
+		err = errors.Join(errors.New("nil *sql.DB"), err)
 	}
-	if table == "" {
-		table = defaultSessionTable
-	}
-	if !validTableName(table) {
-		return fmt.Errorf("authkit: MigrateSessions: invalid table name %q", table)
-	}
-	index := table[strings.LastIndexByte(table, '.')+1:] + "_expiry_idx"
-	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("authkit: MigrateSessions: %w", err)
+		return nil, fmt.Errorf("authkit: NewPostgresStore: %w", err)
+	}
+	return &Store{b: &postgresStore{db: db, cfg: cfg, sql: buildSQL(cfg)}}, nil
+}
+
+func buildSQL(c postgresConfig) postgresSQL {
+	s := postgresSQL{
+		migrate: []string{
+			`CREATE TABLE IF NOT EXISTS ` + c.sessionTable + ` (token text PRIMARY KEY, data bytea NOT NULL, expiry timestamptz NOT NULL)`,
+			`CREATE INDEX IF NOT EXISTS ` + c.sessionsIndex + ` ON ` + c.sessionTable + ` (expiry)`,
+			`CREATE TABLE IF NOT EXISTS authkit_refresh_families (
+				family_id    text        PRIMARY KEY,
+				user_id      text        NOT NULL,
+				version      bigint      NOT NULL,
+				current_hash bytea       NOT NULL,
+				created_at   timestamptz NOT NULL,
+				expires_at   timestamptz NOT NULL,
+				last_used_at timestamptz NOT NULL,
+				revoked_at   timestamptz)`,
+			`CREATE INDEX IF NOT EXISTS authkit_refresh_families_expires_at_idx ON authkit_refresh_families (expires_at)`,
+			`CREATE INDEX IF NOT EXISTS authkit_refresh_families_user_id_idx ON authkit_refresh_families (user_id)`,
+		},
+		sessionInsert: `INSERT INTO ` + c.sessionTable + ` (token, data, expiry) VALUES ($1, $2, $3)`,
+		sessionUpdate: `UPDATE ` + c.sessionTable + ` SET data = $2, expiry = $3 WHERE token = $1 AND current_timestamp < expiry`,
+		familyCreate: `INSERT INTO authkit_refresh_families
+			(family_id, user_id, version, current_hash, created_at, expires_at, last_used_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		familyRotate: `UPDATE authkit_refresh_families SET current_hash = $3, last_used_at = $4
+			WHERE family_id = $1 AND current_hash = $2 AND revoked_at IS NULL AND expires_at > $4
+			RETURNING user_id, version, created_at, expires_at, last_used_at`,
+		familyRead: `SELECT user_id, version, created_at, expires_at, last_used_at, revoked_at
+			FROM authkit_refresh_families WHERE family_id = $1`,
+		familyRevoke: `UPDATE authkit_refresh_families SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL`,
+		sweep:        `DELETE FROM authkit_refresh_families WHERE expires_at <= $1`,
+	}
+	if c.usersTable == "" {
+		s.migrate = append(s.migrate, `CREATE TABLE IF NOT EXISTS authkit_token_versions (
+			user_id text   PRIMARY KEY,
+			version bigint NOT NULL DEFAULT 0)`)
+		s.version = `SELECT version FROM authkit_token_versions WHERE user_id = $1`
+		s.bump = `UPDATE authkit_token_versions SET version = version + 1 WHERE user_id = $1 RETURNING version`
+		s.add = `INSERT INTO authkit_token_versions (user_id) VALUES ($1) ON CONFLICT (user_id) DO NOTHING`
+		s.remove = `DELETE FROM authkit_token_versions WHERE user_id = $1`
+		return s
+	}
+	t, id, v := c.usersTable, c.usersID, c.usersVersion
+	s.migrate = append(s.migrate, `ALTER TABLE `+t+` ADD COLUMN IF NOT EXISTS `+v+` bigint NOT NULL DEFAULT 0`)
+	s.version = `SELECT ` + v + ` FROM ` + t + ` WHERE ` + id + ` = $1`
+	s.bump = `UPDATE ` + t + ` SET ` + v + ` = ` + v + ` + 1 WHERE ` + id + ` = $1 RETURNING ` + v
+	return s
+}
+
+// migrationLock is the key of the advisory lock that serialises Migrate
+// across processes: any fixed number.
+const migrationLock = 7215937062843516561
+
+func (s *postgresStore) migrate(ctx context.Context) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("authkit: Migrate: %w", err)
 	}
 	defer tx.Rollback() // a no-op after Commit
-	for _, q := range []string{
-		"SELECT pg_advisory_xact_lock(7215937062843516561)", // any fixed number: serialises concurrent migrations
-		"CREATE TABLE IF NOT EXISTS " + table + " (token TEXT PRIMARY KEY, data BYTEA NOT NULL, expiry TIMESTAMPTZ NOT NULL)",
-		"CREATE INDEX IF NOT EXISTS " + index + " ON " + table + " (expiry)",
-	} {
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrationLock)); err != nil {
+		return fmt.Errorf("authkit: Migrate: %w", err)
+	}
+	for _, q := range s.sql.migrate {
 		if _, err := tx.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("authkit: MigrateSessions: %w", err)
+			return fmt.Errorf("authkit: Migrate: %w", err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("authkit: MigrateSessions: %w", err)
+		return fmt.Errorf("authkit: Migrate: %w", err)
 	}
 	return nil
 }
 
-const defaultSessionTable = "sessions"
+func (s *postgresStore) sessions() scs.Store {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.session == nil {
+		s.session = &postgresSessions{
+			PostgresStore: postgresstore.NewWithConfig(s.db, postgresstore.Config{TableName: s.cfg.sessionTable, CleanUpInterval: s.cfg.cleanup}),
+			db:            s.db,
+			sql:           &s.sql,
+		}
+	}
+	return s.session
+}
 
-// validTableName accepts identifier or schema.identifier made of ASCII
-// letters, digits and underscores, not starting with a digit.
-func validTableName(name string) bool {
-	parts := strings.Split(name, ".")
+func (s *postgresStore) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.session != nil {
+		s.session.stop.Do(s.session.StopCleanup)
+	}
+}
+
+func (s *postgresStore) Version(ctx context.Context, userID string) (int64, error) {
+	return s.scanVersion(ctx, s.sql.version, userID, "reading a token version")
+}
+
+func (s *postgresStore) Bump(ctx context.Context, userID string) (int64, error) {
+	return s.scanVersion(ctx, s.sql.bump, userID, "bumping a token version")
+}
+
+func (s *postgresStore) scanVersion(ctx context.Context, q, userID, what string) (int64, error) {
+	var v int64
+	err := s.db.QueryRowContext(ctx, q, userID).Scan(&v)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return 0, ErrUnknownUser
+	case err != nil:
+		return 0, fmt.Errorf("authkit: %s: %w", what, err)
+	}
+	return v, nil
+}
+
+var errUsersTable = errors.New("authkit: users are added and removed in the application's users table")
+
+func (s *postgresStore) add(ctx context.Context, userID string) error {
+	return s.exec(ctx, s.sql.add, "adding a user to the token version table", userID)
+}
+
+func (s *postgresStore) remove(ctx context.Context, userID string) error {
+	return s.exec(ctx, s.sql.remove, "removing a user from the token version table", userID)
+}
+
+func (s *postgresStore) exec(ctx context.Context, q, what string, args ...any) error {
+	if q == "" {
+		return errUsersTable
+	}
+	if _, err := s.db.ExecContext(ctx, q, args...); err != nil {
+		return fmt.Errorf("authkit: %s: %w", what, err)
+	}
+	return nil
+}
+
+func (s *postgresStore) CreateFamily(ctx context.Context, f RefreshFamily, current [32]byte) error {
+	if last := s.swept.Load(); f.CreatedAt.UnixNano()-last >= int64(familySweepInterval) &&
+		s.swept.CompareAndSwap(last, f.CreatedAt.UnixNano()) {
+		if err := s.exec(ctx, s.sql.sweep, "deleting expired refresh families", f.CreatedAt); err != nil {
+			return err
+		}
+	}
+	return s.exec(ctx, s.sql.familyCreate, "creating a refresh family",
+		f.ID, f.UserID, f.Version, current[:], f.CreatedAt, f.ExpiresAt, f.LastUsedAt)
+}
+
+func (s *postgresStore) RotateFamily(ctx context.Context, id string, old, next [32]byte, now time.Time) (RefreshFamily, error) {
+	f := RefreshFamily{ID: id}
+	err := s.db.QueryRowContext(ctx, s.sql.familyRotate, id, old[:], next[:], now).
+		Scan(&f.UserID, &f.Version, &f.CreatedAt, &f.ExpiresAt, &f.LastUsedAt)
+	if err == nil {
+		return f, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return RefreshFamily{}, fmt.Errorf("authkit: rotating a refresh family: %w", err)
+	}
+	var revoked sql.NullTime
+	err = s.db.QueryRowContext(ctx, s.sql.familyRead, id).
+		Scan(&f.UserID, &f.Version, &f.CreatedAt, &f.ExpiresAt, &f.LastUsedAt, &revoked)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return RefreshFamily{}, ErrFamilyNotFound
+	case err != nil:
+		return RefreshFamily{}, fmt.Errorf("authkit: reading a refresh family: %w", err)
+	}
+	if revoked.Valid {
+		f.RevokedAt = revoked.Time
+	}
+	return f, ErrFamilyNotRotated
+}
+
+func (s *postgresStore) RevokeFamily(ctx context.Context, id string, now time.Time) (bool, error) {
+	res, err := s.db.ExecContext(ctx, s.sql.familyRevoke, id, now)
+	if err != nil {
+		return false, fmt.Errorf("authkit: revoking a refresh family: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("authkit: revoking a refresh family: %w", err)
+	}
+	return n > 0, nil
+}
+
+// postgresSessions is the session store: postgresstore for reads, deletes,
+// iteration and cleanup, and the kit's own insert and update (see
+// conditionalStore in sessionstore.go), which never re-create a deleted row.
+type postgresSessions struct {
+	*postgresstore.PostgresStore
+	db   *sql.DB
+	sql  *postgresSQL
+	stop sync.Once
+}
+
+func (p *postgresSessions) insertCtx(ctx context.Context, key string, b []byte, expiry time.Time) error {
+	_, err := p.db.ExecContext(ctx, p.sql.sessionInsert, key, b, expiry.UTC())
+	return err
+}
+
+func (p *postgresSessions) updateCtx(ctx context.Context, key string, b []byte, expiry time.Time) error {
+	_, err := p.db.ExecContext(ctx, p.sql.sessionUpdate, key, b, expiry.UTC())
+	return err
+}
+
+var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
+
+// quoteIdent validates a plain SQL identifier and quotes it.
+func quoteIdent(s string) (string, error) {
+	if !identRE.MatchString(s) {
+		return "", fmt.Errorf("%q is not a plain SQL identifier", s)
+	}
+	return quoteIdentUnchecked(s), nil
+}
+
+func quoteIdentUnchecked(s string) string { return `"` + s + `"` }
+
+// quoteQualified validates and quotes "table" or "schema.table".
+func quoteQualified(s string) (string, error) {
+	parts := strings.Split(s, ".")
 	if len(parts) > 2 {
-		return false
+		return "", fmt.Errorf("%q: at most schema.table", s)
 	}
-	for _, p := range parts {
-		if p == "" || len(p) > 63 || p[0] >= '0' && p[0] <= '9' {
-			return false
+	for i, p := range parts {
+		q, err := quoteIdent(p)
+		if err != nil {
+			return "", err
 		}
-		for i := 0; i < len(p); i++ {
-			c := p[i] | 0x20 // ASCII lower case
-			if !(c >= 'a' && c <= 'z' || p[i] >= '0' && p[i] <= '9' || p[i] == '_') {
-				return false
-			}
-		}
+		parts[i] = q
 	}
-	return true
-}
-
-// PostgresSessionStore is the session store for PostgreSQL: postgresstore
-// (github.com/alexedwards/scs/postgresstore) for reading, deleting and
-// cleaning up, plus the atomic insert-only and update-only writes through
-// which [NewSession] keeps a logged-out session from being re-inserted by a
-// request that was still in flight (postgresstore's own Commit is an upsert,
-// which would). It uses postgresstore's table; create it with
-// [MigrateSessions]. It works over any database/sql driver and is safe for
-// concurrent use; any number of processes, each with its own store, may serve
-// the same sessions from one table.
-//
-// # Cleanup
-//
-// With a positive Config.CleanUpInterval, a goroutine deletes expired rows at
-// that interval from construction until [PostgresSessionStore.StopCleanup].
-// Expired rows are never returned either way; the cleanup only reclaims space.
-// Stop it at shutdown, after the HTTP server has stopped and before closing
-// the *sql.DB.
-type PostgresSessionStore struct {
-	pg        *postgresstore.PostgresStore
-	db        *sql.DB
-	insertSQL string
-	updateSQL string
-	stopOnce  sync.Once
-}
-
-// NewPostgresSessionStore returns a session store on db, configured as
-// postgresstore is: cfg.TableName ("" means "sessions", optionally
-// schema-qualified, letters, digits and underscores only) and
-// cfg.CleanUpInterval (0 means no cleanup goroutine; postgresstore.New would
-// use 5 minutes). Pass it to [NewSessionManager].
-func NewPostgresSessionStore(db *sql.DB, cfg postgresstore.Config) (*PostgresSessionStore, error) {
-	if db == nil {
-		return nil, errors.New("authkit: NewPostgresSessionStore: nil *sql.DB")
-	}
-	if cfg.TableName == "" {
-		cfg.TableName = defaultSessionTable
-	}
-	if !validTableName(cfg.TableName) {
-		return nil, fmt.Errorf("authkit: NewPostgresSessionStore: invalid table name %q", cfg.TableName)
-	}
-	return &PostgresSessionStore{
-		pg:        postgresstore.NewWithConfig(db, cfg),
-		db:        db,
-		insertSQL: "INSERT INTO " + cfg.TableName + " (token, data, expiry) VALUES ($1, $2, $3)",
-		updateSQL: "UPDATE " + cfg.TableName + " SET data = $2, expiry = $3 WHERE token = $1 AND current_timestamp < expiry",
-	}, nil
-}
-
-// Find returns the data of an unexpired session, as postgresstore does.
-func (p *PostgresSessionStore) Find(token string) ([]byte, bool, error) { return p.pg.Find(token) }
-
-// Commit writes a session, inserting or overwriting it, as postgresstore
-// does. [NewSession] never calls it: its store wrapper uses the insert-only
-// and update-only writes instead.
-func (p *PostgresSessionStore) Commit(token string, b []byte, expiry time.Time) error {
-	return p.pg.Commit(token, b, expiry)
-}
-
-// Delete deletes a session; deleting a missing one is not an error.
-func (p *PostgresSessionStore) Delete(token string) error { return p.pg.Delete(token) }
-
-// All returns every unexpired session, as postgresstore does (it reads the
-// whole table).
-func (p *PostgresSessionStore) All() (map[string][]byte, error) { return p.pg.All() }
-
-// StopCleanup stops the cleanup goroutine, waiting for a cleanup in progress. It
-// may be called any number of times, concurrently (postgresstore's own
-// StopCleanup blocks forever on its second call); the store keeps working
-// without cleanup afterwards.
-func (p *PostgresSessionStore) StopCleanup() { p.stopOnce.Do(p.pg.StopCleanup) }
-
-func (p *PostgresSessionStore) insertCtx(ctx context.Context, key string, b []byte, expiry time.Time) error {
-	_, err := p.db.ExecContext(ctx, p.insertSQL, key, b, expiry.UTC())
-	return err
-}
-
-// updateCtx writes an existing, unexpired session. A missing row stays
-// missing: one statement, so no delete can slip between a check and a write.
-func (p *PostgresSessionStore) updateCtx(ctx context.Context, key string, b []byte, expiry time.Time) error {
-	_, err := p.db.ExecContext(ctx, p.updateSQL, key, b, expiry.UTC())
-	return err
+	return strings.Join(parts, "."), nil
 }

@@ -61,14 +61,14 @@ func benchRefresh(b *testing.B, iss *Issuer) {
 
 func BenchmarkRefresh(b *testing.B) {
 	b.Run("store=memory", func(b *testing.B) {
-		vs := NewMemoryVersionStore("1")
-		benchRefresh(b, benchIssuer(b, NewMemoryFamilyStore(), vs.Version))
+		vs := NewMemoryStore("1")
+		benchRefresh(b, benchIssuer(b, NewMemoryStore(), vs.Version))
 	})
 	b.Run("store=postgres", func(b *testing.B) {
 		ctx := context.Background()
-		db := testDB(b)
-		fs, _ := NewPostgresFamilyStore(db)
-		vs, _ := NewPostgresVersionStore(db)
+		db := testPGEmptyDB(b)
+		fs, _ := NewPostgresStore(db)
+		vs, _ := NewPostgresStore(db)
 		if err := fs.Migrate(ctx); err != nil {
 			b.Fatal(err)
 		}
@@ -86,8 +86,8 @@ func BenchmarkRefresh(b *testing.B) {
 
 // BenchmarkIssue measures a login's token issuance (memory stores).
 func BenchmarkIssue(b *testing.B) {
-	vs := NewMemoryVersionStore("1")
-	iss := benchIssuer(b, NewMemoryFamilyStore(), vs.Version)
+	vs := NewMemoryStore("1")
+	iss := benchIssuer(b, NewMemoryStore(), vs.Version)
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -99,14 +99,14 @@ func BenchmarkIssue(b *testing.B) {
 
 func BenchmarkVersionCache(b *testing.B) {
 	ctx := context.Background()
-	vs := NewMemoryVersionStore()
+	vs := NewMemoryStore()
 	users := make([]string, 1024)
 	for i := range users {
 		users[i] = "user-" + strconv.Itoa(i)
-		vs.Add(users[i])
+		_ = vs.Add(context.Background(), users[i])
 	}
 	b.Run("hit", func(b *testing.B) {
-		c, _ := NewVersionCache(vs.Version)
+		c, _ := NewVersionCache(vs)
 		for _, u := range users {
 			c.Lookup(ctx, u)
 		}
@@ -120,7 +120,7 @@ func BenchmarkVersionCache(b *testing.B) {
 		}
 	})
 	b.Run("hit-parallel", func(b *testing.B) {
-		c, _ := NewVersionCache(vs.Version)
+		c, _ := NewVersionCache(vs)
 		for _, u := range users {
 			c.Lookup(ctx, u)
 		}
@@ -139,7 +139,7 @@ func BenchmarkVersionCache(b *testing.B) {
 	b.Run("miss", func(b *testing.B) {
 		// Forget, then look up: the singleflight call, the store's lookup
 		// (in memory, so this is the cache's own overhead) and the fill.
-		c, _ := NewVersionCache(vs.Version)
+		c, _ := NewVersionCache(vs)
 		b.ReportAllocs()
 		i := 0
 		for b.Loop() {

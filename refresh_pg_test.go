@@ -2,11 +2,8 @@ package authkit
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"errors"
-	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -14,56 +11,15 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 )
 
-// testDB returns a connection to TEST_DATABASE_URL whose search_path is a
-// schema of its own, dropped when the test ends, so that tests running at
-// the same time (also other helpers') never share tables. It skips the test
-// when TEST_DATABASE_URL is unset.
-func testDB(tb testing.TB) *sql.DB {
-	tb.Helper()
-	dsn := os.Getenv("TEST_DATABASE_URL")
-	if dsn == "" {
-		tb.Skip("TEST_DATABASE_URL is not set: skipping the PostgreSQL tests")
-	}
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	schema := "authkit_refresh_test_" + strings.ToLower(rand.Text()[:12])
-	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		admin.Close()
-		tb.Fatalf("creating schema (is PostgreSQL at TEST_DATABASE_URL running?): %v", err)
-	}
-	u, err := url.Parse(dsn)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	db, err := sql.Open("pgx", u.String())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	db.SetMaxOpenConns(20)
-	tb.Cleanup(func() {
-		db.Close()
-		if _, err := admin.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
-			tb.Errorf("dropping schema %s: %v", schema, err)
-		}
-		admin.Close()
-	})
-	return db
-}
-
 func postgresKit(t *testing.T, users ...string) storeKit {
 	t.Helper()
 	ctx := context.Background()
-	db := testDB(t)
-	fs, err := NewPostgresFamilyStore(db)
+	db := testPGEmptyDB(t)
+	fs, err := NewPostgresStore(db)
 	if err != nil {
 		t.Fatal(err)
 	}
-	vs, err := NewPostgresVersionStore(db)
+	vs, err := NewPostgresStore(db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,8 +70,8 @@ func TestRefreshPostgres(t *testing.T) {
 
 func TestPostgresVersionStore(t *testing.T) {
 	ctx := context.Background()
-	db := testDB(t)
-	vs, err := NewPostgresVersionStore(db)
+	db := testPGEmptyDB(t)
+	vs, err := NewPostgresStore(db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +124,7 @@ func TestPostgresVersionStore(t *testing.T) {
 
 func TestPostgresUsersVersionStore(t *testing.T) {
 	ctx := context.Background()
-	db := testDB(t)
+	db := testPGEmptyDB(t)
 	if _, err := db.Exec(`CREATE TABLE users (id bigint PRIMARY KEY, name text NOT NULL);
 		INSERT INTO users VALUES (1, 'alice'), (2, 'bob')`); err != nil {
 		t.Fatal(err)
@@ -177,7 +133,7 @@ func TestPostgresUsersVersionStore(t *testing.T) {
 	if err := db.QueryRow(`SELECT current_schema()`).Scan(&schema); err != nil {
 		t.Fatal(err)
 	}
-	vs, err := NewPostgresUsersVersionStore(db, schema+".users", "id", "token_version")
+	vs, err := NewPostgresStore(db, WithUsersTable(schema+".users", "id", "token_version"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,11 +172,11 @@ func TestPostgresUsersVersionStore(t *testing.T) {
 		{"users", "1id", "v"},
 		{"users", "id", strings.Repeat("v", 64)},
 	} {
-		if _, err := NewPostgresUsersVersionStore(db, bad[0], bad[1], bad[2]); err == nil {
+		if _, err := NewPostgresStore(db, WithUsersTable(bad[0], bad[1], bad[2])); err == nil {
 			t.Errorf("names %q accepted", bad)
 		}
 	}
-	if _, err := NewPostgresUsersVersionStore(nil, "users", "id", "v"); err == nil {
+	if _, err := NewPostgresStore(nil, WithUsersTable("users", "id", "v")); err == nil {
 		t.Error("nil db accepted")
 	}
 }
@@ -229,16 +185,16 @@ func TestPostgresUsersVersionStore(t *testing.T) {
 // store, to show the pieces fit.
 func TestPostgresVersionStoreWithIssuer(t *testing.T) {
 	ctx := context.Background()
-	db := testDB(t)
+	db := testPGEmptyDB(t)
 	if _, err := db.Exec(`CREATE TABLE users (id text PRIMARY KEY)`); err != nil {
 		t.Fatal(err)
 	}
 	db.Exec(`INSERT INTO users VALUES ('1')`)
-	vs, _ := NewPostgresUsersVersionStore(db, "users", "id", "token_version")
+	vs, _ := NewPostgresStore(db, WithUsersTable("users", "id", "token_version"))
 	if err := vs.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	fs, _ := NewPostgresFamilyStore(db)
+	fs, _ := NewPostgresStore(db)
 	if err := fs.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -43,17 +43,18 @@ type storeKit struct {
 }
 
 func memoryKit(t *testing.T, users ...string) storeKit {
-	fs := NewMemoryFamilyStore()
-	vs := NewMemoryVersionStore(users...)
+	fs := NewMemoryStore()
+	vs := NewMemoryStore(users...)
 	return storeKit{
 		families: fs,
 		version:  vs.Version,
 		bump:     vs.Bump,
-		remove:   func(_ *testing.T, id string) { vs.Remove(id) },
+		remove:   func(_ *testing.T, id string) { _ = vs.Remove(context.Background(), id) },
 		family: func(_ *testing.T, id string) (RefreshFamily, [32]byte, bool) {
-			fs.mu.Lock()
-			defer fs.mu.Unlock()
-			f, ok := fs.families[id]
+			m := memoryOf(fs)
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			f, ok := m.families[id]
 			if !ok {
 				return RefreshFamily{}, [32]byte{}, false
 			}
@@ -82,7 +83,7 @@ type env struct {
 
 type envConfig struct {
 	cache bool
-	opts  []IssuerOption
+	opts  []Option
 }
 
 func newEnv(t *testing.T, kit storeKit, cfg envConfig) *env {
@@ -98,7 +99,7 @@ func newEnv(t *testing.T, kit storeKit, cfg envConfig) *env {
 	lookup := VersionLookup(storeLookup)
 	bump := kit.bump
 	if cfg.cache {
-		c, err := NewVersionCache(storeLookup, WithCacheClock(e.clock.Now), WithCacheBump(kit.bump))
+		c, err := NewVersionCache(versionFuncs{storeLookup, kit.bump}, WithClock(e.clock.Now))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -108,8 +109,8 @@ func newEnv(t *testing.T, kit storeKit, cfg envConfig) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := append([]IssuerOption{
-		WithIssuerClock(e.clock.Now),
+	opts := append([]Option{
+		WithClock(e.clock.Now),
 		WithReuseHandler(func(_ context.Context, ev ReuseEvent) {
 			e.mu.Lock()
 			e.reused = append(e.reused, ev)
@@ -148,7 +149,7 @@ func newEnv(t *testing.T, kit storeKit, cfg envConfig) *env {
 			http.Error(w, "failed", http.StatusInternalServerError)
 			return
 		}
-		e.iss.ClearRefreshCookie(w)
+		e.iss.clearRefreshCookie(w)
 		w.WriteHeader(http.StatusNoContent)
 	})))
 	mux.Handle("GET /api/me", requireJWT(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -238,7 +239,7 @@ func (e *env) refresh(rt string) resp {
 // refreshCookie posts rt in the refresh cookie.
 func (e *env) refreshCookie(rt string) resp {
 	e.t.Helper()
-	return e.do(e.request("POST", "/token/refresh", "", "", &http.Cookie{Name: DefaultRefreshCookieName, Value: rt}))
+	return e.do(e.request("POST", "/token/refresh", "", "", &http.Cookie{Name: defaultRefreshCookieName, Value: rt}))
 }
 
 func (e *env) mustRefresh(rt string) (string, string) {
@@ -282,7 +283,7 @@ func wantOAuthError(t *testing.T, r resp, status int, code string) {
 		t.Errorf("Content-Type = %q", got)
 	}
 	for _, c := range r.cookies {
-		if c.Name == DefaultRefreshCookieName && c.Value != "" {
+		if c.Name == defaultRefreshCookieName && c.Value != "" {
 			t.Fatalf("error answer sets a refresh cookie: %v", c)
 		}
 	}
@@ -356,11 +357,11 @@ func runRefreshSuite(t *testing.T, newKit func(t *testing.T) storeKit) {
 		}
 		var setCookie string
 		for _, v := range r.header.Values("Set-Cookie") {
-			if strings.HasPrefix(v, DefaultRefreshCookieName+"=") {
+			if strings.HasPrefix(v, defaultRefreshCookieName+"=") {
 				setCookie = v
 			}
 		}
-		want := DefaultRefreshCookieName + "=" + rt2 + "; Path=/token; Max-Age=86400; HttpOnly; Secure; SameSite=Strict"
+		want := defaultRefreshCookieName + "=" + rt2 + "; Path=/token; Max-Age=86400; HttpOnly; Secure; SameSite=Strict"
 		if setCookie != want {
 			t.Errorf("Set-Cookie = %q\nwant        %q", setCookie, want)
 		}
@@ -398,7 +399,7 @@ func runRefreshSuite(t *testing.T, newKit func(t *testing.T) storeKit) {
 		// The cookie that carried the refused token is cleared.
 		cleared := false
 		for _, c := range r.cookies {
-			cleared = cleared || (c.Name == DefaultRefreshCookieName && c.MaxAge < 0 && c.Path == "/token")
+			cleared = cleared || (c.Name == defaultRefreshCookieName && c.MaxAge < 0 && c.Path == "/token")
 		}
 		if !cleared {
 			t.Errorf("refused cookie not cleared: %v", r.header.Values("Set-Cookie"))
@@ -494,7 +495,7 @@ func runRefreshSuite(t *testing.T, newKit func(t *testing.T) storeKit) {
 	})
 
 	t.Run("R-4 idle expiry", func(t *testing.T) {
-		e := newEnv(t, newKit(t), envConfig{cache: true, opts: []IssuerOption{WithRefreshTokenTTL(10 * time.Minute)}})
+		e := newEnv(t, newKit(t), envConfig{cache: true, opts: []Option{WithRefreshTokenTTL(10 * time.Minute)}})
 		_, rt := e.mustLogin("1")
 		e.clock.Advance(10*time.Minute - time.Second)
 		_, rt = e.mustRefresh(rt) // used within the idle period: fine
@@ -506,7 +507,7 @@ func runRefreshSuite(t *testing.T, newKit func(t *testing.T) storeKit) {
 	})
 
 	t.Run("R-4 absolute expiry", func(t *testing.T) {
-		e := newEnv(t, newKit(t), envConfig{cache: true, opts: []IssuerOption{
+		e := newEnv(t, newKit(t), envConfig{cache: true, opts: []Option{
 			WithRefreshTokenTTL(10 * time.Minute), WithRefreshFamilyLifetime(time.Hour)}})
 		start := e.clock.Now()
 		_, rt := e.mustLogin("1")
@@ -576,8 +577,8 @@ func runRefreshSuite(t *testing.T, newKit func(t *testing.T) storeKit) {
 		// Signed by another key under the same kid.
 		other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		h, _ := tokenParts(t, rt)
-		forger, err := NewIssuer("https://auth.test", "api", other, NewMemoryFamilyStore(),
-			NewMemoryVersionStore("1").Version, WithSigningKeyID(h["kid"].(string)))
+		forger, err := NewIssuer("https://auth.test", "api", other, NewMemoryStore(),
+			NewMemoryStore("1").Version, WithSigningKeyID(h["kid"].(string)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -655,11 +656,11 @@ func runRefreshSuite(t *testing.T, newKit func(t *testing.T) storeKit) {
 		e := newEnv(t, newKit(t), envConfig{cache: true})
 		_, rt := e.mustLogin("1")
 		_, rtOther := e.mustLogin("1")
-		r := e.do(e.request("POST", "/token/logout", "", "", &http.Cookie{Name: DefaultRefreshCookieName, Value: rt}))
+		r := e.do(e.request("POST", "/token/logout", "", "", &http.Cookie{Name: defaultRefreshCookieName, Value: rt}))
 		if r.status != http.StatusNoContent || r.header.Get("Cache-Control") != "no-store" {
 			t.Fatalf("logout: %d %v", r.status, r.header)
 		}
-		want := DefaultRefreshCookieName + "=; Path=/token; Max-Age=0; HttpOnly; Secure; SameSite=Strict"
+		want := defaultRefreshCookieName + "=; Path=/token; Max-Age=0; HttpOnly; Secure; SameSite=Strict"
 		if got := r.header.Get("Set-Cookie"); got != want {
 			t.Errorf("Set-Cookie = %q, want %q", got, want)
 		}
@@ -675,7 +676,7 @@ func runRefreshSuite(t *testing.T, newKit func(t *testing.T) storeKit) {
 		for _, req := range []*http.Request{
 			e.request("POST", "/token/logout", "application/json", `{"refresh_token":"`+rt+`"}`),
 			e.request("POST", "/token/logout", "", ""),
-			e.request("POST", "/token/logout", "", "", &http.Cookie{Name: DefaultRefreshCookieName, Value: "garbage"}),
+			e.request("POST", "/token/logout", "", "", &http.Cookie{Name: defaultRefreshCookieName, Value: "garbage"}),
 		} {
 			if r := e.do(req); r.status != http.StatusNoContent {
 				t.Errorf("logout again: %d %s", r.status, r.raw)
@@ -707,7 +708,7 @@ func runRefreshSuite(t *testing.T, newKit func(t *testing.T) storeKit) {
 		e.client.Jar = jar
 		e.mustLogin("1")
 		u, _ := url.Parse(e.srv.URL + "/token/refresh")
-		if cs := jar.Cookies(u); len(cs) != 1 || cs[0].Name != DefaultRefreshCookieName {
+		if cs := jar.Cookies(u); len(cs) != 1 || cs[0].Name != defaultRefreshCookieName {
 			t.Fatalf("jar holds %v for /token/refresh", cs)
 		}
 		api, _ := url.Parse(e.srv.URL + "/api/me")
@@ -736,7 +737,7 @@ func TestRefreshMemory(t *testing.T) {
 func TestRefreshRequestValidation(t *testing.T) {
 	e := newEnv(t, memoryKit(t, "1"), envConfig{cache: true})
 	_, rt := e.mustLogin("1")
-	ck := &http.Cookie{Name: DefaultRefreshCookieName, Value: rt}
+	ck := &http.Cookie{Name: defaultRefreshCookieName, Value: rt}
 	body := `{"refresh_token":"` + rt + `"}`
 	for _, tc := range []struct {
 		name string
@@ -769,7 +770,7 @@ func TestRefreshRequestValidation(t *testing.T) {
 		t.Fatalf("JSON body without token, and the cookie: %d %s", r.status, r.raw)
 	}
 	rt = refreshCookieValue(t, r)
-	ck = &http.Cookie{Name: DefaultRefreshCookieName, Value: rt}
+	ck = &http.Cookie{Name: defaultRefreshCookieName, Value: rt}
 	body = `{"refresh_token":"` + rt + `"}`
 	for _, path := range []string{"/token/refresh", "/token/logout"} {
 		r := e.do(e.request("GET", path, "", "", ck))
@@ -806,7 +807,7 @@ func TestRefreshStoreFailure(t *testing.T) {
 	e := newEnv(t, kit, envConfig{})
 	_, rt := e.mustLogin("1")
 	wantOAuthError(t, e.refresh(rt), http.StatusInternalServerError, "server_error")
-	r := e.do(e.request("POST", "/token/logout", "", "", &http.Cookie{Name: DefaultRefreshCookieName, Value: rt}))
+	r := e.do(e.request("POST", "/token/logout", "", "", &http.Cookie{Name: defaultRefreshCookieName, Value: rt}))
 	wantOAuthError(t, r, http.StatusInternalServerError, "server_error")
 	if len(r.header.Values("Set-Cookie")) != 0 {
 		t.Error("a failed logout cleared the cookie")
@@ -831,8 +832,8 @@ func (f flakySigner) Sign(r io.Reader, d []byte, opts crypto.SignerOpts) ([]byte
 func TestRefreshSignerFailure(t *testing.T) {
 	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	fail := new(atomic.Bool)
-	vs := NewMemoryVersionStore("1")
-	iss, err := NewIssuer("https://auth.test", "api", flakySigner{ec, fail}, NewMemoryFamilyStore(), vs.Version)
+	vs := NewMemoryStore("1")
+	iss, err := NewIssuer("https://auth.test", "api", flakySigner{ec, fail}, NewMemoryStore(), vs.Version)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -907,24 +908,24 @@ func TestIssuedTokensRoundTrip(t *testing.T) {
 	for _, tc := range []struct {
 		name, alg string
 		key       any
-		opts      []IssuerOption
+		opts      []Option
 		jwks      bool
 	}{
 		{"ES256", "ES256", ec, nil, true},
 		{"ES384", "ES384", ec384, nil, true},
 		{"EdDSA", "EdDSA", ed, nil, true},
 		{"RS256", "RS256", rsaKey(), nil, true},
-		{"PS256", "PS256", rsaKey(), []IssuerOption{WithSigningAlgorithm("PS256")}, true},
+		{"PS256", "PS256", rsaKey(), []Option{WithSigningAlgorithm("PS256")}, true},
 		{"HS256", "HS256", secret, nil, false},
 		{"opaque ES256 signer", "ES256", opaqueSigner{ec}, nil, true},
 		{"opaque RS256 signer", "RS256", opaqueSigner{rsaKey()}, nil, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			clock := newTestClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
-			vs := NewMemoryVersionStore("u1")
+			vs := NewMemoryStore("u1")
 			vs.Bump(context.Background(), "u1")
-			iss, err := NewIssuer("https://auth.test", "api", tc.key, NewMemoryFamilyStore(), vs.Version,
-				append(tc.opts, WithIssuerClock(clock.Now), WithSigningKeyID("k1"))...)
+			iss, err := NewIssuer("https://auth.test", "api", tc.key, NewMemoryStore(), vs.Version,
+				append(tc.opts, WithClock(clock.Now), WithSigningKeyID("k1"))...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -947,10 +948,10 @@ func TestIssuedTokensRoundTrip(t *testing.T) {
 			if len(c) != 7 || fmt.Sprint(c["jti"]) == "" {
 				t.Errorf("claims %v: want exactly iss sub aud exp iat jti ver", c)
 			}
-			configs := [][]JWTOption{{WithTokensFrom(iss)}}
+			configs := [][]Option{{WithTokensFrom(iss)}}
 			if tc.jwks {
-				configs = append(configs, []JWTOption{WithIssuer("https://auth.test"), WithAudience("api"), WithJWKSet(iss.JWKSet())})
-			} else if got := string(iss.JWKSet()); got != `{"keys":[]}` {
+				configs = append(configs, []Option{WithIssuer("https://auth.test"), WithAudience("api"), WithJWKSet(iss.jwks)})
+			} else if got := string(iss.jwks); got != `{"keys":[]}` {
 				t.Errorf("HMAC issuer publishes %s", got)
 			}
 			for _, opts := range configs {
@@ -972,7 +973,7 @@ func TestIssuedTokensRoundTrip(t *testing.T) {
 					if err != nil {
 						t.Fatalf("access token refused: %v", err)
 					}
-					if got.Subject != "u1" || got.Version != 1 || got.ID == "" || got.Extra != nil ||
+					if got.Subject != "u1" || got.Version != 1 || got.ID == "" || got.extra != nil ||
 						!got.ExpiresAt.Equal(time.Unix(now+900, 0)) {
 						t.Errorf("claims %+v", got)
 					}
@@ -986,8 +987,8 @@ func TestIssuedTokensRoundTrip(t *testing.T) {
 func TestClaimsWrittenByTheKit(t *testing.T) {
 	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	evil := "1\",\"admin\":true,\"sub\":\"0\\\u0001\n</script>é"
-	vs := NewMemoryVersionStore(evil)
-	iss, err := NewIssuer("https://auth.test", "api", ec, NewMemoryFamilyStore(), vs.Version)
+	vs := NewMemoryStore(evil)
+	iss, err := NewIssuer("https://auth.test", "api", ec, NewMemoryStore(), vs.Version)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1002,15 +1003,15 @@ func TestClaimsWrittenByTheKit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Subject != evil || c.Extra != nil {
-		t.Fatalf("sub %q extra %v", c.Subject, c.Extra)
+	if c.Subject != evil || c.extra != nil {
+		t.Fatalf("sub %q extra %v", c.Subject, c.extra)
 	}
 	next, err := iss.Refresh(context.Background(), pair.RefreshToken)
 	if err != nil || next.UserID != evil {
 		t.Fatalf("refresh: %v", err)
 	}
 	for _, bad := range []string{"", "a\x00b", "\xff", strings.Repeat("a", 1025)} {
-		vs.Add(bad)
+		_ = vs.Add(context.Background(), bad)
 		if _, err := iss.Issue(context.Background(), bad); err == nil {
 			t.Errorf("Issue(%q) succeeded", bad)
 		}
@@ -1019,36 +1020,36 @@ func TestClaimsWrittenByTheKit(t *testing.T) {
 
 func TestNewIssuerValidation(t *testing.T) {
 	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	fs, vs := NewMemoryFamilyStore(), NewMemoryVersionStore().Version
+	fs, vs := NewMemoryStore(), NewMemoryStore().Version
 	for _, tc := range []struct {
 		name           string
 		issuer, aud    string
 		key            any
 		families       FamilyStore
 		versions       VersionLookup
-		opts           []IssuerOption
+		opts           []Option
 		wantErrContain string
 	}{
 		{"public key", "i", "a", &ec.PublicKey, fs, vs, nil, "private key"},
 		{"short secret", "i", "a", make([]byte, 16), fs, vs, nil, "at least 32"},
 		{"nil key", "i", "a", nil, fs, vs, nil, "nil signing key"},
-		{"alg mismatch", "i", "a", ec, fs, vs, []IssuerOption{WithSigningAlgorithm("RS256")}, "does not go with"},
-		{"none", "i", "a", ec, fs, vs, []IssuerOption{WithSigningAlgorithm("none")}, "does not go with"},
+		{"alg mismatch", "i", "a", ec, fs, vs, []Option{WithSigningAlgorithm("RS256")}, "does not go with"},
+		{"none", "i", "a", ec, fs, vs, []Option{WithSigningAlgorithm("none")}, "does not go with"},
 		{"no issuer", "", "a", ec, fs, vs, nil, "issuer"},
 		{"no audience", "i", "", ec, fs, vs, nil, "audience"},
 		{"nil store", "i", "a", ec, nil, vs, nil, "FamilyStore"},
 		{"nil lookup", "i", "a", ec, fs, nil, nil, "VersionLookup"},
 		{"same audiences", "i", "i", ec, fs, vs, nil, "refresh audience must differ"},
-		{"same audiences by option", "i", "a", ec, fs, vs, []IssuerOption{WithRefreshAudience("a")}, "refresh audience must differ"},
-		{"access TTL too long", "i", "a", ec, fs, vs, []IssuerOption{WithAccessTokenTTL(2 * time.Hour)}, "at most"},
-		{"fractional TTL", "i", "a", ec, fs, vs, []IssuerOption{WithAccessTokenTTL(1500 * time.Millisecond)}, "whole number"},
-		{"refresh TTL beyond family", "i", "a", ec, fs, vs, []IssuerOption{WithRefreshFamilyLifetime(time.Hour)}, "longer than the family"},
-		{"cookie without prefix", "i", "a", ec, fs, vs, []IssuerOption{WithRefreshCookie("rt", "/token")}, "__Secure-"},
-		{"__Host- cookie with a path", "i", "a", ec, fs, vs, []IssuerOption{WithRefreshCookie("__Host-rt", "/token")}, "path /"},
-		{"cookie bad name", "i", "a", ec, fs, vs, []IssuerOption{WithRefreshCookie("__Secure-r t", "/token")}, "invalid"},
-		{"cookie relative path", "i", "a", ec, fs, vs, []IssuerOption{WithRefreshCookie("__Secure-rt", "token")}, "must start with /"},
-		{"duplicate kid", "i", "a", ec, fs, vs, []IssuerOption{WithSigningKeyID("k"), WithAdditionalKey("k", &ec.PublicKey)}, "duplicate key ID"},
-		{"nil reuse handler", "i", "a", ec, fs, vs, []IssuerOption{WithReuseHandler(nil)}, "WithReuseHandler"},
+		{"same audiences by option", "i", "a", ec, fs, vs, []Option{WithRefreshAudience("a")}, "refresh audience must differ"},
+		{"access TTL too long", "i", "a", ec, fs, vs, []Option{WithAccessTokenTTL(2 * time.Hour)}, "at most"},
+		{"fractional TTL", "i", "a", ec, fs, vs, []Option{WithAccessTokenTTL(1500 * time.Millisecond)}, "whole number"},
+		{"refresh TTL beyond family", "i", "a", ec, fs, vs, []Option{WithRefreshFamilyLifetime(time.Hour)}, "longer than the family"},
+		{"cookie without prefix", "i", "a", ec, fs, vs, []Option{WithRefreshCookie("rt", "/token")}, "__Secure-"},
+		{"__Host- cookie with a path", "i", "a", ec, fs, vs, []Option{WithRefreshCookie("__Host-rt", "/token")}, "path /"},
+		{"cookie bad name", "i", "a", ec, fs, vs, []Option{WithRefreshCookie("__Secure-r t", "/token")}, "invalid"},
+		{"cookie relative path", "i", "a", ec, fs, vs, []Option{WithRefreshCookie("__Secure-rt", "token")}, "must start with /"},
+		{"duplicate kid", "i", "a", ec, fs, vs, []Option{WithSigningKeyID("k"), WithAdditionalKey("k", &ec.PublicKey)}, "duplicate key ID"},
+		{"nil reuse handler", "i", "a", ec, fs, vs, []Option{WithReuseHandler(nil)}, "WithReuseHandler"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := NewIssuer(tc.issuer, tc.aud, tc.key, tc.families, tc.versions, tc.opts...)
@@ -1065,7 +1066,7 @@ func TestNewIssuerValidation(t *testing.T) {
 func TestKeyRotation(t *testing.T) {
 	oldKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	_, newKey, _ := ed25519.GenerateKey(rand.Reader)
-	fs, vs := NewMemoryFamilyStore(), NewMemoryVersionStore("1")
+	fs, vs := NewMemoryStore(), NewMemoryStore("1")
 	before, err := NewIssuer("https://auth.test", "api", oldKey, fs, vs.Version, WithSigningKeyID("old"))
 	if err != nil {
 		t.Fatal(err)
@@ -1084,9 +1085,9 @@ func TestKeyRotation(t *testing.T) {
 		t.Errorf("header %v", h)
 	}
 	var set struct{ Keys []struct{ Kid, Alg string } }
-	if err := json.Unmarshal(after.JWKSet(), &set); err != nil || len(set.Keys) != 2 ||
+	if err := json.Unmarshal(after.jwks, &set); err != nil || len(set.Keys) != 2 ||
 		set.Keys[0].Kid != "new" || set.Keys[1].Kid != "old" || set.Keys[1].Alg != "ES256" {
-		t.Errorf("JWK Set %s (%v)", after.JWKSet(), err)
+		t.Errorf("JWK Set %s (%v)", after.jwks, err)
 	}
 	// The default kid is the key's RFC 7638 thumbprint.
 	def, err := NewIssuer("https://auth.test", "api", oldKey, fs, vs.Version)
@@ -1103,8 +1104,8 @@ func TestKeyRotation(t *testing.T) {
 func TestRefreshErrors(t *testing.T) {
 	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	clock := newTestClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
-	vs := NewMemoryVersionStore("1")
-	iss, _ := NewIssuer("https://auth.test", "api", ec, NewMemoryFamilyStore(), vs.Version, WithIssuerClock(clock.Now))
+	vs := NewMemoryStore("1")
+	iss, _ := NewIssuer("https://auth.test", "api", ec, NewMemoryStore(), vs.Version, WithClock(clock.Now))
 	ctx := context.Background()
 	p1, _ := iss.Issue(ctx, "1")
 	p2, _ := iss.Refresh(ctx, p1.RefreshToken)
@@ -1115,7 +1116,7 @@ func TestRefreshErrors(t *testing.T) {
 		t.Errorf("revoked family: %v", err)
 	}
 	p3, _ := iss.Issue(ctx, "1")
-	clock.Advance(DefaultRefreshTokenTTL)
+	clock.Advance(defaultRefreshTokenTTL)
 	if _, err := iss.Refresh(ctx, p3.RefreshToken); !errors.Is(err, ErrTokenExpired) {
 		t.Errorf("expired: %v", err)
 	}
@@ -1132,7 +1133,7 @@ func TestRefreshErrors(t *testing.T) {
 func refreshCookieValue(t *testing.T, r resp) string {
 	t.Helper()
 	for _, c := range r.cookies {
-		if c.Name == DefaultRefreshCookieName && c.Value != "" {
+		if c.Name == defaultRefreshCookieName && c.Value != "" {
 			return c.Value
 		}
 	}
@@ -1146,7 +1147,7 @@ func refreshCookieValue(t *testing.T, r resp) string {
 func TestRefreshCookieCrossOrigin(t *testing.T) {
 	e := newEnv(t, memoryKit(t, "alice"), envConfig{})
 	_, rt := e.mustLogin("alice")
-	ck := &http.Cookie{Name: DefaultRefreshCookieName, Value: rt}
+	ck := &http.Cookie{Name: defaultRefreshCookieName, Value: rt}
 	for _, path := range []string{"/token/refresh", "/token/logout"} {
 		req := e.request("POST", path, "", "", ck)
 		req.Header.Set("Sec-Fetch-Site", "same-site")

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/alexedwards/scs/postgresstore"
@@ -16,36 +15,16 @@ import (
 	"github.com/alexedwards/scs/v2/memstore"
 )
 
-// Defaults of the session timeouts (ASVS 4.0 §3.3.2, level 2).
+// The session defaults (ASVS 4.0 §3.3.2, level 2).
 const (
-	// DefaultSessionIdleTimeout is how long a session may go unused before
-	// it is refused; see [WithSessionIdleTimeout].
-	DefaultSessionIdleTimeout = 30 * time.Minute
-
-	// DefaultSessionAbsoluteTimeout is how long a session lives after login,
-	// however busy; see [WithSessionAbsoluteTimeout].
-	DefaultSessionAbsoluteTimeout = 12 * time.Hour
+	defaultSessionIdleTimeout     = 30 * time.Minute
+	defaultSessionAbsoluteTimeout = 12 * time.Hour
+	defaultSessionCookieName      = "__Host-session"
 )
-
-// DefaultSessionCookieName is the session cookie's name set by
-// [NewSessionManager]. The __Host- prefix makes browsers accept the cookie
-// only with Secure, Path=/ and no Domain, so that a sibling subdomain or a
-// plain-HTTP page cannot plant or overwrite it (cookie tossing).
-const DefaultSessionCookieName = "__Host-session"
-
-// ErrSessionNotLoaded is returned (and, from [Require] and [Optional],
-// answered with 500 and logged) when the session authenticator is used on a
-// request whose session the kit did not load: [Session.Login] or
-// [Session.Logout] called from a handler that is not wrapped by
-// [Session.LoadAndSave] or by [Require]/[Optional] with the session, a
-// [Session] hidden inside a custom [Authenticator], or a session loaded by
-// scs's own LoadAndSave instead of the kit's. It is a programming error,
-// never a panic.
-var ErrSessionNotLoaded = errors.New("authkit: session not loaded by authkit: wrap the handler with (*Session).LoadAndSave, or with Require/Optional given the Session (not scs's LoadAndSave)")
 
 // The session keys the kit owns. Only Login writes them (and the idle
 // bookkeeping writes sessionSeenKey), so requests racing on one session
-// cannot change who it belongs to (SECURITY.md S4c).
+// cannot change who it belongs to.
 const (
 	sessionUserKey    = "authkit.user"    // string: the user ID
 	sessionAuthKey    = "authkit.auth"    // int64: Unix nanoseconds of the login
@@ -53,94 +32,64 @@ const (
 	sessionVersionKey = "authkit.version" // int64: the user's token version at login
 )
 
-// SessionOption configures [NewSession].
-type SessionOption func(*sessionConfig) error
-
+// sessionConfig is what the options of NewSession set.
 type sessionConfig struct {
+	common
 	idle, absolute, touch time.Duration
-	now                   func() time.Time
-	versions              VersionLookup
 	insecure, persistent  bool
-	cop                   *http.CrossOriginProtection
 }
 
 // WithSessionIdleTimeout sets how long a session may go unused before the kit
 // refuses and destroys it. Activity is recorded at most once per touch
 // interval (see [WithSessionTouchInterval]), so a session ends after between
 // d minus that interval and d of inactivity. d must be positive. Default:
-// [DefaultSessionIdleTimeout] (30 minutes).
-func WithSessionIdleTimeout(d time.Duration) SessionOption {
-	return func(c *sessionConfig) error {
+// 30 minutes.
+func WithSessionIdleTimeout(d time.Duration) Option {
+	return optionFor("WithSessionIdleTimeout", forSession, func(c *sessionConfig) error {
+		if err := c.once("WithSessionIdleTimeout", d); err != nil {
+			return err
+		}
 		if d <= 0 {
 			return fmt.Errorf("WithSessionIdleTimeout(%v): must be positive", d)
 		}
 		c.idle = d
 		return nil
-	}
+	})
 }
 
 // WithSessionAbsoluteTimeout sets how long a session lives after login,
 // however busy it is; the kit measures it from the login time it stores in
 // the session, because scs restarts its own lifetime whenever the token is
 // renewed. Logging in again starts a new lifetime. d must be positive.
-// Default: [DefaultSessionAbsoluteTimeout] (12 hours).
-func WithSessionAbsoluteTimeout(d time.Duration) SessionOption {
-	return func(c *sessionConfig) error {
+// Default: 12 hours.
+func WithSessionAbsoluteTimeout(d time.Duration) Option {
+	return optionFor("WithSessionAbsoluteTimeout", forSession, func(c *sessionConfig) error {
+		if err := c.once("WithSessionAbsoluteTimeout", d); err != nil {
+			return err
+		}
 		if d <= 0 {
 			return fmt.Errorf("WithSessionAbsoluteTimeout(%v): must be positive", d)
 		}
 		c.absolute = d
 		return nil
-	}
+	})
 }
 
 // WithSessionTouchInterval sets how often the idle bookkeeping writes a busy
 // session back to the store. In between, an unmodified session costs one store
 // read per request and no write. d must be positive and shorter than the idle
 // timeout. Default: a tenth of the idle timeout, at most one minute.
-func WithSessionTouchInterval(d time.Duration) SessionOption {
-	return func(c *sessionConfig) error {
+func WithSessionTouchInterval(d time.Duration) Option {
+	return optionFor("WithSessionTouchInterval", forSession, func(c *sessionConfig) error {
+		if err := c.once("WithSessionTouchInterval", d); err != nil {
+			return err
+		}
 		if d <= 0 {
 			return fmt.Errorf("WithSessionTouchInterval(%v): must be positive", d)
 		}
 		c.touch = d
 		return nil
-	}
-}
-
-// WithSessionClock sets the function that tells the current time, by which
-// the login time, the last activity and both timeouts are measured; it is
-// meant for tests. The store's own expiry of a row is set in real time to the
-// session's remaining life, so a clock far from real time does not make rows
-// vanish. Default: [time.Now].
-func WithSessionClock(now func() time.Time) SessionOption {
-	return func(c *sessionConfig) error {
-		if now == nil {
-			return errors.New("WithSessionClock(nil)")
-		}
-		c.now = now
-		return nil
-	}
-}
-
-// WithSessionVersionCheck makes [Session.Login] store the user's current
-// token version in the session and every request compare it with lookup: a
-// session whose version is below the user's current one is refused and
-// destroyed, which is how bumping the version logs a user out of every
-// session at once, in O(1) and without scanning the store. A lookup error
-// wrapping [ErrUnknownUser] refuses and destroys the session too; any other
-// lookup error fails closed (500) and leaves the session alone. Wrap lookup in
-// a cache so that this costs a store query per user per TTL, not per request.
-// Default: no version check; bumping the version then does not reach
-// sessions.
-func WithSessionVersionCheck(lookup VersionLookup) SessionOption {
-	return func(c *sessionConfig) error {
-		if lookup == nil {
-			return errors.New("WithSessionVersionCheck(nil)")
-		}
-		c.versions = lookup
-		return nil
-	}
+	})
 }
 
 // WithInsecureSessionCookie lets [NewSession] accept a session cookie without
@@ -148,11 +97,14 @@ func WithSessionVersionCheck(lookup VersionLookup) SessionOption {
 // travels in the clear. Such a cookie cannot carry the __Host- prefix (browsers
 // refuse it), so rename it too, e.g. sm.Cookie.Name = "session". Default: the
 // Secure attribute and the __Host- prefix are required.
-func WithInsecureSessionCookie() SessionOption {
-	return func(c *sessionConfig) error {
+func WithInsecureSessionCookie() Option {
+	return optionFor("WithInsecureSessionCookie", forSession, func(c *sessionConfig) error {
+		if err := c.once("WithInsecureSessionCookie", ""); err != nil {
+			return err
+		}
 		c.insecure = true
 		return nil
-	}
+	})
 }
 
 // WithPersistentSessionCookie lets [NewSession] accept a manager whose
@@ -161,26 +113,14 @@ func WithInsecureSessionCookie() SessionOption {
 // the cookie dies with the browser session; to persist one session only
 // ("remember me"), call the manager's RememberMe(ctx, true) after
 // [Session.Login].
-func WithPersistentSessionCookie() SessionOption {
-	return func(c *sessionConfig) error {
+func WithPersistentSessionCookie() Option {
+	return optionFor("WithPersistentSessionCookie", forSession, func(c *sessionConfig) error {
+		if err := c.once("WithPersistentSessionCookie", ""); err != nil {
+			return err
+		}
 		c.persistent = true
 		return nil
-	}
-}
-
-// WithSessionCrossOriginProtection sets the cross-origin (CSRF) check applied
-// to requests that the session authenticates and to [Session.LoadAndSave];
-// configure trusted origins or bypass patterns on c before passing it. c is
-// used only through its Check method, so its deny handler is not called.
-// Default: [net/http.NewCrossOriginProtection] with no exceptions.
-func WithSessionCrossOriginProtection(c *http.CrossOriginProtection) SessionOption {
-	return func(cfg *sessionConfig) error {
-		if c == nil {
-			return errors.New("WithSessionCrossOriginProtection(nil)")
-		}
-		cfg.cop = c
-		return nil
-	}
+	})
 }
 
 // NewSessionManager returns an scs session manager with the kit's secure
@@ -189,7 +129,7 @@ func WithSessionCrossOriginProtection(c *http.CrossOriginProtection) SessionOpti
 // of the program). The defaults, which the program may
 // change on the returned manager before calling NewSession:
 //
-//   - Cookie: Name [DefaultSessionCookieName], Secure, HttpOnly,
+//   - Cookie: Name "__Host-session", Secure, HttpOnly,
 //     SameSite=Lax, Path=/, no Domain, and Persist false (no Expires or
 //     Max-Age: the cookie ends with the browser session);
 //   - HashTokenInStore true: the store holds SHA-256 hashes of the tokens,
@@ -202,16 +142,18 @@ func WithSessionCrossOriginProtection(c *http.CrossOriginProtection) SessionOpti
 //   - Lifetime stays scs's 24 hours; it only bounds anonymous sessions, since
 //     the kit sets the deadline of a logged-in session from its timeouts.
 //
-// For PostgreSQL pass a [PostgresSessionStore]. The manager is safe for
+// The store is wrapped so that a commit never re-creates a session deleted
+// meanwhile (see [Session]); do not replace sm.Store afterwards. For
+// PostgreSQL pass [Store.Sessions]. The manager is safe for
 // concurrent use once configured.
 func NewSessionManager(store scs.Store) *scs.SessionManager {
 	sm := scs.New()
 	if store == nil {
 		store = memstore.New()
 	}
-	sm.Store = store
+	sm.Store = newGuardedStore(store)
 	sm.Cookie = scs.SessionCookie{
-		Name:     DefaultSessionCookieName,
+		Name:     defaultSessionCookieName,
 		HttpOnly: true,
 		Path:     "/",
 		SameSite: http.SameSiteLaxMode,
@@ -241,7 +183,7 @@ func NewSessionManager(store scs.Store) *scs.SessionManager {
 // wrapped with [Session.LoadAndSave]. Nesting these is harmless: the
 // innermost finds the session loaded and leaves it to the outermost, which
 // commits it once. If the session is used where the kit did not load it, the
-// request is refused with [ErrSessionNotLoaded] (500, logged), never with scs's
+// request is refused with an error (errSessionNotLoaded) (500, logged), never with scs's
 // panic.
 //
 // # What a request costs
@@ -275,20 +217,9 @@ func NewSessionManager(store scs.Store) *scs.SessionManager {
 // # Logged-out sessions stay dead
 //
 // A request that loaded a session before it was logged out, and saves it
-// after, must not bring it back; with scs alone it does, since stores commit
-// by upsert (SECURITY.md S4a). [NewSession] therefore wraps the manager's
-// store so that a commit inserts only a token the same request did not load
-// from the store (one scs generated in this request: at login, or the first
-// save of a new session), and writes a token it loaded with an update that
-// cannot create the row. Logout, renewal at login and refusals delete the
-// row; an in-flight request's later update then finds nothing to update. The
-// argument needs the update to be atomic against the delete: in
-// [PostgresSessionStore] it is one UPDATE … WHERE token = $1 statement, so it
-// holds across any number of processes sharing the database; for other
-// stores the wrapper looks the token up and writes it under a lock that
-// deletes also take, which is exact for memstore (one process) but leaves a
-// window of one round trip when several processes share another kind of
-// store.
+// after, does not bring it back, even across processes sharing a
+// PostgreSQL [Store] (scs alone re-inserts it). The store wrapper that
+// [NewSessionManager] installs does this; sessionstore.go explains how.
 type Session[U any] struct {
 	sm       *scs.SessionManager
 	g        *guardedStore
@@ -307,61 +238,52 @@ type Session[U any] struct {
 // or SameSite Lax or Strict, with a Path other than "/" or any Domain, a
 // persistent cookie (unless [WithPersistentSessionCookie]), HashTokenInStore
 // off, scs's IdleTimeout on, or a bare *postgresstore.PostgresStore (use
-// [NewPostgresSessionStore], which cannot re-insert a logged-out session).
+// [Store.Sessions], which cannot re-insert a logged-out session).
 //
 // NewSession wraps sm.Store (see "Logged-out sessions stay dead" on
 // [Session]); configure the store before calling it and do not replace it
 // afterwards. Several Sessions may share one manager.
-func NewSession[U any](sm *scs.SessionManager, loadUser func(ctx context.Context, userID string) (U, error), opts ...SessionOption) (*Session[U], error) {
+func NewSession[U any](sm *scs.SessionManager, loadUser func(ctx context.Context, userID string) (U, error), opts ...Option) (*Session[U], error) {
 	if sm == nil {
 		return nil, errors.New("authkit: NewSession: nil SessionManager")
 	}
 	if loadUser == nil {
 		return nil, errors.New("authkit: NewSession: loadUser is nil")
 	}
-	cfg := sessionConfig{
-		idle:     DefaultSessionIdleTimeout,
-		absolute: DefaultSessionAbsoluteTimeout,
-		now:      time.Now,
-	}
-	var errs []error
-	for _, o := range opts {
-		if o == nil {
-			continue
-		}
-		if err := o(&cfg); err != nil {
-			errs = append(errs, err)
-		}
-	}
+	cfg := sessionConfig{idle: defaultSessionIdleTimeout, absolute: defaultSessionAbsoluteTimeout}
+	errs := []error{applyOptions(opts, forSession, &cfg)}
 	if cfg.touch == 0 {
 		cfg.touch = min(time.Minute, cfg.idle/10)
 	}
 	if cfg.touch >= cfg.idle {
 		errs = append(errs, fmt.Errorf("touch interval %v must be shorter than the idle timeout %v", cfg.touch, cfg.idle))
 	}
-	if cfg.cop == nil {
-		cfg.cop = http.NewCrossOriginProtection()
+	if cfg.crossOrigin == nil {
+		cfg.crossOrigin = defaultCrossOrigin
 	}
+	if cfg.errorHandler == nil {
+		cfg.errorHandler = DefaultErrorHandler
+	}
+	cfg.now = cfg.clock()
 	errs = append(errs, checkManager(sm, &cfg)...)
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("authkit: NewSession: %w", err)
 	}
-	g, ok := sm.Store.(*guardedStore)
-	if !ok {
-		g = newGuardedStore(sm.Store)
-		sm.Store = g
-	}
-	return &Session[U]{sm: sm, g: g, loadUser: loadUser, cfg: cfg}, nil
+	return &Session[U]{sm: sm, g: sm.Store.(*guardedStore), loadUser: loadUser, cfg: cfg}, nil
 }
 
 // checkManager lists what makes sm unsafe for the kit.
 func checkManager(sm *scs.SessionManager, cfg *sessionConfig) []error {
 	var errs []error
 	if sm.Store == nil || sm.Codec == nil || sm.ErrorFunc == nil {
-		return append(errs, errors.New("the SessionManager is not initialised: build it with NewSessionManager or scs.New"))
+		return append(errs, errors.New("the SessionManager is not initialised: build it with NewSessionManager"))
 	}
-	if _, ok := sm.Store.(*postgresstore.PostgresStore); ok {
-		errs = append(errs, errors.New("Store is a bare postgresstore, whose upsert re-inserts logged-out sessions: use NewPostgresSessionStore"))
+	g, ok := sm.Store.(*guardedStore)
+	if !ok {
+		return append(errs, fmt.Errorf("the Store is a bare %T: build the manager with NewSessionManager(store), which guards it against re-creating logged-out sessions", sm.Store))
+	}
+	if _, ok := g.inner.(*postgresstore.PostgresStore); ok {
+		errs = append(errs, errors.New("the Store is a bare postgresstore, whose upsert re-inserts logged-out sessions: use PostgresStore.Sessions"))
 	}
 	c := sm.Cookie
 	switch {
@@ -372,7 +294,7 @@ func checkManager(sm *scs.SessionManager, cfg *sessionConfig) []error {
 	case !c.Secure && strings.HasPrefix(c.Name, "__Host-"):
 		errs = append(errs, fmt.Errorf("Cookie.Name %q: browsers refuse a __Host- cookie without Secure", c.Name))
 	case c.Secure && !strings.HasPrefix(c.Name, "__Host-"):
-		errs = append(errs, fmt.Errorf("Cookie.Name %q lacks the __Host- prefix (e.g. %q)", c.Name, DefaultSessionCookieName))
+		errs = append(errs, fmt.Errorf("Cookie.Name %q lacks the __Host- prefix (e.g. %q)", c.Name, defaultSessionCookieName))
 	}
 	if !c.HttpOnly {
 		errs = append(errs, errors.New("Cookie.HttpOnly is false"))
@@ -411,7 +333,7 @@ func (s *Session[U]) identify(r *http.Request) (U, *Claims, Method, error) {
 	ctx := r.Context()
 	st := s.g.state(ctx)
 	if st == nil {
-		return zero, nil, MethodSession, ErrSessionNotLoaded
+		return zero, nil, MethodSession, errSessionNotLoaded
 	}
 	if st.err != nil {
 		return zero, nil, MethodSession, st.err
@@ -434,7 +356,7 @@ func (s *Session[U]) identify(r *http.Request) (U, *Claims, Method, error) {
 		return zero, nil, MethodSession, s.end(ctx, expiredToken("session idle timeout"))
 	}
 	if s.cfg.versions != nil {
-		if err := checkVersion(ctx, s.cfg.versions, userID, sm.GetInt64(ctx, sessionVersionKey)); err != nil {
+		if _, err := checkVersion(ctx, s.cfg.versions, userID, sm.GetInt64(ctx, sessionVersionKey)); err != nil {
 			if errors.Is(err, ErrInvalidToken) {
 				err = s.end(ctx, err)
 			}
@@ -483,14 +405,14 @@ func (e *sessionEnded) Unwrap() []error { return []error{e.reason, ErrNoCredenti
 // the session token (so a token planted before login, session fixation, is
 // worth nothing afterwards; the old token is deleted and cannot come back),
 // then stores the user ID, the login time and, with
-// [WithSessionVersionCheck], the user's current token version. If the session
+// [WithVersionCheck], the user's current token version. If the session
 // belonged to another user, its other values are cleared. Call it again after
 // any privilege change (password or role change); it also restarts the
 // absolute timeout.
 //
 // The response sets the new cookie, with Cache-Control: no-store, when the
 // handler first writes. ctx must come from a request loaded by the kit (see
-// [Session]); otherwise Login returns [ErrSessionNotLoaded]. It returns an
+// [Session]); otherwise Login returns an error (errSessionNotLoaded). It returns an
 // error wrapping [ErrCrossOrigin] for a cross-origin request,
 // [ErrInvalidRequest] for a request carrying the session cookie twice, and an
 // error wrapping the version lookup's or the store's when they fail; in every
@@ -507,12 +429,9 @@ func (s *Session[U]) Login(ctx context.Context, userID string) error {
 	}
 	var version int64
 	if s.cfg.versions != nil {
-		v, err := s.cfg.versions(ctx, userID)
-		if errors.Is(err, ErrUnknownUser) {
-			return invalidTokenCause("Login: user", err)
-		}
+		v, err := currentVersion(ctx, s.cfg.versions, userID)
 		if err != nil {
-			return fmt.Errorf("authkit: Login: version lookup: %w", err)
+			return fmt.Errorf("authkit: Login: %w", err)
 		}
 		version = v
 	}
@@ -536,7 +455,7 @@ func (s *Session[U]) Login(ctx context.Context, userID string) error {
 // (no request still in flight with it can bring it back) and the response
 // expires the cookie (Max-Age=0, Cache-Control: no-store). A later Put in
 // the same request starts a new, anonymous session. To end every session of
-// a user, bump the user's token version (see [WithSessionVersionCheck]).
+// a user, bump the user's token version (see [WithVersionCheck]).
 //
 // Errors are those of [Session.Login], except for the version lookup; on
 // error the session is unchanged. Logout never panics.
@@ -555,7 +474,7 @@ func (s *Session[U]) usable(ctx context.Context) error {
 	st := s.g.state(ctx)
 	switch {
 	case st == nil:
-		return ErrSessionNotLoaded
+		return errSessionNotLoaded
 	case st.err != nil:
 		return st.err
 	case st.crossOrigin != nil:
@@ -589,7 +508,7 @@ func (s *Session[U]) LoadAndSave(next http.Handler) http.Handler {
 			err = st.crossOrigin
 		}
 		if err != nil {
-			DefaultErrorHandler(w, r, err)
+			s.cfg.errorHandler(w, r, err)
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -598,18 +517,9 @@ func (s *Session[U]) LoadAndSave(next http.Handler) http.Handler {
 
 func (s *Session[U]) wrapHandler(next http.Handler) http.Handler { return s.load(next) }
 
-// loadState is what the kit knows about the session of one request. It is
-// created before the store is read; the guarded store fills in loadedKey.
-type loadState struct {
-	err         error // a refusal that holds whatever the session says
-	crossOrigin error // the result of the cross-origin check, for session-authenticated requests
-	findDone    bool
-	loadedKey   string // the store key the request's load found, if any
-}
-
 // errForeignLoad is the state of a request whose session was loaded by
 // scs's LoadAndSave: its commits bypass the kit, so nothing is trusted.
-var errForeignLoad = fmt.Errorf("%w (found a session loaded by scs's LoadAndSave)", ErrSessionNotLoaded)
+var errForeignLoad = fmt.Errorf("%w (found a session loaded by scs's LoadAndSave)", errSessionNotLoaded)
 
 // load loads the session for next and saves it after, unless the kit
 // already did for this request.
@@ -621,10 +531,7 @@ func (s *Session[U]) load(next http.Handler) http.Handler {
 			return
 		}
 		w.Header().Add("Vary", "Cookie")
-		st := &loadState{crossOrigin: s.cfg.cop.Check(r)}
-		if st.crossOrigin != nil {
-			st.crossOrigin = &authError{kind: ErrCrossOrigin, cause: st.crossOrigin}
-		}
+		st := &loadState{crossOrigin: checkCrossOrigin(s.cfg.crossOrigin, r)}
 		token := ""
 		switch cs := r.CookiesNamed(s.sm.Cookie.Name); {
 		case len(cs) > 1:
@@ -735,113 +642,3 @@ func (w *sessionWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 }
 
 func (w *sessionWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-type sessionStateKey struct{ g *guardedStore }
-
-// guardedStore wraps the manager's store so that a commit can never re-create
-// a session that was deleted (see [Session]). A token that the request's own
-// load found in the store is only ever updated; any other token, which scs
-// generated during the request, is inserted. A commit outside a kit-loaded
-// request is an update.
-type guardedStore struct {
-	inner scs.Store
-	cond  conditionalStore // the inner store's atomic insert and update, if it has them
-	mu    sync.Mutex       // otherwise: makes look-up-then-write atomic against deletes
-}
-
-// conditionalStore is implemented by stores that can write a session only
-// if it exists (update) or only if it does not (insert), atomically.
-type conditionalStore interface {
-	insertCtx(ctx context.Context, key string, b []byte, expiry time.Time) error
-	updateCtx(ctx context.Context, key string, b []byte, expiry time.Time) error
-}
-
-func newGuardedStore(inner scs.Store) *guardedStore {
-	g := &guardedStore{inner: inner}
-	g.cond, _ = inner.(conditionalStore)
-	return g
-}
-
-func (g *guardedStore) state(ctx context.Context) *loadState {
-	st, _ := ctx.Value(sessionStateKey{g}).(*loadState)
-	return st
-}
-
-func (g *guardedStore) Find(key string) ([]byte, bool, error) {
-	return g.FindCtx(context.Background(), key)
-}
-
-func (g *guardedStore) FindCtx(ctx context.Context, key string) ([]byte, bool, error) {
-	b, found, err := g.find(ctx, key)
-	if st := g.state(ctx); st != nil && !st.findDone {
-		st.findDone = true
-		if found && err == nil {
-			st.loadedKey = key
-		}
-	}
-	return b, found, err
-}
-
-func (g *guardedStore) Commit(key string, b []byte, expiry time.Time) error {
-	return g.CommitCtx(context.Background(), key, b, expiry)
-}
-
-func (g *guardedStore) CommitCtx(ctx context.Context, key string, b []byte, expiry time.Time) error {
-	if st := g.state(ctx); st != nil && key != st.loadedKey {
-		if g.cond != nil {
-			return g.cond.insertCtx(ctx, key, b, expiry)
-		}
-		return g.commit(ctx, key, b, expiry)
-	}
-	if g.cond != nil {
-		return g.cond.updateCtx(ctx, key, b, expiry)
-	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if _, found, err := g.find(ctx, key); err != nil || !found {
-		return err
-	}
-	return g.commit(ctx, key, b, expiry)
-}
-
-func (g *guardedStore) Delete(key string) error { return g.DeleteCtx(context.Background(), key) }
-
-func (g *guardedStore) DeleteCtx(ctx context.Context, key string) error {
-	if g.cond == nil {
-		g.mu.Lock()
-		defer g.mu.Unlock()
-	}
-	if cs, ok := g.inner.(scs.CtxStore); ok {
-		return cs.DeleteCtx(ctx, key)
-	}
-	return g.inner.Delete(key)
-}
-
-// All lists the sessions for scs's Iterate. Note that Iterate cannot delete
-// or update sessions when HashTokenInStore is on (it passes the stored hashes
-// as tokens): end a user's sessions by bumping the token version instead.
-func (g *guardedStore) All() (map[string][]byte, error) { return g.AllCtx(context.Background()) }
-
-func (g *guardedStore) AllCtx(ctx context.Context) (map[string][]byte, error) {
-	switch st := g.inner.(type) {
-	case scs.IterableCtxStore:
-		return st.AllCtx(ctx)
-	case scs.IterableStore:
-		return st.All()
-	}
-	return nil, fmt.Errorf("authkit: session store %T does not support iteration", g.inner)
-}
-
-func (g *guardedStore) find(ctx context.Context, key string) ([]byte, bool, error) {
-	if cs, ok := g.inner.(scs.CtxStore); ok {
-		return cs.FindCtx(ctx, key)
-	}
-	return g.inner.Find(key)
-}
-
-func (g *guardedStore) commit(ctx context.Context, key string, b []byte, expiry time.Time) error {
-	if cs, ok := g.inner.(scs.CtxStore); ok {
-		return cs.CommitCtx(ctx, key, b, expiry)
-	}
-	return g.inner.Commit(key, b, expiry)
-}

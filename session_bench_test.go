@@ -38,7 +38,7 @@ func benchSessions(b *testing.B, write bool) {
 			func(b *testing.B) scs.Store { return newTestPGStore(b, testPGDB(b)) },
 			func(b *testing.B) scs.Store {
 				db := testPGDB(b)
-				if err := MigrateSessions(context.Background(), db, "bare_sessions"); err != nil {
+				if err := testPGStore(b, db, WithSessionTable("bare_sessions")).Migrate(context.Background()); err != nil {
 					b.Fatal(err)
 				}
 				return postgresstore.NewWithConfig(db, postgresstore.Config{TableName: "bare_sessions"})
@@ -74,7 +74,7 @@ func benchKit(b *testing.B, store scs.Store, write bool) {
 	sm := NewSessionManager(store)
 	versions := newTestVersions()
 	s, err := NewSession(sm, func(_ context.Context, id string) (*testUser, error) { return testUsers[id], nil },
-		WithSessionVersionCheck(versions.lookup))
+		WithVersionCheck(versions.lookup))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -27,6 +27,16 @@ var pgDSNs sync.Map // *sql.DB → string
 // skips the test when TEST_DATABASE_URL is unset.
 func testPGDB(t testing.TB) *sql.DB {
 	t.Helper()
+	db := testPGEmptyDB(t)
+	if err := testPGStore(t, db).Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+// testPGEmptyDB is testPGDB without the kit's tables.
+func testPGEmptyDB(t testing.TB) *sql.DB {
+	t.Helper()
 	base := os.Getenv("TEST_DATABASE_URL")
 	if base == "" {
 		t.Skip("TEST_DATABASE_URL is not set: skipping the PostgreSQL tests")
@@ -54,10 +64,19 @@ func testPGDB(t testing.TB) *sql.DB {
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	db := openPG(t, u.String())
-	if err := MigrateSessions(context.Background(), db, ""); err != nil {
+	db.SetMaxOpenConns(20)
+	return db
+}
+
+// testPGStore returns a PostgresStore over db, closed when the test ends.
+func testPGStore(t testing.TB, db *sql.DB, opts ...Option) *Store {
+	t.Helper()
+	s, err := NewPostgresStore(db, opts...)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return db
+	t.Cleanup(s.Close)
+	return s
 }
 
 func openPG(t testing.TB, dsn string) *sql.DB {
@@ -77,13 +96,9 @@ func reopenPGDB(t testing.TB, db *sql.DB) *sql.DB {
 	return openPG(t, dsn.(string))
 }
 
-func newTestPGStore(t testing.TB, db *sql.DB) *PostgresSessionStore {
+func newTestPGStore(t testing.TB, db *sql.DB) *postgresSessions {
 	t.Helper()
-	s, err := NewPostgresSessionStore(db, postgresstore.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return testPGStore(t, db).Sessions().(*postgresSessions)
 }
 
 func randomHex(t testing.TB) string {
@@ -235,13 +250,16 @@ func TestPGSessionStoreFailure(t *testing.T) {
 	}
 }
 
-func TestPGMigrateSessions(t *testing.T) {
-	db := testPGDB(t) // already migrated once
+// TestPostgresMigrate runs 8 migrations at once on an empty schema, as 8
+// processes starting together would: all succeed, and the tables exist once.
+func TestPostgresMigrate(t *testing.T) {
+	db := testPGEmptyDB(t)
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
-	for range 8 { // concurrent start-ups
-		wg.Go(func() { errs <- MigrateSessions(ctx, db, "") })
+	for range 8 {
+		other := reopenPGDB(t, db) // a pool of its own, as another process
+		wg.Go(func() { errs <- testPGStore(t, other).Migrate(ctx) })
 	}
 	wg.Wait()
 	close(errs)
@@ -249,6 +267,11 @@ func TestPGMigrateSessions(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+	}
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()
+		AND tablename IN ('sessions', 'authkit_refresh_families', 'authkit_token_versions')`).Scan(&n); err != nil || n != 3 {
+		t.Fatalf("tables: %d, %v", n, err)
 	}
 	var idx int
 	if err := db.QueryRow("SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() AND indexname = 'sessions_expiry_idx'").Scan(&idx); err != nil || idx != 1 {
@@ -258,38 +281,30 @@ func TestPGMigrateSessions(t *testing.T) {
 	// A schema-qualified table works end to end.
 	schema := pgSchema(t, db)
 	table := schema + ".web_sessions"
-	if err := MigrateSessions(ctx, db, table); err != nil {
+	store := testPGStore(t, db, WithSessionTable(table))
+	if err := store.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	store, err := NewPostgresSessionStore(db, postgresstore.Config{TableName: table})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := newTestEnv(t, store)
+	e := newTestEnv(t, store.Sessions())
 	c := e.client()
 	tok := e.login(c, "1")
 	wantStatus(t, e.do(c, "GET", "/me", nil, nil), 200, "alice via session")
-	var n int
 	if err := db.QueryRow("SELECT count(*) FROM "+table+" WHERE token = $1", storeKey(tok)).Scan(&n); err != nil || n != 1 {
 		t.Fatalf("row in %s: %d, %v", table, n, err)
 	}
 
 	for _, bad := range []string{"sessions; DROP TABLE x", "a.b.c", "1sessions", "sess-ions", `"sessions"`, ".sessions", "sessions."} {
-		if err := MigrateSessions(ctx, db, bad); err == nil {
-			t.Errorf("MigrateSessions accepted table %q", bad)
-		}
-		if _, err := NewPostgresSessionStore(db, postgresstore.Config{TableName: bad}); err == nil {
-			t.Errorf("NewPostgresSessionStore accepted table %q", bad)
+		if _, err := NewPostgresStore(db, WithSessionTable(bad)); err == nil {
+			t.Errorf("NewPostgresStore accepted table %q", bad)
 		}
 	}
 }
 
 func TestPGSessionStoreCleanup(t *testing.T) {
 	db := testPGDB(t)
-	store, err := NewPostgresSessionStore(db, postgresstore.Config{CleanUpInterval: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pg := testPGStore(t, db)
+	pg.b.(*postgresStore).cfg.cleanup = 20 * time.Millisecond
+	store := pg.Sessions().(*postgresSessions)
 	if err := store.Commit("expired", []byte("x"), time.Now().Add(-time.Hour)); err != nil {
 		t.Fatal(err)
 	}
@@ -311,7 +326,7 @@ func TestPGSessionStoreCleanup(t *testing.T) {
 	go func() {
 		var wg sync.WaitGroup
 		for range 3 { // postgresstore's own StopCleanup blocks on its second call
-			wg.Go(store.StopCleanup)
+			wg.Go(pg.Close)
 		}
 		wg.Wait()
 		close(stopped)
@@ -328,9 +343,11 @@ func TestPGSessionStoreCleanup(t *testing.T) {
 	if _, found, err := store.Find("old"); found || err != nil {
 		t.Fatalf("expired row found: %v %v", found, err)
 	}
-	noCleanup := newTestPGStore(t, db)
-	noCleanup.StopCleanup()
-	noCleanup.StopCleanup()
+	noCleanup := testPGStore(t, db)
+	noCleanup.Close() // before Sessions: nothing to stop
+	noCleanup.Sessions()
+	noCleanup.Close()
+	noCleanup.Close()
 }
 
 // The conditional writes: an insert never overwrites, an update never

@@ -89,14 +89,14 @@ type testEnv struct {
 	slowStarted, slowRelease chan struct{}
 }
 
-func newTestEnv(t testing.TB, inner scs.Store, opts ...SessionOption) *testEnv {
+func newTestEnv(t testing.TB, inner scs.Store, opts ...Option) *testEnv {
 	t.Helper()
 	e := &testEnv{
 		t: t, inner: inner, clock: newTestClock(time.Now()), versions: newTestVersions(),
 		slowStarted: make(chan struct{}, 1), slowRelease: make(chan struct{}),
 	}
 	e.sm = NewSessionManager(inner)
-	opts = append([]SessionOption{WithSessionClock(e.clock.Now), WithSessionVersionCheck(e.versions.lookup)}, opts...)
+	opts = append([]Option{WithClock(e.clock.Now), WithVersionCheck(e.versions.lookup)}, opts...)
 	s, err := NewSession(e.sm, e.loadUser, opts...)
 	if err != nil {
 		t.Fatal(err)
@@ -242,7 +242,7 @@ func (e *testEnv) do(c *http.Client, method, path string, hdr http.Header, form 
 
 // withCookie is a header carrying the session cookie with the given value.
 func withCookie(value string) http.Header {
-	return http.Header{"Cookie": {DefaultSessionCookieName + "=" + value}}
+	return http.Header{"Cookie": {defaultSessionCookieName + "=" + value}}
 }
 
 func (e *testEnv) login(c *http.Client, userID string) string {
@@ -261,7 +261,7 @@ func (e *testEnv) login(c *http.Client, userID string) string {
 func (e *testEnv) jarToken(c *http.Client) string {
 	u, _ := url.Parse(e.srv.URL)
 	for _, ck := range c.Jar.Cookies(u) {
-		if ck.Name == DefaultSessionCookieName {
+		if ck.Name == defaultSessionCookieName {
 			return ck.Value
 		}
 	}
@@ -297,7 +297,7 @@ func sessionCookieLine(t testing.TB, h http.Header) string {
 	t.Helper()
 	var lines []string
 	for _, l := range h.Values("Set-Cookie") {
-		if strings.HasPrefix(l, DefaultSessionCookieName+"=") {
+		if strings.HasPrefix(l, defaultSessionCookieName+"=") {
 			lines = append(lines, l)
 		}
 	}
@@ -320,7 +320,7 @@ func checkSetCookie(t testing.TB, r testResponse, cleared bool) string {
 		t.Fatalf("no session Set-Cookie (status %d)", r.status)
 	}
 	parts := strings.Split(line, "; ")
-	value := strings.TrimPrefix(parts[0], DefaultSessionCookieName+"=")
+	value := strings.TrimPrefix(parts[0], defaultSessionCookieName+"=")
 	attrs := map[string]bool{}
 	for _, p := range parts[1:] {
 		k, _, _ := strings.Cut(p, "=")
@@ -376,13 +376,13 @@ func TestNewSessionChecksTheManager(t *testing.T) {
 	tests := []struct {
 		name   string
 		change func(sm *scs.SessionManager)
-		opts   []SessionOption
+		opts   []Option
 		want   string // "" means accepted
 	}{
 		{"kit defaults", func(*scs.SessionManager) {}, nil, ""},
 		{"not Secure", func(sm *scs.SessionManager) { sm.Cookie.Secure = false }, nil, "Cookie.Secure is false"},
-		{"insecure for development", func(sm *scs.SessionManager) { sm.Cookie.Secure, sm.Cookie.Name = false, "session" }, []SessionOption{WithInsecureSessionCookie()}, ""},
-		{"insecure keeps __Host-", func(sm *scs.SessionManager) { sm.Cookie.Secure = false }, []SessionOption{WithInsecureSessionCookie()}, "__Host- cookie without Secure"},
+		{"insecure for development", func(sm *scs.SessionManager) { sm.Cookie.Secure, sm.Cookie.Name = false, "session" }, []Option{WithInsecureSessionCookie()}, ""},
+		{"insecure keeps __Host-", func(sm *scs.SessionManager) { sm.Cookie.Secure = false }, []Option{WithInsecureSessionCookie()}, "__Host- cookie without Secure"},
 		{"no __Host- prefix", func(sm *scs.SessionManager) { sm.Cookie.Name = "session" }, nil, "lacks the __Host- prefix"},
 		{"empty name", func(sm *scs.SessionManager) { sm.Cookie.Name = "" }, nil, "Cookie.Name is empty"},
 		{"not HttpOnly", func(sm *scs.SessionManager) { sm.Cookie.HttpOnly = false }, nil, "HttpOnly"},
@@ -392,19 +392,19 @@ func TestNewSessionChecksTheManager(t *testing.T) {
 		{"Path", func(sm *scs.SessionManager) { sm.Cookie.Path = "/app" }, nil, "Cookie.Path"},
 		{"Domain", func(sm *scs.SessionManager) { sm.Cookie.Domain = "example.com" }, nil, "Cookie.Domain"},
 		{"persistent", func(sm *scs.SessionManager) { sm.Cookie.Persist = true }, nil, "Cookie.Persist"},
-		{"persistent on purpose", func(sm *scs.SessionManager) { sm.Cookie.Persist = true }, []SessionOption{WithPersistentSessionCookie()}, ""},
+		{"persistent on purpose", func(sm *scs.SessionManager) { sm.Cookie.Persist = true }, []Option{WithPersistentSessionCookie()}, ""},
 		{"tokens in clear", func(sm *scs.SessionManager) { sm.HashTokenInStore = false }, nil, "HashTokenInStore"},
 		{"scs idle timeout", func(sm *scs.SessionManager) { sm.IdleTimeout = time.Minute }, nil, "IdleTimeout"},
-		{"bare postgresstore", func(sm *scs.SessionManager) { sm.Store = postgresstore.NewWithCleanupInterval(db, 0) }, nil, "NewPostgresSessionStore"},
+		{"bare postgresstore", func(sm *scs.SessionManager) { sm.Store = postgresstore.NewWithCleanupInterval(db, 0) }, nil, "bare"},
 		{"zero manager", func(sm *scs.SessionManager) { *sm = scs.SessionManager{} }, nil, "not initialised"},
-		{"scs defaults", func(sm *scs.SessionManager) { *sm = *scs.New() }, nil, "Cookie.Secure is false"},
-		{"idle timeout", func(*scs.SessionManager) {}, []SessionOption{WithSessionIdleTimeout(0)}, "WithSessionIdleTimeout"},
-		{"absolute timeout", func(*scs.SessionManager) {}, []SessionOption{WithSessionAbsoluteTimeout(-time.Second)}, "WithSessionAbsoluteTimeout"},
-		{"touch interval", func(*scs.SessionManager) {}, []SessionOption{WithSessionTouchInterval(0)}, "WithSessionTouchInterval"},
-		{"touch not below idle", func(*scs.SessionManager) {}, []SessionOption{WithSessionIdleTimeout(time.Minute), WithSessionTouchInterval(time.Minute)}, "shorter than the idle timeout"},
-		{"nil clock", func(*scs.SessionManager) {}, []SessionOption{WithSessionClock(nil)}, "WithSessionClock"},
-		{"nil lookup", func(*scs.SessionManager) {}, []SessionOption{WithSessionVersionCheck(nil)}, "WithSessionVersionCheck"},
-		{"nil CSRF", func(*scs.SessionManager) {}, []SessionOption{WithSessionCrossOriginProtection(nil)}, "WithSessionCrossOriginProtection"},
+		{"scs defaults", func(sm *scs.SessionManager) { *sm = *scs.New() }, nil, "bare"},
+		{"idle timeout", func(*scs.SessionManager) {}, []Option{WithSessionIdleTimeout(0)}, "WithSessionIdleTimeout"},
+		{"absolute timeout", func(*scs.SessionManager) {}, []Option{WithSessionAbsoluteTimeout(-time.Second)}, "WithSessionAbsoluteTimeout"},
+		{"touch interval", func(*scs.SessionManager) {}, []Option{WithSessionTouchInterval(0)}, "WithSessionTouchInterval"},
+		{"touch not below idle", func(*scs.SessionManager) {}, []Option{WithSessionIdleTimeout(time.Minute), WithSessionTouchInterval(time.Minute)}, "shorter than the idle timeout"},
+		{"nil clock", func(*scs.SessionManager) {}, []Option{WithClock(nil)}, "WithClock(nil)"},
+		{"nil lookup", func(*scs.SessionManager) {}, []Option{WithVersionCheck(nil)}, "WithVersionCheck(nil)"},
+		{"nil CSRF", func(*scs.SessionManager) {}, []Option{WithCrossOriginProtection(nil)}, "WithCrossOriginProtection(nil)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -556,19 +556,19 @@ func TestSessionTamperedCookies(t *testing.T) {
 			name, cookie string
 			status       int
 		}{
-			{"flipped", DefaultSessionCookieName + "=" + string(flipped), 401},
-			{"truncated", DefaultSessionCookieName + "=" + tok[:42], 401},
-			{"extended", DefaultSessionCookieName + "=" + tok + "A", 401},
-			{"5 KB", DefaultSessionCookieName + "=" + strings.Repeat(tok, 120), 401},
-			{"SQL", DefaultSessionCookieName + "=' OR 1=1--", 401},
-			{"not base64url", DefaultSessionCookieName + "=" + strings.Repeat("!", 43), 401},
-			{"padded", DefaultSessionCookieName + "=" + tok[:42] + "=", 401},
-			{"empty", DefaultSessionCookieName + "=", 401},
-			{"never issued", DefaultSessionCookieName + "=" + strings.Repeat("A", 43), 401},
+			{"flipped", defaultSessionCookieName + "=" + string(flipped), 401},
+			{"truncated", defaultSessionCookieName + "=" + tok[:42], 401},
+			{"extended", defaultSessionCookieName + "=" + tok + "A", 401},
+			{"5 KB", defaultSessionCookieName + "=" + strings.Repeat(tok, 120), 401},
+			{"SQL", defaultSessionCookieName + "=' OR 1=1--", 401},
+			{"not base64url", defaultSessionCookieName + "=" + strings.Repeat("!", 43), 401},
+			{"padded", defaultSessionCookieName + "=" + tok[:42] + "=", 401},
+			{"empty", defaultSessionCookieName + "=", 401},
+			{"never issued", defaultSessionCookieName + "=" + strings.Repeat("A", 43), 401},
 			{"without prefix", "session=" + tok, 401},
-			{"twice, attacker first", DefaultSessionCookieName + "=" + string(flipped) + "; " + DefaultSessionCookieName + "=" + tok, 400},
-			{"twice, victim first", DefaultSessionCookieName + "=" + tok + "; " + DefaultSessionCookieName + "=" + string(flipped), 400},
-			{"twice, same value", DefaultSessionCookieName + "=" + tok + "; " + DefaultSessionCookieName + "=" + tok, 400},
+			{"twice, attacker first", defaultSessionCookieName + "=" + string(flipped) + "; " + defaultSessionCookieName + "=" + tok, 400},
+			{"twice, victim first", defaultSessionCookieName + "=" + tok + "; " + defaultSessionCookieName + "=" + string(flipped), 400},
+			{"twice, same value", defaultSessionCookieName + "=" + tok + "; " + defaultSessionCookieName + "=" + tok, 400},
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
@@ -748,12 +748,12 @@ func TestSessionTokenInURLIgnored(t *testing.T) {
 		tok := e.login(e.client(), "1")
 		for _, path := range []string{
 			"/me?session=" + tok,
-			"/me?" + DefaultSessionCookieName + "=" + tok,
+			"/me?" + defaultSessionCookieName + "=" + tok,
 			"/me?sid=" + tok,
 		} {
 			wantStatus(t, e.do(e.bare(), "GET", path, nil, nil), 401, "")
 		}
-		r := e.do(e.bare(), "POST", "/me", nil, url.Values{"sid": {tok}, DefaultSessionCookieName: {tok}})
+		r := e.do(e.bare(), "POST", "/me", nil, url.Values{"sid": {tok}, defaultSessionCookieName: {tok}})
 		wantStatus(t, r, 401, "")
 		if r := e.do(e.bare(), "GET", "/me;sid="+tok, nil, nil); r.status == 200 {
 			t.Fatal("a path parameter authenticated the request")
@@ -818,7 +818,7 @@ func TestSessionTrustedOrigin(t *testing.T) {
 	if err := cop.AddTrustedOrigin("https://app.example"); err != nil {
 		t.Fatal(err)
 	}
-	e := newTestEnv(t, memstore.NewWithCleanupInterval(0), WithSessionCrossOriginProtection(cop))
+	e := newTestEnv(t, memstore.NewWithCleanupInterval(0), WithCrossOriginProtection(cop))
 	c := e.client()
 	e.login(c, "1")
 	wantStatus(t, e.do(c, "POST", "/me", http.Header{"Sec-Fetch-Site": {"cross-site"}, "Origin": {"https://app.example"}}, nil), 200, "alice via session")
@@ -988,7 +988,7 @@ func TestSessionNoResurrection(t *testing.T) {
 		a := newTestEnv(t, k.open(t))
 		b := a
 		if k.name == "postgres" {
-			b = newTestEnv(t, newTestPGStore(t, reopenPGDB(t, a.inner.(*PostgresSessionStore).db)))
+			b = newTestEnv(t, newTestPGStore(t, reopenPGDB(t, a.inner.(*postgresSessions).db)))
 		}
 		// inFlight starts GET path on env b with the cookie token, waits until
 		// its handler runs, and returns a function that releases it and
@@ -1096,7 +1096,7 @@ func TestSessionOrdering(t *testing.T) {
 			logoutErr = e.s.Logout(r.Context())
 		})
 		serve(h, httptest.NewRequest("POST", "/", nil))
-		if !errors.Is(loginErr, ErrSessionNotLoaded) || !errors.Is(logoutErr, ErrSessionNotLoaded) {
+		if !errors.Is(loginErr, errSessionNotLoaded) || !errors.Is(logoutErr, errSessionNotLoaded) {
 			t.Fatalf("Login: %v; Logout: %v", loginErr, logoutErr)
 		}
 	})
@@ -1104,7 +1104,7 @@ func TestSessionOrdering(t *testing.T) {
 	t.Run("Session hidden in a custom authenticator", func(t *testing.T) {
 		custom := AuthenticatorFunc[*testUser](e.s.Authenticate) // loses the loading hook
 		rec := serve(Require[*testUser](custom, WithErrorHandler(record))(http.NotFoundHandler()), httptest.NewRequest("GET", "/", nil))
-		if rec.Code != 500 || !errors.Is(gotErr, ErrSessionNotLoaded) {
+		if rec.Code != 500 || !errors.Is(gotErr, errSessionNotLoaded) {
 			t.Fatalf("status %d, error %v", rec.Code, gotErr)
 		}
 	})
@@ -1113,9 +1113,9 @@ func TestSessionOrdering(t *testing.T) {
 		tok := e.login(e.client(), "1")
 		h := e.sm.LoadAndSave(Require[*testUser](e.s, WithErrorHandler(record))(http.NotFoundHandler()))
 		req := httptest.NewRequest("GET", "/", nil)
-		req.AddCookie(&http.Cookie{Name: DefaultSessionCookieName, Value: tok})
+		req.AddCookie(&http.Cookie{Name: defaultSessionCookieName, Value: tok})
 		rec := serve(h, req)
-		if rec.Code != 500 || !errors.Is(gotErr, ErrSessionNotLoaded) {
+		if rec.Code != 500 || !errors.Is(gotErr, errSessionNotLoaded) {
 			t.Fatalf("status %d, error %v", rec.Code, gotErr)
 		}
 		rec = serve(e.sm.LoadAndSave(e.s.LoadAndSave(http.NotFoundHandler())), req)
@@ -1207,7 +1207,7 @@ func TestSessionAndBearerShareTheUser(t *testing.T) {
 	e := newTestEnv(t, memstore.NewWithCleanupInterval(0))
 	secret := []byte("0123456789abcdef0123456789abcdef")
 	j, err := NewJWT(func(_ context.Context, c *Claims) (*testUser, error) { return testUsers[c.Subject], nil },
-		WithIssuer("https://issuer.test"), WithAudience("api"), WithHMACSecret("k1", secret))
+		WithIssuer("https://issuer.test"), WithAudience("api"), WithKey("k1", secret))
 	if err != nil {
 		t.Fatal(err)
 	}

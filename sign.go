@@ -2,14 +2,12 @@ package authkit
 
 import (
 	"crypto"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jwk"
@@ -19,8 +17,8 @@ import (
 // This file signs the tokens the Issuer mints. Signatures come from jwx's
 // building blocks (jws/jwsbb); the header and the claims set are written by
 // the kit itself from typed fields, never from a map of caller-chosen claim
-// names (SECURITY.md C9, GHSA-4cf7-xm37-g63h). Only this file and keys.go
-// import jwx.
+// names (GHSA-4cf7-xm37-g63h). Only this file, keys.go and jwks.go import
+// jwx.
 
 // signer signs with one private key under one algorithm, fixed at
 // construction.
@@ -207,24 +205,4 @@ func appendJSONString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
-}
-
-// validClaimString reports whether s can be written into a token and stored:
-// non-empty, valid UTF-8, no NUL (PostgreSQL text cannot hold it), bounded.
-func validClaimString(s string, max int) bool {
-	if s == "" || len(s) > max || !utf8.ValidString(s) {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] == 0 {
-			return false
-		}
-	}
-	return true
-}
-
-// hashTokenID is what a family store keeps of a refresh token: the SHA-256
-// of its jti, never the token or the jti itself.
-func hashTokenID(jti string) [32]byte {
-	return sha256.Sum256([]byte(jti))
 }

@@ -1,63 +1,78 @@
 package authkit
 
 import (
+	"context"
 	"crypto/sha256"
 	"sync"
 	"time"
-	"unsafe"
 )
 
-// DefaultTokenCacheSize is the number of verified access tokens a [JWT]
-// remembers by default; see [WithTokenCache].
-const DefaultTokenCacheSize = 10_000
+// defaultTokenCacheSize is the number of verified access tokens a [JWT]
+// remembers by default; see [WithTokenCacheSize].
+const defaultTokenCacheSize = 10_000
 
 // tokenCache remembers tokens whose signature and claims verified, keyed by
 // the SHA-256 of their exact bytes, so that a token seen again skips parsing
-// and signature verification (the idea of Envoy's jwt_authn cache).
+// and signature verification (the idea of Envoy's jwt_authn cache). It wraps
+// the verifier, which knows nothing of it.
 //
 // What a hit still checks, on every request: that the key which verified the
 // token is still configured (a key removed from a JWK Set stops its tokens at
-// once) and that the token has not expired. The version check and the
-// program's toUser run after verification as on a miss. Only tokens that
-// verified are stored, so a flood of forged tokens cannot fill the cache; a
-// flood of valid ones evicts arbitrary entries and the size stays bounded.
+// once), and the token's time claims (exp, iat, nbf) against the clock. The
+// version check and the program's toUser run after verification as on a
+// miss. Only tokens that verified are stored, so a flood of forged tokens
+// cannot fill the cache; a flood of valid ones evicts arbitrary entries and
+// the size stays bounded. The cached Claims are never handed out: each
+// request gets a copy (see Claims.clone).
 type tokenCache struct {
 	max     int
 	mu      sync.RWMutex
-	entries map[[sha256.Size]byte]cachedToken
-}
-
-type cachedToken struct {
-	claims *Claims
-	key    *verifyKey
-	kid    string
-	hasKID bool
+	entries map[[sha256.Size]byte]verified
 }
 
 func newTokenCache(max int) *tokenCache {
-	return &tokenCache{max: max, entries: make(map[[sha256.Size]byte]cachedToken)}
+	return &tokenCache{max: max, entries: make(map[[sha256.Size]byte]verified)}
 }
 
-func tokenHash(token string) [sha256.Size]byte {
-	return sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token)))
-}
-
-func (tc *tokenCache) get(sum [sha256.Size]byte) (cachedToken, bool) {
+// verify answers from the cache when it can, and otherwise verifies token
+// with v and remembers the result. The claims it returns belong to the
+// caller.
+func (tc *tokenCache) verify(ctx context.Context, v *verifier, token string) (*Claims, error) {
+	if len(token) > v.maxSize {
+		return nil, invalidToken("token larger than the size limit")
+	}
+	sum := sha256.Sum256(bytesOf(token))
 	tc.mu.RLock()
 	e, ok := tc.entries[sum]
 	tc.mu.RUnlock()
-	return e, ok
+	if ok {
+		if k, err := v.keys.key(ctx, e.kid, e.hasKID); err == nil && k == e.key {
+			if err := v.checkTimes(e.claims); err != nil {
+				return nil, err
+			}
+			return e.claims.clone(), nil
+		}
+		// The key that verified it is gone: verify from scratch.
+		tc.remove(sum)
+	}
+	e, err := v.verify(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	tc.put(sum, e, v.now(), v.leeway)
+	return e.claims.clone(), nil
 }
 
-func (tc *tokenCache) put(sum [sha256.Size]byte, e cachedToken, now time.Time, leeway time.Duration) {
+// put stores e unless the token is there already. When the cache is full it
+// evicts expired entries among the first few it sees, or else one arbitrary
+// entry (map iteration order is unspecified and varies).
+func (tc *tokenCache) put(sum [sha256.Size]byte, e verified, now time.Time, leeway time.Duration) {
 	tc.mu.Lock()
 	defer tc.mu.Unlock()
 	if _, ok := tc.entries[sum]; ok {
 		return
 	}
 	if len(tc.entries) >= tc.max {
-		// Evict expired entries if there are any among the first few, else an
-		// arbitrary one (map iteration order is unspecified and varies).
 		n := 0
 		for k, old := range tc.entries {
 			if !now.Before(old.claims.ExpiresAt.Add(leeway)) || n == 0 {
@@ -76,10 +91,4 @@ func (tc *tokenCache) remove(sum [sha256.Size]byte) {
 	tc.mu.Lock()
 	delete(tc.entries, sum)
 	tc.mu.Unlock()
-}
-
-func (tc *tokenCache) len() int {
-	tc.mu.RLock()
-	defer tc.mu.RUnlock()
-	return len(tc.entries)
 }

@@ -23,11 +23,11 @@ type cacheFixture struct {
 	auth    *JWT[string]
 }
 
-func newCacheFixture(t *testing.T, opts ...JWTOption) *cacheFixture {
+func newCacheFixture(t *testing.T, opts ...Option) *cacheFixture {
 	t.Helper()
 	f := &cacheFixture{t: t, key: ed25519.NewKeyFromSeed(make([]byte, 32))}
 	f.now.Store(1_800_000_000)
-	base := []JWTOption{
+	base := []Option{
 		WithIssuer("iss"), WithAudience("api"), WithKey("k1", f.key.Public()),
 		WithClock(func() time.Time { return time.Unix(f.now.Load(), 0) }),
 		WithVersionCheck(func(context.Context, string) (int64, error) { return f.version.Load(), nil }),
@@ -65,7 +65,7 @@ func TestTokenCacheHitStillChecksExpiryAndVersion(t *testing.T) {
 	if code, called := f.serve(tok); code != 200 || !called {
 		t.Fatalf("first request: %d, handler called %v", code, called)
 	}
-	if n := f.auth.v.cache.len(); n != 1 {
+	if n := f.auth.cache.len(); n != 1 {
 		t.Fatalf("cache holds %d tokens after one success, want 1", n)
 	}
 	if code, _ := f.serve(tok); code != 200 {
@@ -88,7 +88,7 @@ func TestTokenCacheHitStillChecksExpiryAndVersion(t *testing.T) {
 	if code, called := f.serve(tok); code != 401 || called {
 		t.Fatalf("cached token at expiry+leeway: %d, handler called %v", code, called)
 	}
-	_, err := f.auth.v.verify(context.Background(), tok)
+	_, err := f.auth.cache.verify(context.Background(), &f.auth.v, tok)
 	if !errors.Is(err, ErrTokenExpired) {
 		t.Fatalf("expired cached token: err = %v, want ErrTokenExpired", err)
 	}
@@ -114,14 +114,14 @@ func TestTokenCacheMissesOnAnyByteChange(t *testing.T) {
 			t.Fatalf("token changed at byte %d accepted (status %d)", i, code)
 		}
 	}
-	if n := f.auth.v.cache.len(); n != 1 {
+	if n := f.auth.cache.len(); n != 1 {
 		t.Fatalf("cache holds %d tokens, want only the valid one", n)
 	}
 }
 
 func TestTokenCacheBoundUnderFlood(t *testing.T) {
 	const size = 64
-	f := newCacheFixture(t, WithTokenCache(size))
+	f := newCacheFixture(t, WithTokenCacheSize(size))
 	var wg sync.WaitGroup
 	for g := range 4 {
 		wg.Add(1)
@@ -129,7 +129,7 @@ func TestTokenCacheBoundUnderFlood(t *testing.T) {
 			defer wg.Done()
 			for i := range 200 {
 				tok := f.token(fmt.Sprintf("user-%d-%d", g, i), 0)
-				if _, err := f.auth.v.verify(context.Background(), tok); err != nil {
+				if _, err := f.auth.cache.verify(context.Background(), &f.auth.v, tok); err != nil {
 					t.Error(err)
 					return
 				}
@@ -137,15 +137,15 @@ func TestTokenCacheBoundUnderFlood(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if n := f.auth.v.cache.len(); n > size || n == 0 {
+	if n := f.auth.cache.len(); n > size || n == 0 {
 		t.Fatalf("cache holds %d tokens after 800 distinct ones, bound %d", n, size)
 	}
 }
 
 func TestTokenCacheOff(t *testing.T) {
-	f := newCacheFixture(t, WithTokenCache(0))
-	if f.auth.v.cache != nil {
-		t.Fatal("WithTokenCache(0) left a cache")
+	f := newCacheFixture(t, WithTokenCacheSize(0))
+	if f.auth.cache != nil {
+		t.Fatal("WithTokenCacheSize(0) left a cache")
 	}
 	if code, _ := f.serve(f.token("alice", 0)); code != 200 {
 		t.Fatalf("valid token without cache: %d", code)

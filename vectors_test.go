@@ -107,7 +107,7 @@ func TestVectorsRefusedByProductionPolicy(t *testing.T) {
 			if v.Expected.Accept {
 				t.Fatal("a vector is marked as acceptable under the production policy")
 			}
-			opts := []JWTOption{WithIssuer("joe"), WithAudience(testAudience), WithClock(vectorClock)}
+			opts := []Option{WithIssuer("joe"), WithAudience(testAudience), WithClock(vectorClock)}
 			if key, kid, ok := vectorKey(t, v); ok {
 				opts = append(opts, WithKeyAlgorithm(kid, v.Alg, key))
 			} else {
@@ -117,7 +117,7 @@ func TestVectorsRefusedByProductionPolicy(t *testing.T) {
 			if err != nil {
 				t.Fatalf("the vector's key is refused: %v", err)
 			}
-			_, err = j.v.verify(context.Background(), v.Token)
+			_, err = j.v.check(context.Background(), v.Token)
 			if !errors.Is(err, ErrInvalidToken) || errors.Is(err, ErrTokenExpired) {
 				t.Fatalf("verify = %v, want ErrInvalidToken (not expired)", err)
 			}
@@ -141,9 +141,9 @@ func TestVectorsBehindTheTypeCheck(t *testing.T) {
 	}
 	set, _ := newKeySet([]*verifyKey{vk})
 	for _, now := range []time.Time{vectorClock(), testNow} {
-		ver := verifier{keys: set, typ: "jwt", issuer: "joe", audience: testAudience, leeway: DefaultLeeway,
-			maxLifetime: DefaultMaxTokenLifetime, maxSize: DefaultMaxTokenSize, now: func() time.Time { return now }}
-		_, err := ver.verify(context.Background(), v.Token)
+		ver := verifier{keys: set, typ: "jwt", issuer: "joe", audiences: []string{testAudience}, leeway: defaultLeeway,
+			maxLifetime: defaultMaxTokenLifetime, maxSize: defaultMaxTokenSize, now: func() time.Time { return now }}
+		_, err := ver.check(context.Background(), v.Token)
 		if !errors.Is(err, ErrInvalidToken) || errors.Is(err, ErrTokenExpired) || !strings.Contains(err.Error(), "required claim") {
 			t.Errorf("clock %v: verify = %v, want a missing required claim", now, err)
 		}

@@ -2,11 +2,8 @@ package authkit
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
-	"regexp"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,282 +11,91 @@ import (
 	"golang.org/x/sync/singleflight"
 )
 
-// This file holds the token-version stores (in memory and PostgreSQL) and
-// the VersionCache that puts a short-lived, bounded cache in front of any
-// VersionLookup. A store's Version method and a cache's Lookup method are
-// both VersionLookups.
-
-// MemoryVersionStore keeps token versions in memory, for tests, demos and
-// single-process programs. A user must be added before its version can be
-// looked up: an unknown (or removed) user is [ErrUnknownUser]. It is safe for
-// concurrent use.
-type MemoryVersionStore struct {
-	mu       sync.RWMutex
-	versions map[string]int64
-}
-
-// NewMemoryVersionStore returns a store that knows userIDs, each at
-// version 0.
-func NewMemoryVersionStore(userIDs ...string) *MemoryVersionStore {
-	s := &MemoryVersionStore{versions: make(map[string]int64, len(userIDs))}
-	for _, id := range userIDs {
-		s.versions[id] = 0
-	}
-	return s
-}
-
-// Add makes userID known at version 0; a known user keeps its version.
-func (s *MemoryVersionStore) Add(userID string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.versions[userID]; !ok {
-		s.versions[userID] = 0
-	}
-}
-
-// Remove forgets userID (a deleted or disabled user): from then on its
-// lookups return [ErrUnknownUser], so all its credentials are refused.
-func (s *MemoryVersionStore) Remove(userID string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.versions, userID)
-}
-
-// Version returns the user's current version, or an error wrapping
-// [ErrUnknownUser]. Its method value is a [VersionLookup].
-func (s *MemoryVersionStore) Version(_ context.Context, userID string) (int64, error) {
-	s.mu.RLock()
-	v, ok := s.versions[userID]
-	s.mu.RUnlock()
-	if !ok {
-		return 0, ErrUnknownUser
-	}
-	return v, nil
-}
-
-// Bump increments the user's version atomically and returns the new one:
-// every session and token issued under an older version is refused from
-// then on. An unknown user is [ErrUnknownUser].
-func (s *MemoryVersionStore) Bump(_ context.Context, userID string) (int64, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	v, ok := s.versions[userID]
-	if !ok {
-		return 0, ErrUnknownUser
-	}
-	v++
-	s.versions[userID] = v
-	return v, nil
-}
-
-// PostgresVersionsSchema creates the table of the store that
-// [NewPostgresVersionStore] returns. It is idempotent;
-// [PostgresVersionStore.Migrate] runs it.
-const PostgresVersionsSchema = `CREATE TABLE IF NOT EXISTS authkit_token_versions (
-	user_id text   PRIMARY KEY,
-	version bigint NOT NULL DEFAULT 0
-)`
-
-// PostgresVersionStore keeps token versions in PostgreSQL, through
-// [database/sql]: either in a table of its own (authkit_token_versions, see
-// [NewPostgresVersionStore]) or in a column of the application's users table
-// (see [NewPostgresUsersVersionStore]). Every statement is parameterized;
-// table and column names are validated and quoted once, at construction.
-// It is safe for concurrent use.
-type PostgresVersionStore struct {
-	db        *sql.DB
-	ownTable  bool
-	migrate   string
-	selectSQL string
-	bumpSQL   string
-}
-
-// NewPostgresVersionStore returns a store in its own table,
-// authkit_token_versions. A user must be added ([PostgresVersionStore.Add])
-// when it is created: an unknown user is [ErrUnknownUser]. Call
-// [PostgresVersionStore.Migrate] once to create the table.
-func NewPostgresVersionStore(db *sql.DB) (*PostgresVersionStore, error) {
-	if db == nil {
-		return nil, errors.New("authkit: NewPostgresVersionStore: nil *sql.DB")
-	}
-	return &PostgresVersionStore{
-		db:        db,
-		ownTable:  true,
-		migrate:   PostgresVersionsSchema,
-		selectSQL: `SELECT version FROM authkit_token_versions WHERE user_id = $1`,
-		bumpSQL:   `UPDATE authkit_token_versions SET version = version + 1 WHERE user_id = $1 RETURNING version`,
-	}, nil
-}
-
-// NewPostgresUsersVersionStore returns a store that keeps the version in
-// versionColumn of the application's own table, whose row for a user is the
-// one with idColumn = the user ID (the ID is passed as a text parameter;
-// PostgreSQL converts it to the column's type). A user without a row is
-// [ErrUnknownUser]. [PostgresVersionStore.Migrate] adds the column
-// (bigint NOT NULL DEFAULT 0) if it is missing.
+// VersionLookup returns the current token version of a user: a number the
+// application stores per user and only ever increases. Every session and
+// token records the version it was issued under; once the user's version is
+// higher, they are refused. Bumping it logs the user out everywhere.
 //
-// table may be schema-qualified ("app.users"). Names must be plain SQL
-// identifiers (letters, digits, underscores, not starting with a digit, at
-// most 63 bytes); they are quoted, so they are case-sensitive: pass them as
-// PostgreSQL stores them (lower case, unless created quoted). They come from
-// the program's configuration, never from a request.
-func NewPostgresUsersVersionStore(db *sql.DB, table, idColumn, versionColumn string) (*PostgresVersionStore, error) {
-	if db == nil {
-		return nil, errors.New("authkit: NewPostgresUsersVersionStore: nil *sql.DB")
-	}
-	t, err := quoteQualified(table)
-	if err != nil {
-		return nil, fmt.Errorf("authkit: NewPostgresUsersVersionStore: table: %w", err)
-	}
-	id, err := quoteIdent(idColumn)
-	if err != nil {
-		return nil, fmt.Errorf("authkit: NewPostgresUsersVersionStore: id column: %w", err)
-	}
-	v, err := quoteIdent(versionColumn)
-	if err != nil {
-		return nil, fmt.Errorf("authkit: NewPostgresUsersVersionStore: version column: %w", err)
-	}
-	return &PostgresVersionStore{
-		db:        db,
-		migrate:   `ALTER TABLE ` + t + ` ADD COLUMN IF NOT EXISTS ` + v + ` bigint NOT NULL DEFAULT 0`,
-		selectSQL: `SELECT ` + v + ` FROM ` + t + ` WHERE ` + id + ` = $1`,
-		bumpSQL:   `UPDATE ` + t + ` SET ` + v + ` = ` + v + ` + 1 WHERE ` + id + ` = $1 RETURNING ` + v,
-	}, nil
+// A lookup for a user that does not exist or is disabled must return an error
+// wrapping [ErrUnknownUser]: the credential is refused (401). Any other
+// non-nil error means the store failed: the kit fails closed (500 on a
+// protected route, no token issued on refresh), it never lets the request
+// through. A VersionLookup is called concurrently and must be safe for that.
+type VersionLookup func(ctx context.Context, userID string) (int64, error)
+
+// VersionStore keeps users' token versions: Version is a [VersionLookup],
+// Bump increments the version atomically and returns the new one (an unknown
+// user is [ErrUnknownUser] for both). [Store]
+// implement it; so may the application's own user store. Implementations
+// must be safe for concurrent use.
+type VersionStore interface {
+	Version(ctx context.Context, userID string) (int64, error)
+	Bump(ctx context.Context, userID string) (int64, error)
 }
 
-var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
-
-func quoteIdent(s string) (string, error) {
-	if !identRE.MatchString(s) {
-		return "", fmt.Errorf("%q is not a plain SQL identifier", s)
-	}
-	return `"` + s + `"`, nil
-}
-
-func quoteQualified(s string) (string, error) {
-	parts := strings.Split(s, ".")
-	if len(parts) > 2 {
-		return "", fmt.Errorf("%q: at most schema.table", s)
-	}
-	for i, p := range parts {
-		q, err := quoteIdent(p)
-		if err != nil {
-			return "", err
-		}
-		parts[i] = q
-	}
-	return strings.Join(parts, "."), nil
-}
-
-// Migrate creates the store's table (own table), or adds the version column
-// to the users table if it is missing. It is idempotent.
-func (s *PostgresVersionStore) Migrate(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, s.migrate); err != nil {
-		return fmt.Errorf("authkit: migrating the token version store: %w", err)
-	}
-	return nil
-}
-
-// Version returns the user's current version, or an error wrapping
-// [ErrUnknownUser] when there is no row for the user. Its method value is a
-// [VersionLookup]. Any other error is a failure of the database.
-func (s *PostgresVersionStore) Version(ctx context.Context, userID string) (int64, error) {
-	var v int64
-	err := s.db.QueryRowContext(ctx, s.selectSQL, userID).Scan(&v)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return 0, ErrUnknownUser
-	case err != nil:
-		return 0, fmt.Errorf("authkit: reading a token version: %w", err)
-	}
-	return v, nil
-}
-
-// Bump increments the user's version in one UPDATE … RETURNING and returns
-// the new one: every session and token issued under an older version is
-// refused from then on. A user without a row is [ErrUnknownUser]. When the
-// lookups go through a [VersionCache], bump through
-// [VersionCache.Bump] so that the cache forgets the old version at once.
-func (s *PostgresVersionStore) Bump(ctx context.Context, userID string) (int64, error) {
-	var v int64
-	err := s.db.QueryRowContext(ctx, s.bumpSQL, userID).Scan(&v)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return 0, ErrUnknownUser
-	case err != nil:
-		return 0, fmt.Errorf("authkit: bumping a token version: %w", err)
-	}
-	return v, nil
-}
-
-var errUsersTable = errors.New("authkit: users are added and removed in the application's users table")
-
-// Add makes userID known at version 0, in the store's own table; a known
-// user keeps its version. On a store over the application's users table it
-// returns an error: users are created there.
-func (s *PostgresVersionStore) Add(ctx context.Context, userID string) error {
-	if !s.ownTable {
-		return errUsersTable
-	}
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO authkit_token_versions (user_id) VALUES ($1)
-		ON CONFLICT (user_id) DO NOTHING`, userID); err != nil {
-		return fmt.Errorf("authkit: adding a user to the token version store: %w", err)
-	}
-	return nil
-}
-
-// Remove forgets userID (a deleted or disabled user), in the store's own
-// table: from then on its lookups return [ErrUnknownUser], so all its
-// credentials are refused. On a store over the application's users table it
-// returns an error.
-func (s *PostgresVersionStore) Remove(ctx context.Context, userID string) error {
-	if !s.ownTable {
-		return errUsersTable
-	}
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM authkit_token_versions WHERE user_id = $1`, userID); err != nil {
-		return fmt.Errorf("authkit: removing a user from the token version store: %w", err)
-	}
-	return nil
-}
-
-// Defaults of [NewVersionCache].
+// The version cache's limits and defaults.
 const (
-	DefaultVersionCacheTTL  = 5 * time.Second // how long a looked-up version is trusted
-	MaxVersionCacheTTL      = 5 * time.Minute // the longest TTL WithCacheTTL accepts
-	DefaultVersionCacheSize = 10000           // the most users the cache holds
+	defaultVersionCacheTTL  = 5 * time.Second
+	maxVersionCacheTTL      = 5 * time.Minute
+	defaultVersionCacheSize = 10000
 )
 
-// VersionCache puts a small cache in front of a [VersionLookup], so that a
-// busy user costs at most one store query per TTL (RFC 9700 revocation with
-// bounded latency). Its Lookup method value is itself a VersionLookup: pass
-// cache.Lookup wherever one is wanted ([WithVersionCheck], [NewIssuer], the
-// session authenticator).
+// currentVersion asks lookup for the user's version. An unknown user refuses
+// the credential (an error wrapping ErrInvalidToken and ErrUnknownUser); any
+// other failure is returned wrapped, for a 500.
+func currentVersion(ctx context.Context, lookup VersionLookup, userID string) (int64, error) {
+	current, err := lookup(ctx, userID)
+	if err != nil {
+		if errors.Is(err, ErrUnknownUser) {
+			return 0, invalidTokenCause("user", err)
+		}
+		return 0, fmt.Errorf("authkit: version lookup: %w", err)
+	}
+	return current, nil
+}
+
+// checkVersion refuses a credential issued under a version below the user's
+// current one, and returns the current version. It is the one version check
+// of the kit: access tokens, sessions and refresh tokens all go through it.
+func checkVersion(ctx context.Context, lookup VersionLookup, userID string, version int64) (int64, error) {
+	current, err := currentVersion(ctx, lookup, userID)
+	if err != nil {
+		return 0, err
+	}
+	if version < current {
+		return 0, revokedToken("token version below the user's current version")
+	}
+	return current, nil
+}
+
+// VersionCache puts a small cache in front of a [VersionStore], so that a
+// busy user costs at most one store query per TTL. Its Lookup method value is
+// a [VersionLookup]: pass cache.Lookup wherever one is wanted
+// ([WithVersionCheck], [NewIssuer]).
 //
-//   - An entry lives for the TTL ([WithCacheTTL], default 5 seconds): a version
-//     bumped on another instance (or directly in the database) is seen within
-//     it. A bump through [VersionCache.Bump] is seen by this instance at once.
-//   - The cache holds at most [WithCacheSize] users (default 10 000); an
-//     entry leaves when its TTL ends (by timer), and when the cache is full
-//     an arbitrary entry makes room for the new one.
-//   - Concurrent misses for one user share one lookup (singleflight): 100
-//     requests of a user whose entry expired cost one store query. A caller
-//     whose context ends stops waiting; the shared lookup runs on, detached
-//     from any one caller's cancellation, so the store (or its driver) must
-//     bound its own time, e.g. with a statement timeout.
-//   - It fails closed: an error, including [ErrUnknownUser], is returned to
-//     every caller that shared the lookup and is never cached, so the next
-//     miss asks the store again.
+//   - An entry lives for the TTL ([WithCacheTTL], default 5 seconds): a
+//     version bumped on another instance (or directly in the database) is
+//     seen within it. A bump through [VersionCache.Bump] is seen by this
+//     instance at once.
+//   - The cache holds at most [WithCacheSize] users (default 10 000); when it
+//     is full an arbitrary entry makes room for the new one.
+//   - Concurrent misses for one user share one store query. A caller whose
+//     context ends stops waiting; the shared query runs on, detached from any
+//     one caller's cancellation, so the store must bound its own time.
+//   - It fails closed: an error, including [ErrUnknownUser], is never cached.
 //
-// A VersionCache is safe for concurrent use. A hit takes no lock, reads no
-// clock and allocates nothing.
+// A VersionCache is safe for concurrent use.
+//
+// A hit takes no lock, reads no clock and allocates nothing: without
+// [WithClock] an entry is removed by a timer when its TTL ends; with it (for
+// tests) entries expire by that clock, checked on each lookup.
 type VersionCache struct {
-	lookup VersionLookup
-	bump   func(ctx context.Context, userID string) (int64, error)
-	ttl    time.Duration
-	size   int
-	now    func() time.Time // set by WithCacheClock; nil: entries expire by timer
-	epoch  time.Time        // c.now() at construction, when c.now is set
-	group  singleflight.Group
+	store VersionStore
+	ttl   time.Duration
+	size  int
+	now   func() time.Time // set by WithClock; nil: entries expire by timer
+	epoch time.Time        // c.now() at construction, when c.now is set
+	group singleflight.Group
 
 	// entries maps a user ID to an immutable *cacheEntry. Reads take no
 	// lock; writes (fill, expire, Forget) hold mu, which also guards n.
@@ -301,87 +107,59 @@ type VersionCache struct {
 
 type cacheEntry struct {
 	version int64
-	expires time.Duration // since epoch; only with WithCacheClock
+	expires time.Duration // since epoch; only with WithClock
 }
 
-// VersionCacheOption configures [NewVersionCache].
-type VersionCacheOption func(*VersionCache) error
+// cacheConfig is what the options of NewVersionCache set.
+type cacheConfig struct {
+	common
+	ttl  time.Duration
+	size int
+}
 
 // WithCacheTTL sets how long a looked-up version is trusted: the longest a
 // bump made elsewhere (another instance, the database directly) takes to
-// reach this instance. It must be positive and at most [MaxVersionCacheTTL].
-// Default: [DefaultVersionCacheTTL] (5 seconds).
-func WithCacheTTL(d time.Duration) VersionCacheOption {
-	return func(c *VersionCache) error {
-		if d <= 0 || d > MaxVersionCacheTTL {
-			return fmt.Errorf("WithCacheTTL(%v): must be positive and at most %v", d, MaxVersionCacheTTL)
+// reach this instance. It must be positive and at most 5 minutes. Default: 5
+// seconds.
+func WithCacheTTL(d time.Duration) Option {
+	return optionFor("WithCacheTTL", forCache, func(c *cacheConfig) error {
+		if err := c.once("WithCacheTTL", d); err != nil {
+			return err
+		}
+		if d <= 0 || d > maxVersionCacheTTL {
+			return fmt.Errorf("WithCacheTTL(%v): must be positive and at most %v", d, maxVersionCacheTTL)
 		}
 		c.ttl = d
 		return nil
-	}
+	})
 }
 
 // WithCacheSize sets the most users the cache holds. It must be positive.
-// Default: [DefaultVersionCacheSize] (10 000).
-func WithCacheSize(n int) VersionCacheOption {
-	return func(c *VersionCache) error {
+// Default: 10 000.
+func WithCacheSize(n int) Option {
+	return optionFor("WithCacheSize", forCache, func(c *cacheConfig) error {
+		if err := c.once("WithCacheSize", n); err != nil {
+			return err
+		}
 		if n <= 0 {
 			return fmt.Errorf("WithCacheSize(%d): must be positive", n)
 		}
 		c.size = n
 		return nil
-	}
+	})
 }
 
-// WithCacheBump sets the function [VersionCache.Bump] calls to increment a
-// user's version in the store, typically the store's Bump method value
-// (MemoryVersionStore.Bump, PostgresVersionStore.Bump). Default: none;
-// Bump then returns an error.
-func WithCacheBump(bump func(ctx context.Context, userID string) (int64, error)) VersionCacheOption {
-	return func(c *VersionCache) error {
-		if bump == nil {
-			return errors.New("WithCacheBump(nil)")
-		}
-		c.bump = bump
-		return nil
+// NewVersionCache returns a cache in front of store.
+func NewVersionCache(store VersionStore, opts ...Option) (*VersionCache, error) {
+	cfg := cacheConfig{ttl: defaultVersionCacheTTL, size: defaultVersionCacheSize}
+	err := applyOptions(opts, forCache, &cfg)
+	if isNil(store) {
+		err = errors.Join(errors.New("nil VersionStore"), err)
 	}
-}
-
-// WithCacheClock sets the function that tells the current time, for tests:
-// entries then expire by this clock, checked on each lookup. Default: the
-// system clock; entries expire by timer, so that a hit reads no clock.
-func WithCacheClock(now func() time.Time) VersionCacheOption {
-	return func(c *VersionCache) error {
-		if now == nil {
-			return errors.New("WithCacheClock(nil)")
-		}
-		c.now = now
-		return nil
-	}
-}
-
-// NewVersionCache returns a cache in front of lookup.
-func NewVersionCache(lookup VersionLookup, opts ...VersionCacheOption) (*VersionCache, error) {
-	if lookup == nil {
-		return nil, errors.New("authkit: NewVersionCache: nil VersionLookup")
-	}
-	c := &VersionCache{
-		lookup: lookup,
-		ttl:    DefaultVersionCacheTTL,
-		size:   DefaultVersionCacheSize,
-	}
-	var errs []error
-	for _, o := range opts {
-		if o == nil {
-			continue
-		}
-		if err := o(c); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
+	if err != nil {
 		return nil, fmt.Errorf("authkit: NewVersionCache: %w", err)
 	}
+	c := &VersionCache{store: store, ttl: cfg.ttl, size: cfg.size, now: cfg.now}
 	if c.now != nil {
 		c.epoch = c.now()
 	}
@@ -408,7 +186,7 @@ func (c *VersionCache) Lookup(ctx context.Context, userID string) (int64, error)
 
 func (c *VersionCache) miss(ctx context.Context, userID string, gen uint64) (int64, error) {
 	ch := c.group.DoChan(userID, func() (any, error) {
-		v, err := c.lookup(context.WithoutCancel(ctx), userID)
+		v, err := c.store.Version(context.WithoutCancel(ctx), userID)
 		if err != nil {
 			return nil, err
 		}
@@ -490,18 +268,32 @@ func (c *VersionCache) Forget(userID string) {
 	c.group.Forget(userID)
 }
 
-// Bump increments the user's version through the function set with
-// [WithCacheBump] and forgets the cached version, so that on this instance
-// every credential of the user issued before is refused as soon as Bump
-// returns (other instances see it within their TTL). This is "log out
-// everywhere": sessions, refresh-token families and, with
-// [WithVersionCheck], access tokens. It returns the new version, or the
-// store's error ([ErrUnknownUser] for an unknown user).
+// Bump increments the user's version in the store and forgets the cached
+// version, so that on this instance every credential of the user issued
+// before is refused as soon as Bump returns (other instances see it within
+// their TTL). This is "log out everywhere": sessions, refresh-token families
+// and, with [WithVersionCheck], access tokens. It returns the new version, or
+// the store's error ([ErrUnknownUser] for an unknown user).
 func (c *VersionCache) Bump(ctx context.Context, userID string) (int64, error) {
-	if c.bump == nil {
-		return 0, errors.New("authkit: VersionCache.Bump: no bump function; see WithCacheBump")
-	}
-	v, err := c.bump(ctx, userID)
+	v, err := c.store.Bump(ctx, userID)
 	c.Forget(userID)
 	return v, err
+}
+
+// WithVersionCheck checks, on every request, that the credential's token
+// version is not below the user's current one (see [VersionLookup]), so that
+// a version bump revokes it. It applies to [NewJWT] (access tokens; without
+// it an access token stays valid until it expires) and [NewSession]
+// (sessions; without it a session survives a bump). Wrap lookup in a
+// [VersionCache] so that this costs a store query per user per TTL, not per
+// request. A failing lookup fails closed (500). Default: no check.
+func WithVersionCheck(lookup VersionLookup) Option {
+	return sharedOption("WithVersionCheck", "func", forJWT|forSession,
+		func(c *common) error {
+			if lookup == nil {
+				return errors.New("WithVersionCheck(nil)")
+			}
+			c.versions = lookup
+			return nil
+		})
 }

@@ -12,7 +12,7 @@ import (
 
 func TestMemoryVersionStore(t *testing.T) {
 	ctx := context.Background()
-	s := NewMemoryVersionStore("a")
+	s := NewMemoryStore("a")
 	if v, err := s.Version(ctx, "a"); v != 0 || err != nil {
 		t.Fatalf("Version(a) = %d, %v", v, err)
 	}
@@ -25,11 +25,11 @@ func TestMemoryVersionStore(t *testing.T) {
 	if v, err := s.Bump(ctx, "a"); v != 1 || err != nil {
 		t.Fatalf("Bump = %d, %v", v, err)
 	}
-	s.Add("a") // keeps the version
+	_ = s.Add(ctx, "a") // keeps the version
 	if v, _ := s.Version(ctx, "a"); v != 1 {
 		t.Fatalf("Add reset the version to %d", v)
 	}
-	s.Remove("a")
+	_ = s.Remove(ctx, "a")
 	if _, err := s.Version(ctx, "a"); !errors.Is(err, ErrUnknownUser) {
 		t.Fatalf("removed: %v", err)
 	}
@@ -44,6 +44,11 @@ type countingLookup struct {
 	hold     chan struct{} // when non-nil, lookups wait for it to close
 	entered  chan string   // when non-nil, told of each lookup
 	err      error
+}
+
+// Version makes countingLookup a VersionStore.
+func (l *countingLookup) Version(ctx context.Context, userID string) (int64, error) {
+	return l.lookup(ctx, userID)
 }
 
 func (l *countingLookup) lookup(ctx context.Context, userID string) (int64, error) {
@@ -73,7 +78,8 @@ func (l *countingLookup) set(userID string, v int64) {
 	l.mu.Unlock()
 }
 
-func (l *countingLookup) bump(_ context.Context, userID string) (int64, error) {
+// Bump makes countingLookup a VersionStore.
+func (l *countingLookup) Bump(_ context.Context, userID string) (int64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.versions[userID]++
@@ -88,7 +94,7 @@ func TestVersionCacheHitsAndTTL(t *testing.T) {
 	ctx := context.Background()
 	l := newCountingLookup()
 	clock := newTestClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
-	c, err := NewVersionCache(l.lookup, WithCacheClock(clock.Now), WithCacheTTL(2*time.Second))
+	c, err := NewVersionCache(l, WithClock(clock.Now), WithCacheTTL(2*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +124,7 @@ func TestVersionCacheSingleflight(t *testing.T) {
 	l := newCountingLookup()
 	l.hold = make(chan struct{})
 	l.entered = make(chan string, 100) // room for wrong extra lookups, so they fail, not hang
-	c, _ := NewVersionCache(l.lookup)
+	c, _ := NewVersionCache(l)
 	const n = 100
 	var wg sync.WaitGroup
 	var started sync.WaitGroup
@@ -151,7 +157,7 @@ func TestVersionCacheFailsClosed(t *testing.T) {
 	ctx := context.Background()
 	l := newCountingLookup()
 	l.err = errStoreDown
-	c, _ := NewVersionCache(l.lookup)
+	c, _ := NewVersionCache(l)
 	for i := range 3 {
 		if _, err := c.Lookup(ctx, "u"); !errors.Is(err, errStoreDown) {
 			t.Fatalf("lookup %d: %v", i, err)
@@ -176,11 +182,11 @@ func TestVersionCacheFailsClosed(t *testing.T) {
 	// unknown user into a refusal.
 	l.err = errStoreDown
 	c.Forget("u")
-	if err := checkVersion(ctx, c.Lookup, "u", 5); err == nil || errors.Is(err, ErrInvalidToken) {
+	if _, err := checkVersion(ctx, c.Lookup, "u", 5); err == nil || errors.Is(err, ErrInvalidToken) {
 		t.Errorf("checkVersion with a failing store: %v", err)
 	}
 	l.err = nil
-	if err := checkVersion(ctx, c.Lookup, "ghost", 5); !errors.Is(err, ErrInvalidToken) {
+	if _, err := checkVersion(ctx, c.Lookup, "ghost", 5); !errors.Is(err, ErrInvalidToken) {
 		t.Errorf("checkVersion of an unknown user: %v", err)
 	}
 }
@@ -188,7 +194,7 @@ func TestVersionCacheFailsClosed(t *testing.T) {
 func TestVersionCacheBumpAndForget(t *testing.T) {
 	ctx := context.Background()
 	l := newCountingLookup()
-	c, err := NewVersionCache(l.lookup, WithCacheTTL(time.Minute), WithCacheBump(l.bump))
+	c, err := NewVersionCache(l, WithCacheTTL(time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,17 +233,13 @@ func TestVersionCacheBumpAndForget(t *testing.T) {
 		t.Fatalf("the in-flight (stale) result was cached: %d", v)
 	}
 
-	noBump, _ := NewVersionCache(l.lookup)
-	if _, err := noBump.Bump(ctx, "u"); err == nil {
-		t.Error("Bump without WithCacheBump succeeded")
-	}
 }
 
 func TestVersionCacheContext(t *testing.T) {
 	l := newCountingLookup()
 	l.hold = make(chan struct{})
 	defer close(l.hold)
-	c, _ := NewVersionCache(l.lookup)
+	c, _ := NewVersionCache(l)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := c.Lookup(ctx, "u"); !errors.Is(err, context.Canceled) {
@@ -252,7 +254,7 @@ func TestVersionCacheBounded(t *testing.T) {
 		l.set(fmt.Sprint("user", i), int64(i))
 	}
 	clock := newTestClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
-	c, _ := NewVersionCache(l.lookup, WithCacheSize(64), WithCacheClock(clock.Now))
+	c, _ := NewVersionCache(l, WithCacheSize(64), WithClock(clock.Now))
 	for i := range 1000 {
 		if v, err := c.Lookup(ctx, fmt.Sprint("user", i)); v != int64(i) || err != nil {
 			t.Fatalf("Lookup(user%d) = %d, %v", i, v, err)
@@ -268,7 +270,7 @@ func TestVersionCacheBounded(t *testing.T) {
 		t.Error("the newest entry was evicted")
 	}
 	// With an injected clock, expired entries go first, all at once.
-	clock.Advance(DefaultVersionCacheTTL)
+	clock.Advance(defaultVersionCacheTTL)
 	c.Lookup(ctx, "user0")
 	total = 0
 	c.entries.Range(func(any, any) bool { total++; return true })
@@ -282,7 +284,7 @@ func TestVersionCacheBounded(t *testing.T) {
 func TestVersionCacheTimerExpiry(t *testing.T) {
 	ctx := context.Background()
 	l := newCountingLookup()
-	c, _ := NewVersionCache(l.lookup, WithCacheTTL(10*time.Millisecond))
+	c, _ := NewVersionCache(l, WithCacheTTL(10*time.Millisecond))
 	if v, _ := c.Lookup(ctx, "u"); v != 1 {
 		t.Fatal(v)
 	}
@@ -307,7 +309,7 @@ func TestVersionCacheTimerExpiry(t *testing.T) {
 		t.Fatalf("after expiry: %d", v)
 	}
 	// The timer of a replaced entry does not remove its successor.
-	c2, _ := NewVersionCache(l.lookup, WithCacheTTL(time.Minute))
+	c2, _ := NewVersionCache(l, WithCacheTTL(time.Minute))
 	c2.Lookup(ctx, "u")
 	first, _ := c2.entries.Load("u")
 	c2.Forget("u")
@@ -323,18 +325,20 @@ func TestVersionCacheTimerExpiry(t *testing.T) {
 func TestNewVersionCacheValidation(t *testing.T) {
 	l := newCountingLookup()
 	for _, tc := range []struct {
-		name   string
-		lookup VersionLookup
-		opts   []VersionCacheOption
+		name  string
+		store VersionStore
+		opts  []Option
 	}{
-		{"nil lookup", nil, nil},
-		{"zero TTL", l.lookup, []VersionCacheOption{WithCacheTTL(0)}},
-		{"long TTL", l.lookup, []VersionCacheOption{WithCacheTTL(time.Hour)}},
-		{"zero size", l.lookup, []VersionCacheOption{WithCacheSize(0)}},
-		{"nil bump", l.lookup, []VersionCacheOption{WithCacheBump(nil)}},
-		{"nil clock", l.lookup, []VersionCacheOption{WithCacheClock(nil)}},
+		{"nil store", nil, nil},
+		{"typed nil store", (*Store)(nil), nil},
+		{"zero TTL", l, []Option{WithCacheTTL(0)}},
+		{"long TTL", l, []Option{WithCacheTTL(time.Hour)}},
+		{"zero size", l, []Option{WithCacheSize(0)}},
+		{"nil clock", l, []Option{WithClock(nil)}},
+		{"TTL twice", l, []Option{WithCacheTTL(time.Second), WithCacheTTL(2 * time.Second)}},
+		{"an option of NewJWT", l, []Option{WithLeeway(0)}},
 	} {
-		if _, err := NewVersionCache(tc.lookup, tc.opts...); err == nil {
+		if _, err := NewVersionCache(tc.store, tc.opts...); err == nil {
 			t.Errorf("%s: no error", tc.name)
 		}
 	}

@@ -43,6 +43,10 @@ const (
 	testIssuer   = "https://id.example"
 	testAudience = "api"
 	testKID      = "k1"
+
+	// sessionCookieName is the name NewSessionManager gives the session
+	// cookie by default.
+	sessionCookieName = "__Host-session"
 )
 
 var testKey = func() *ecdsa.PrivateKey {
@@ -436,12 +440,12 @@ func TestFrameworksSessionRoundTrip(t *testing.T) {
 			}
 			var cookie *http.Cookie
 			for _, ck := range resp.Cookies() {
-				if ck.Name == authkit.DefaultSessionCookieName {
+				if ck.Name == sessionCookieName {
 					cookie = ck
 				}
 			}
 			if cookie == nil || !cookie.Secure || !cookie.HttpOnly || cookie.Path != "/" || cookie.SameSite != http.SameSiteLaxMode {
-				t.Fatalf("login set the session cookie %v: want %s, Secure, HttpOnly, Path=/, SameSite=Lax", cookie, authkit.DefaultSessionCookieName)
+				t.Fatalf("login set the session cookie %v: want %s, Secure, HttpOnly, Path=/, SameSite=Lax", cookie, sessionCookieName)
 			}
 			if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
 				t.Errorf("login: Cache-Control %q, want no-store", cc)

@@ -29,7 +29,7 @@ type impl struct {
 
 var impls = []impl{
 	{"authkit", func(f *fixture, seen func(string)) (http.Handler, error) {
-		return buildAuthkit(f, seen, authkit.WithTokenCache(0))
+		return buildAuthkit(f, seen, authkit.WithTokenCacheSize(0))
 	}},
 	{"authkit-cached", func(f *fixture, seen func(string)) (http.Handler, error) {
 		return buildAuthkit(f, seen)
@@ -53,18 +53,15 @@ const leeway = 30 * time.Second
 // The kit's verified-token cache is on by default; "authkit" turns it off so
 // that every request parses and verifies, "authkit-cached" keeps it, so that
 // every request after the first is a hit (the same token again).
-func buildAuthkit(f *fixture, seen func(string), opts ...authkit.JWTOption) (http.Handler, error) {
-	key := authkit.WithKey(kid, f.pub)
-	if f.secret != nil {
-		key = authkit.WithHMACSecret(kid, f.secret)
-	}
+func buildAuthkit(f *fixture, seen func(string), opts ...authkit.Option) (http.Handler, error) {
+	key := authkit.WithKey(kid, f.verifyKey()) // a []byte secret is HS256
 	a, err := authkit.NewJWT(func(_ context.Context, c *authkit.Claims) (string, error) {
 		return c.Subject, nil
-	}, append([]authkit.JWTOption{authkit.WithIssuer(issuer), authkit.WithAudience(audience), key}, opts...)...)
+	}, append([]authkit.Option{authkit.WithIssuer(issuer), authkit.WithAudience(audience), key}, opts...)...)
 	if err != nil {
 		return nil, err
 	}
-	return authkit.Require[string](a)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return authkit.Require(a)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if sub, ok := authkit.UserFrom[string](r.Context()); ok {
 			seen(sub)
 			w.WriteHeader(http.StatusNoContent)

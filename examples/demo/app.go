@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/alexedwards/scs/postgresstore"
 	"github.com/alexedwards/scs/v2"
 	"github.com/authkit-go/authkit"
 	_ "github.com/jackc/pgx/v5/stdlib" // driver "pgx" for -database-url
@@ -28,18 +27,23 @@ type app struct {
 	cfg      config
 	users    *userStore
 	key      *signingKey
-	db       *sql.DB                       // nil without -database-url
-	pgStore  *authkit.PostgresSessionStore // nil without -database-url
-	versions *authkit.VersionCache         // users' token versions, cached
-	issuer   *authkit.Issuer               // mints access and refresh tokens
-	bearer   *authkit.JWT[*User]           // accepts the demo's access tokens
-	sessions *authkit.Session[*User]       // cookie sessions on scs
-	page     *template.Template            // web/index.html
-	static   http.Handler                  // web/static/*
+	db       *sql.DB                 // nil without -database-url
+	store    *authkit.Store          // sessions, token versions, refresh families
+	versions *authkit.VersionCache   // users' token versions, cached
+	issuer   *authkit.Issuer         // mints access and refresh tokens
+	bearer   *authkit.JWT[*User]     // accepts the demo's access tokens
+	sessions *authkit.Session[*User] // cookie sessions on scs
+	page     *template.Template      // web/index.html
+	static   http.Handler            // web/static/*
 }
 
 // demoUserIDs are the IDs of the demo's users (see newUserStore).
 var demoUserIDs = []string{"1", "2"}
+
+// refreshFamilyLifetime is the kit's default absolute lifetime of a
+// refresh-token family (7 days); the demo extends it to -refresh-ttl when
+// that is longer.
+const refreshFamilyLifetime = 7 * 24 * time.Hour
 
 // newApp builds the demo's stores, authenticators and pages. cfg.issuer must
 // be set. With cfg.databaseURL, sessions, token versions and refresh
@@ -53,16 +57,9 @@ func newApp(ctx context.Context, cfg config, key *signingKey) (_ *app, err error
 		}
 	}()
 
-	var (
-		lookup   authkit.VersionLookup
-		bump     func(context.Context, string) (int64, error)
-		families authkit.FamilyStore
-		store    scs.Store // nil: NewSessionManager's memstore
-	)
+	var sessionStore scs.Store // nil: NewSessionManager's memstore
 	if cfg.databaseURL == "" {
-		vs := authkit.NewMemoryVersionStore(demoUserIDs...)
-		lookup, bump = vs.Version, vs.Bump
-		families = authkit.NewMemoryFamilyStore()
+		a.store = authkit.NewMemoryStore(demoUserIDs...)
 	} else {
 		if a.db, err = sql.Open("pgx", cfg.databaseURL); err != nil {
 			return nil, fmt.Errorf("database: %w", err)
@@ -70,40 +67,26 @@ func newApp(ctx context.Context, cfg config, key *signingKey) (_ *app, err error
 		if err := a.db.PingContext(ctx); err != nil {
 			return nil, fmt.Errorf("database: %w", err)
 		}
-		vs, err := authkit.NewPostgresVersionStore(a.db)
-		if err != nil {
+		if a.store, err = authkit.NewPostgresStore(a.db); err != nil {
 			return nil, err
 		}
-		if err := vs.Migrate(ctx); err != nil {
+		// Migrate runs under an advisory lock: several demo processes
+		// starting together on one database are safe.
+		if err := a.store.Migrate(ctx); err != nil {
 			return nil, err
 		}
 		for _, id := range demoUserIDs { // a known user keeps its version
-			if err := vs.Add(ctx, id); err != nil {
+			if err := a.store.Add(ctx, id); err != nil {
 				return nil, err
 			}
 		}
-		lookup, bump = vs.Version, vs.Bump
-		fs, err := authkit.NewPostgresFamilyStore(a.db)
-		if err != nil {
-			return nil, err
-		}
-		if err := fs.Migrate(ctx); err != nil {
-			return nil, err
-		}
-		families = fs
-		if err := authkit.MigrateSessions(ctx, a.db, ""); err != nil {
-			return nil, err
-		}
-		if a.pgStore, err = authkit.NewPostgresSessionStore(a.db, postgresstore.Config{CleanUpInterval: 5 * time.Minute}); err != nil {
-			return nil, err
-		}
-		store = a.pgStore
+		sessionStore = a.store.Sessions()
 	}
 
 	// Every check of a version goes through the cache: a user costs at most
 	// one store query per TTL (5 seconds), and a bump on another process
 	// reaches this one within it.
-	if a.versions, err = authkit.NewVersionCache(lookup, authkit.WithCacheBump(bump)); err != nil {
+	if a.versions, err = authkit.NewVersionCache(a.store); err != nil {
 		return nil, err
 	}
 
@@ -112,11 +95,11 @@ func newApp(ctx context.Context, cfg config, key *signingKey) (_ *app, err error
 	// or __Host- names. Browsers and Go's cookiejar treat http://127.0.0.1 and
 	// http://localhost as secure origins, so the Secure cookie works there;
 	// on any other plain-HTTP host it would not come back.
-	a.issuer, err = authkit.NewIssuer(cfg.issuer, cfg.audience, key.signer, families, a.versions.Lookup,
+	a.issuer, err = authkit.NewIssuer(cfg.issuer, cfg.audience, key.signer, a.store, a.versions.Lookup,
 		authkit.WithSigningKeyID(key.kid),
 		authkit.WithAccessTokenTTL(cfg.accessTTL),
 		authkit.WithRefreshTokenTTL(cfg.refreshTTL),
-		authkit.WithRefreshFamilyLifetime(max(cfg.refreshTTL, authkit.DefaultRefreshFamilyLifetime)),
+		authkit.WithRefreshFamilyLifetime(max(cfg.refreshTTL, refreshFamilyLifetime)),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("token issuer: %w", err)
@@ -129,8 +112,8 @@ func newApp(ctx context.Context, cfg config, key *signingKey) (_ *app, err error
 		return nil, err
 	}
 
-	sm := authkit.NewSessionManager(store)
-	var sessionOpts []authkit.SessionOption
+	sm := authkit.NewSessionManager(sessionStore)
+	var sessionOpts []authkit.Option
 	if isPlainHTTP(cfg.issuer) {
 		// The demo serves plain HTTP: a Secure cookie with the __Host- prefix
 		// would be refused by browsers on any host but localhost, so the demo
@@ -140,7 +123,7 @@ func newApp(ctx context.Context, cfg config, key *signingKey) (_ *app, err error
 		sm.Cookie.Secure = false
 		sessionOpts = append(sessionOpts, authkit.WithInsecureSessionCookie())
 	}
-	sessionOpts = append(sessionOpts, authkit.WithSessionVersionCheck(a.versions.Lookup))
+	sessionOpts = append(sessionOpts, authkit.WithVersionCheck(a.versions.Lookup))
 	if a.sessions, err = authkit.NewSession(sm, a.loadUser, sessionOpts...); err != nil {
 		return nil, fmt.Errorf("sessions: %w", err)
 	}
@@ -164,8 +147,8 @@ func isPlainHTTP(issuer string) bool {
 
 // Close releases what newApp opened. Call it after the server has stopped.
 func (a *app) Close() error {
-	if a.pgStore != nil {
-		a.pgStore.StopCleanup()
+	if a.store != nil {
+		a.store.Close()
 	}
 	if a.db != nil {
 		return a.db.Close()
@@ -212,7 +195,7 @@ func (a *app) routes() http.Handler {
 
 	// Either way of logging in, bearer token first: a presented but
 	// invalid token is refused even next to a valid session cookie.
-	either := authkit.Require(authkit.Any[*User](a.bearer, a.sessions))
+	either := authkit.Require(authkit.Any(a.bearer, a.sessions))
 	mux.Handle("GET /api/me", either(http.HandlerFunc(a.me)))
 	mux.Handle("POST /logout-everywhere", either(http.HandlerFunc(a.logoutEverywhere)))
 

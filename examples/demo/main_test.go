@@ -432,7 +432,12 @@ func TestJWKSIsPublic(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b := a.issuer.JWKSet()
+		rec := httptest.NewRecorder()
+		a.issuer.JWKSHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/.well-known/jwks.json", nil))
+		b := rec.Body.Bytes()
+		if rec.Code != http.StatusOK {
+			t.Fatalf("%s: JWKS: %d %s", kind, rec.Code, b)
+		}
 		var set struct{ Keys []map[string]any }
 		if err := json.Unmarshal(b, &set); err != nil || len(set.Keys) != 1 {
 			t.Fatalf("%s: %s: %v", kind, b, err)

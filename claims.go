@@ -1,0 +1,90 @@
+package authkit
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+	"unicode/utf8"
+)
+
+// Claims is the verified claims set of a token. Times are in UTC; a claim that
+// was absent is the zero value.
+type Claims struct {
+	Issuer    string    // iss (required)
+	Subject   string    // sub (required, non-empty): the user ID
+	Audience  []string  // aud (required; a string is read as a one-element list)
+	ExpiresAt time.Time // exp (required)
+	IssuedAt  time.Time // iat (required)
+	NotBefore time.Time // nbf (optional)
+	ID        string    // jti (optional here; the kit's issuer always sets it)
+	Version   int64     // ver: the user's token version at issuance (0 if absent)
+	ClientID  string    // client_id (RFC 9068; optional)
+	Scope     string    // scope (RFC 9068: space-separated; optional)
+
+	// extra holds every other claim as raw JSON, nil when there is none. Its
+	// values are sub-slices of a buffer private to the verification that
+	// produced them; they are never handed out, so no request can change
+	// them for another. Read one with [Claims.DecodeExtra].
+	extra map[string][]byte
+}
+
+// DecodeExtra decodes the claim name, one the fields above do not hold, into
+// v with [encoding/json], and reports whether the claim was present. A claim
+// of the wrong JSON type is an error, not a silent conversion.
+func (c *Claims) DecodeExtra(name string, v any) (bool, error) {
+	raw, ok := c.extra[name]
+	if !ok {
+		return false, nil
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return true, fmt.Errorf("authkit: claim %q: %w", name, err)
+	}
+	return true, nil
+}
+
+// clone returns a copy of c for one request: the verified-token cache keeps
+// the original, and every request gets its own, so that a toUser or handler
+// that changes its Claims changes them for no other request.
+func (c *Claims) clone() *Claims {
+	cp := *c
+	cp.Audience = slices.Clone(c.Audience)
+	return &cp
+}
+
+// maxNumericDate is 9999-12-31T23:59:59Z; larger dates are refused as junk.
+const maxNumericDate = 253402300799
+
+// numericDate reads a NumericDate: a JSON number (never a string) of seconds
+// since the epoch, finite, not negative, not beyond the year 9999.
+func numericDate(value []byte) (float64, error) {
+	f, err := jsonFloat(value)
+	if err != nil {
+		return 0, err
+	}
+	if math.IsNaN(f) || f < 0 || f > maxNumericDate {
+		return 0, errors.New("out of range")
+	}
+	return f, nil
+}
+
+func unixTime(f float64) time.Time {
+	sec, frac := math.Modf(f)
+	return time.Unix(int64(sec), int64(frac*1e9)).UTC()
+}
+
+// validClaimString reports whether s can be written into a token and stored:
+// non-empty, valid UTF-8, no NUL (PostgreSQL text cannot hold it), bounded.
+func validClaimString(s string, max int) bool {
+	if s == "" || len(s) > max || !utf8.ValidString(s) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] == 0 {
+			return false
+		}
+	}
+	return true
+}

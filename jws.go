@@ -1,0 +1,317 @@
+package authkit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// The verifier's limits and defaults.
+const (
+	defaultMaxTokenSize     = 8 << 10          // bytes of a compact token
+	defaultLeeway           = 30 * time.Second // clock skew allowed on exp, nbf and iat
+	maxLeeway               = time.Minute      // the largest leeway WithLeeway accepts
+	defaultMaxTokenLifetime = time.Hour        // exp - iat of an access token (RFC 6750 §5.3)
+	accessTokenType         = "at+jwt"
+)
+
+// verifier checks compact JWS tokens of one type against a set of keys. It
+// is shared by the access-token authenticator and the refresh handler. It
+// holds no state of its own: the verified-token cache wraps it (see
+// tokenCache.verify).
+type verifier struct {
+	keys        keySource
+	typ         string // expected typ, compared case-insensitively, also with "application/"
+	issuer      string
+	audiences   []string
+	leeway      time.Duration
+	maxLifetime time.Duration
+	maxSize     int
+	now         func() time.Time
+}
+
+// jws is a compact JWS split into its parts. The decoded segments share one
+// buffer that belongs to this verification alone.
+type jws struct {
+	signingInput string // header64.payload64, the bytes the signature covers
+	header       []byte
+	payload      []byte
+	signature    []byte
+}
+
+// verified is a token that verified: its claims and the key that verified
+// it, found by the header's kid (hasKID false: the token had none).
+type verified struct {
+	claims *Claims
+	key    *verifyKey
+	kid    string
+	hasKID bool
+}
+
+// header is what the kit reads from a JWS header.
+type header struct {
+	alg, typ, kid          string
+	hasAlg, hasTyp, hasKID bool
+}
+
+// verify checks token and returns its claims. The order matters: format,
+// header, key, signature, and only then the claims, so that a forged token is
+// never reported as merely expired (CVE-2024-51744 class).
+func (v *verifier) verify(ctx context.Context, token string) (verified, error) {
+	if len(token) > v.maxSize {
+		return verified{}, invalidToken("token larger than the size limit")
+	}
+	t, err := splitJWS(token)
+	if err != nil {
+		return verified{}, err
+	}
+	h, err := v.readHeader(t.header)
+	if err != nil {
+		return verified{}, err
+	}
+	key, err := v.keys.key(ctx, h.kid, h.hasKID)
+	if err != nil {
+		return verified{}, err
+	}
+	if key == nil {
+		return verified{}, invalidToken("no key for this kid")
+	}
+	if h.alg != key.alg {
+		// Exact, case-sensitive: "none", "HS256" against an RSA key and every
+		// other algorithm swap end here (RFC 8725 §3.1).
+		return verified{}, invalidToken("alg does not match the key's algorithm")
+	}
+	if err := key.verify(bytesOf(t.signingInput), t.signature); err != nil {
+		return verified{}, invalidTokenCause("signature", err)
+	}
+	c, err := v.claims(t.payload)
+	if err != nil {
+		return verified{}, err
+	}
+	return verified{claims: c, key: key, kid: h.kid, hasKID: h.hasKID}, nil
+}
+
+// splitJWS checks that token is exactly three non-empty segments of the
+// base64url alphabet (RFC 7519 §7.2; RFC 7515 §2): no padding, whitespace,
+// JSON serialization or JWE, and decodes them strictly, refusing non-zero
+// trailing bits, so that each token has exactly one encoding.
+func splitJWS(token string) (jws, error) {
+	dot1, dot2 := -1, -1
+	for i := 0; i < len(token); i++ {
+		c := token[i]
+		if b64url[c] {
+			continue
+		}
+		if c != '.' {
+			return jws{}, invalidToken("character outside the base64url alphabet")
+		}
+		switch {
+		case dot1 < 0:
+			dot1 = i
+		case dot2 < 0:
+			dot2 = i
+		default:
+			return jws{}, invalidToken("more than three segments")
+		}
+	}
+	if dot2 < 0 || dot1 == 0 || dot2 == dot1+1 || dot2 == len(token)-1 {
+		return jws{}, invalidToken("not a compact JWS of three non-empty segments")
+	}
+	h64, p64, s64 := token[:dot1], token[dot1+1:dot2], token[dot2+1:]
+	hn, pn := strictB64.DecodedLen(len(h64)), strictB64.DecodedLen(len(p64))
+	buf := make([]byte, hn+pn+strictB64.DecodedLen(len(s64)))
+	t := jws{signingInput: token[:dot2]}
+	var err error
+	if t.header, err = decodeSegment(buf[:hn:hn], h64); err != nil {
+		return jws{}, invalidTokenCause("header segment", err)
+	}
+	if t.payload, err = decodeSegment(buf[hn:hn+pn:hn+pn], p64); err != nil {
+		return jws{}, invalidTokenCause("payload segment", err)
+	}
+	if t.signature, err = decodeSegment(buf[hn+pn:], s64); err != nil {
+		return jws{}, invalidTokenCause("signature segment", err)
+	}
+	return t, nil
+}
+
+func decodeSegment(dst []byte, seg string) ([]byte, error) {
+	n, err := strictB64.Decode(dst, bytesOf(seg))
+	return dst[:n:n], err
+}
+
+// readHeader reads a JWS header: alg, typ and kid, and nothing else. The typ
+// must be the verifier's.
+func (v *verifier) readHeader(b []byte) (header, error) {
+	var h header
+	err := parseObject(b, func(name string, value []byte) error {
+		var err error
+		switch name {
+		case "alg":
+			h.alg, err = jsonString(value)
+			h.hasAlg = true
+		case "typ":
+			h.typ, err = jsonString(value)
+			h.hasTyp = true
+		case "kid":
+			h.kid, err = jsonString(value)
+			h.hasKID = true
+		default:
+			// crit, jku, jwk, x5u, x5c, x5t, cty, b64, zip, enc and anything
+			// else: the kit understands none of them (RFC 7515 §4.1.11).
+			return fmt.Errorf("header parameter %q is not accepted", name)
+		}
+		return err
+	})
+	switch {
+	case err != nil:
+		return h, invalidTokenCause("header", err)
+	case !h.hasAlg:
+		return h, invalidToken("header without alg")
+	case !h.hasTyp || !v.typeOK(h.typ):
+		return h, invalidToken("wrong token type")
+	case h.hasKID && (h.kid == "" || len(h.kid) > maxKIDLen):
+		return h, invalidToken("bad kid")
+	}
+	return h, nil
+}
+
+func (v *verifier) typeOK(typ string) bool {
+	return strings.TrimPrefix(strings.ToLower(typ), "application/") == v.typ
+}
+
+// claims parses and checks the claims set of a token whose signature
+// verified.
+func (v *verifier) claims(payload []byte) (*Claims, error) {
+	c := new(Claims)
+	var exp, iat, nbf float64
+	var hasExp, hasIat, hasNbf, hasIss, hasAud bool
+	audOK := false
+	err := parseObject(payload, func(name string, value []byte) error {
+		var err error
+		switch name {
+		case "iss":
+			c.Issuer, err = jsonString(value)
+			hasIss = true
+		case "sub":
+			c.Subject, err = jsonString(value)
+		case "aud":
+			hasAud = true
+			audOK, err = v.parseAudience(c, value)
+		case "exp":
+			exp, err = numericDate(value)
+			hasExp = true
+		case "iat":
+			iat, err = numericDate(value)
+			hasIat = true
+		case "nbf":
+			nbf, err = numericDate(value)
+			hasNbf = true
+		case "jti":
+			c.ID, err = jsonString(value)
+		case "ver":
+			c.Version, err = jsonInt64(value)
+			if err == nil && c.Version < 0 {
+				err = errors.New("negative")
+			}
+		case "client_id":
+			c.ClientID, err = jsonString(value)
+		case "scope":
+			c.Scope, err = jsonString(value)
+		default:
+			if c.extra == nil {
+				c.extra = make(map[string][]byte, 4)
+			}
+			c.extra[name] = value[:len(value):len(value)]
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("claim %q: %w", name, err)
+		}
+		return nil
+	})
+	switch {
+	case err != nil:
+		return nil, invalidTokenCause("claims", err)
+	case !hasExp || !hasIat || !hasIss || !hasAud || c.Subject == "":
+		return nil, invalidToken("a required claim (exp, iat, iss, aud, sub) is missing")
+	case c.Issuer != v.issuer:
+		return nil, invalidToken("wrong issuer")
+	case !audOK:
+		return nil, invalidToken("wrong audience")
+	}
+	now := v.now()
+	nowS := float64(now.Unix()) + float64(now.Nanosecond())/1e9
+	leeway := v.leeway.Seconds()
+	switch {
+	case iat > nowS+leeway:
+		return nil, invalidToken("issued in the future")
+	case exp-iat > v.maxLifetime.Seconds():
+		return nil, invalidToken("lifetime longer than allowed")
+	case exp < iat:
+		return nil, invalidToken("expires before it was issued")
+	case nowS >= exp+leeway:
+		return nil, expiredToken("exp has passed")
+	case hasNbf && nowS < nbf-leeway:
+		return nil, expiredToken("nbf is in the future")
+	}
+	c.ExpiresAt, c.IssuedAt = unixTime(exp), unixTime(iat)
+	if hasNbf {
+		c.NotBefore = unixTime(nbf)
+	}
+	return c, nil
+}
+
+// parseAudience reads aud (a string or an array of strings, RFC 7519 §4.1.3)
+// into c and reports whether it contains one of the configured audiences.
+func (v *verifier) parseAudience(c *Claims, value []byte) (bool, error) {
+	if len(value) > 0 && value[0] == '"' {
+		s, err := jsonString(value)
+		if err != nil {
+			return false, err
+		}
+		c.Audience = []string{s}
+		return slices.Contains(v.audiences, s), nil
+	}
+	if len(value) == 0 || value[0] != '[' {
+		return false, errors.New("neither a string nor an array")
+	}
+	var auds []string
+	found := false
+	i := skipSpace(value, 1)
+	for i < len(value) && value[i] != ']' {
+		end, err := skipValue(value, i, 1)
+		if err != nil {
+			return false, err
+		}
+		s, err := jsonString(value[i:end])
+		if err != nil {
+			return false, errors.New("array member is not a string")
+		}
+		auds = append(auds, s)
+		found = found || slices.Contains(v.audiences, s)
+		i = skipSpace(value, end)
+		if i < len(value) && value[i] == ',' {
+			i = skipSpace(value, i+1)
+		}
+	}
+	c.Audience = auds
+	return found, nil
+}
+
+// checkTimes checks the time claims of verified claims against the clock
+// again, for a token answered from the cache.
+func (v *verifier) checkTimes(c *Claims) error {
+	now := v.now()
+	switch {
+	case c.IssuedAt.After(now.Add(v.leeway)):
+		return invalidToken("issued in the future")
+	case !now.Before(c.ExpiresAt.Add(v.leeway)):
+		return expiredToken("exp has passed")
+	case !c.NotBefore.IsZero() && now.Before(c.NotBefore.Add(-v.leeway)):
+		return expiredToken("nbf is in the future")
+	}
+	return nil
+}

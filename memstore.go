@@ -1,0 +1,144 @@
+package authkit
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/alexedwards/scs/v2"
+	"github.com/alexedwards/scs/v2/memstore"
+)
+
+// memoryStore is the in-memory backend of a [Store].
+type memoryStore struct {
+	memstore  *memstore.MemStore // the session store, made by the first Sessions call
+	mu        sync.Mutex
+	families  map[string]*memoryFamily
+	versions  map[string]int64
+	lastSweep time.Time
+}
+
+type memoryFamily struct {
+	RefreshFamily
+	current [32]byte
+}
+
+// NewMemoryStore returns a [Store] in memory, for tests, demos and
+// single-process programs: nothing survives a restart or is shared between
+// processes. It knows userIDs, each at version 0. Its sessions are kept by
+// scs's memstore.
+func NewMemoryStore(userIDs ...string) *Store {
+	s := &memoryStore{families: make(map[string]*memoryFamily), versions: make(map[string]int64, len(userIDs))}
+	for _, id := range userIDs {
+		s.versions[id] = 0
+	}
+	return &Store{b: s}
+}
+
+func (s *memoryStore) add(_ context.Context, userID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.versions[userID]; !ok {
+		s.versions[userID] = 0
+	}
+	return nil
+}
+
+func (s *memoryStore) remove(_ context.Context, userID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.versions, userID)
+	return nil
+}
+
+func (s *memoryStore) Version(_ context.Context, userID string) (int64, error) {
+	s.mu.Lock()
+	v, ok := s.versions[userID]
+	s.mu.Unlock()
+	if !ok {
+		return 0, ErrUnknownUser
+	}
+	return v, nil
+}
+
+func (s *memoryStore) Bump(_ context.Context, userID string) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.versions[userID]
+	if !ok {
+		return 0, ErrUnknownUser
+	}
+	v++
+	s.versions[userID] = v
+	return v, nil
+}
+
+func (s *memoryStore) CreateFamily(_ context.Context, f RefreshFamily, current [32]byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, dup := s.families[f.ID]; dup {
+		return fmt.Errorf("authkit: refresh family %q exists", f.ID)
+	}
+	if f.CreatedAt.Sub(s.lastSweep) >= familySweepInterval {
+		s.lastSweep = f.CreatedAt
+		s.deleteExpired(f.CreatedAt)
+	}
+	s.families[f.ID] = &memoryFamily{RefreshFamily: f, current: current}
+	return nil
+}
+
+func (s *memoryStore) RotateFamily(_ context.Context, id string, old, next [32]byte, now time.Time) (RefreshFamily, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, ok := s.families[id]
+	if !ok {
+		return RefreshFamily{}, ErrFamilyNotFound
+	}
+	if f.current != old || !f.RevokedAt.IsZero() || !now.Before(f.ExpiresAt) {
+		return f.RefreshFamily, ErrFamilyNotRotated
+	}
+	f.current = next
+	f.LastUsedAt = now
+	return f.RefreshFamily, nil
+}
+
+func (s *memoryStore) RevokeFamily(_ context.Context, id string, now time.Time) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, ok := s.families[id]
+	if !ok || !f.RevokedAt.IsZero() {
+		return false, nil
+	}
+	f.RevokedAt = now
+	return true, nil
+}
+
+// deleteExpired deletes the families past their absolute lifetime at now.
+// The caller holds s.mu.
+func (s *memoryStore) deleteExpired(now time.Time) int {
+	n := 0
+	for id, f := range s.families {
+		if !now.Before(f.ExpiresAt) {
+			delete(s.families, id)
+			n++
+		}
+	}
+	return n
+}
+
+func (s *memoryStore) migrate(context.Context) error { return nil }
+
+func (s *memoryStore) sessions() scs.Store {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.memstore == nil {
+		// No cleanup goroutine: scs's memstore sets its stop channel from
+		// inside that goroutine, so stopping it early is a data race. Expired
+		// sessions are refused when read and stay in memory until restart.
+		s.memstore = memstore.NewWithCleanupInterval(0)
+	}
+	return s.memstore
+}
+
+func (s *memoryStore) close() {}

@@ -1,0 +1,193 @@
+package authkit
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+)
+
+// This file writes every refusal the kit answers itself: the RFC 6750
+// challenge of the middleware, the RFC 6749 JSON error of the issuer's
+// endpoints, and the cross-origin check both rely on.
+
+// ErrorHandler writes the response for a request that the kit refused or
+// could not decide. err wraps one of the package's sentinel errors or, for a
+// failing store or callback, the cause itself. Install one with
+// [WithErrorHandler]; a custom handler may delegate to [DefaultErrorHandler]
+// or [DefaultTokenErrorHandler], passing err on unchanged.
+type ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
+
+// DefaultErrorHandler answers as RFC 6750 §3 prescribes, with no detail of
+// the failure in the body (the cause is logged at debug level for refusals and
+// at error level for failures):
+//
+//   - [ErrInvalidRequest]: 400, WWW-Authenticate: Bearer realm="…", error="invalid_request"
+//   - [ErrInvalidToken] (including expired and revoked): 401, WWW-Authenticate: Bearer realm="…", error="invalid_token"
+//   - [ErrNoCredentials]: 401, WWW-Authenticate: Bearer realm="…" (no error attribute)
+//   - [ErrCrossOrigin]: 403
+//   - anything else (a store or callback failure): 500, logged with [log/slog]
+//
+// The realm is the one set with [WithRealm] on the middleware that refused
+// the request, which travels with err ("authkit" by default). Bodies are the
+// plain [net/http.StatusText] of the status. Every answer carries
+// Cache-Control: no-store. It is safe for concurrent use.
+func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
+	realm := realmOf(err)
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	var status int
+	switch {
+	case errors.Is(err, ErrCrossOrigin):
+		status = http.StatusForbidden
+	case errors.Is(err, ErrInvalidRequest):
+		status = http.StatusBadRequest
+		h.Set("WWW-Authenticate", `Bearer realm="`+realm+`", error="invalid_request"`)
+	case errors.Is(err, ErrInvalidToken):
+		status = http.StatusUnauthorized
+		h.Set("WWW-Authenticate", `Bearer realm="`+realm+`", error="invalid_token"`)
+	case errors.Is(err, ErrNoCredentials):
+		status = http.StatusUnauthorized
+		h.Set("WWW-Authenticate", `Bearer realm="`+realm+`"`)
+	default:
+		status = http.StatusInternalServerError
+		slog.ErrorContext(r.Context(), "authkit: authentication failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	if status != http.StatusInternalServerError {
+		slog.DebugContext(r.Context(), "authkit: request refused", "status", status, "err", err)
+	}
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(http.StatusText(status) + "\n"))
+}
+
+// DefaultTokenErrorHandler answers a refused or failed request to an
+// [Issuer]'s endpoints as RFC 6749 §5.2 prescribes, with a JSON body
+// {"error":"…"} and Cache-Control: no-store:
+//
+//   - [ErrInvalidRequest]: 400 invalid_request
+//   - [ErrInvalidToken] (a refused refresh token): 400 invalid_grant
+//   - [ErrCrossOrigin]: 403 invalid_request
+//   - anything else (a store or lookup failure): 500 server_error, logged
+//     with [log/slog]
+//
+// It is safe for concurrent use.
+func DefaultTokenErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, ErrCrossOrigin):
+		slog.DebugContext(r.Context(), "authkit: token request refused", "err", err)
+		writeOAuthError(w, http.StatusForbidden, "invalid_request")
+	case errors.Is(err, ErrInvalidRequest):
+		slog.DebugContext(r.Context(), "authkit: token request refused", "err", err)
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request")
+	case errors.Is(err, ErrInvalidToken):
+		slog.DebugContext(r.Context(), "authkit: refresh token refused", "err", err)
+		writeOAuthError(w, http.StatusBadRequest, "invalid_grant")
+	default:
+		slog.ErrorContext(r.Context(), "authkit: token request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		writeOAuthError(w, http.StatusInternalServerError, "server_error")
+	}
+}
+
+func writeOAuthError(w http.ResponseWriter, status int, code string) {
+	h := w.Header()
+	noStore(h)
+	h.Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, `{"error":"`+code+`"}`+"\n")
+}
+
+func noStore(h http.Header) {
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+}
+
+// realmError carries the realm of the middleware that refused a request to
+// the error handler, with the refusal itself.
+type realmError struct {
+	realm string
+	err   error
+}
+
+func (e *realmError) Error() string { return e.err.Error() }
+func (e *realmError) Unwrap() error { return e.err }
+
+func withRealm(err error, realm string) error {
+	if realm == defaultRealm {
+		return err
+	}
+	return &realmError{realm: realm, err: err}
+}
+
+func realmOf(err error) string {
+	var re *realmError
+	if errors.As(err, &re) {
+		return re.realm
+	}
+	return defaultRealm
+}
+
+const defaultRealm = "authkit"
+
+// validRealm reports whether s can stand inside a quoted auth-param without
+// escaping (RFC 6750 §3: %x20-21 / %x23-5B / %x5D-7E).
+func validRealm(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// defaultCrossOrigin is the check used where [WithCrossOriginProtection] was
+// not given. It is never configured.
+var defaultCrossOrigin = http.NewCrossOriginProtection()
+
+// checkCrossOrigin refuses a cross-origin state-changing browser request with
+// an error wrapping [ErrCrossOrigin] (403); c nil means the default check.
+func checkCrossOrigin(c *http.CrossOriginProtection, r *http.Request) error {
+	if c == nil {
+		c = defaultCrossOrigin
+	}
+	if err := c.Check(r); err != nil {
+		return &authError{kind: ErrCrossOrigin, cause: err}
+	}
+	return nil
+}
+
+// WithErrorHandler sets the handler that answers refused and failed requests.
+// It applies to [Require] and [Optional], to [Session.LoadAndSave] (through
+// [NewSession]) and to the endpoints of an [Issuer] (through [NewIssuer]).
+// Default: [DefaultErrorHandler] for the middleware, [DefaultTokenErrorHandler]
+// for the issuer's endpoints.
+func WithErrorHandler(h ErrorHandler) Option {
+	return sharedOption("WithErrorHandler", "func", forGuard|forSession|forIssuer,
+		func(c *common) error {
+			if h == nil {
+				return errors.New("WithErrorHandler(nil)")
+			}
+			c.errorHandler = h
+			return nil
+		})
+}
+
+// WithCrossOriginProtection sets the CSRF check applied to state-changing
+// requests that rely on a cookie the browser attaches by itself: the session
+// cookie ([NewSession]), the access-token cookie ([NewJWT] with
+// [WithTokenCookie]) and the refresh cookie ([NewIssuer]). A refused request
+// gets [ErrCrossOrigin] (403). Configure c (trusted origins, bypass patterns)
+// before passing it. Default: [net/http.NewCrossOriginProtection] with no
+// exceptions.
+func WithCrossOriginProtection(c *http.CrossOriginProtection) Option {
+	return sharedOption("WithCrossOriginProtection", "protection", forJWT|forSession|forIssuer,
+		func(cfg *common) error {
+			if c == nil {
+				return errors.New("WithCrossOriginProtection(nil)")
+			}
+			cfg.crossOrigin = c
+			return nil
+		})
+}

@@ -1,0 +1,87 @@
+package authkit
+
+import (
+	"context"
+	"time"
+
+	"github.com/alexedwards/scs/v2"
+)
+
+// Store keeps what the kit remembers between requests: sessions (through
+// [Store.Sessions]), refresh-token families (it is a [FamilyStore]) and
+// users' token versions (it is a [VersionStore]). [NewMemoryStore] keeps
+// them in memory, [NewPostgresStore] in PostgreSQL; the methods behave alike.
+// A user must be added ([Store.Add]) before its version can be looked up: an
+// unknown or removed user is [ErrUnknownUser]. Families past their absolute
+// lifetime are deleted as new ones are created, at most once a minute. A
+// Store is safe for concurrent use.
+type Store struct{ b storeBackend }
+
+// storeBackend is what the memory and PostgreSQL stores implement.
+type storeBackend interface {
+	FamilyStore
+	VersionStore
+	add(ctx context.Context, userID string) error
+	remove(ctx context.Context, userID string) error
+	migrate(ctx context.Context) error
+	sessions() scs.Store
+	close()
+}
+
+// Migrate creates the store's tables and indexes if they are missing. It is
+// idempotent, and safe to run from several processes at once (one
+// transaction under a PostgreSQL advisory lock). In memory it does nothing.
+func (s *Store) Migrate(ctx context.Context) error { return s.b.migrate(ctx) }
+
+// Sessions returns the store's scs session store, for [NewSessionManager];
+// every call returns the same one. In PostgreSQL it starts scs's background
+// cleanup of expired sessions, which [Store.Close] stops; in memory expired
+// sessions are refused when read and kept until restart (use
+// NewSessionManager(nil), whose memstore cleans up, for a long-running
+// process).
+func (s *Store) Sessions() scs.Store { return s.b.sessions() }
+
+// Close stops the background cleanup of expired sessions. It closes no
+// database. It is idempotent; call it after the last use of the store.
+func (s *Store) Close() { s.b.close() }
+
+// Add makes userID known at version 0; a known user keeps its version. With
+// [WithUsersTable] it returns an error: users are created in that table.
+func (s *Store) Add(ctx context.Context, userID string) error { return s.b.add(ctx, userID) }
+
+// Remove forgets userID (a deleted or disabled user): from then on its
+// lookups return [ErrUnknownUser], so all its credentials are refused. With
+// [WithUsersTable] it returns an error.
+func (s *Store) Remove(ctx context.Context, userID string) error { return s.b.remove(ctx, userID) }
+
+// Version returns the user's current version, or [ErrUnknownUser]. Its
+// method value is a [VersionLookup]; any other error is a failure of the
+// store.
+func (s *Store) Version(ctx context.Context, userID string) (int64, error) {
+	return s.b.Version(ctx, userID)
+}
+
+// Bump increments the user's version atomically and returns the new one, or
+// [ErrUnknownUser]: every credential issued under an older version is
+// refused from then on. Where a [VersionCache] is in front, bump through
+// [VersionCache.Bump], so that it forgets the old version at once.
+func (s *Store) Bump(ctx context.Context, userID string) (int64, error) {
+	return s.b.Bump(ctx, userID)
+}
+
+// CreateFamily implements [FamilyStore].
+func (s *Store) CreateFamily(ctx context.Context, f RefreshFamily, current [32]byte) error {
+	return s.b.CreateFamily(ctx, f, current)
+}
+
+// RotateFamily implements [FamilyStore]. In PostgreSQL it is one conditional
+// UPDATE, so that of concurrent rotations with the same token exactly one
+// succeeds, across any number of processes.
+func (s *Store) RotateFamily(ctx context.Context, id string, old, next [32]byte, now time.Time) (RefreshFamily, error) {
+	return s.b.RotateFamily(ctx, id, old, next, now)
+}
+
+// RevokeFamily implements [FamilyStore].
+func (s *Store) RevokeFamily(ctx context.Context, id string, now time.Time) (bool, error) {
+	return s.b.RevokeFamily(ctx, id, now)
+}
