@@ -39,15 +39,13 @@ const (
 // the token was accepted and that the handler ran; a refusal carries the
 // kit's error in X-Kit-Error.
 //
-// The kit's API is being renamed on main (WithJWKSInsecureHTTP becomes
-// WithInsecureJWKSURL, JWKS options become JWT options, issuers by URL):
-// adapt this function and nothing else.
+// This is the only function of the module that calls the kit.
 func newVerifier(t testing.TB, iss, aud, jwksURI string, now func() time.Time) http.Handler {
 	t.Helper()
-	opts := []authkit.JWTOption{
+	opts := []authkit.Option{
 		authkit.WithIssuer(iss),
 		authkit.WithAudience(aud),
-		authkit.WithJWKSURL(t.Context(), jwksURI, authkit.WithJWKSInsecureHTTP()),
+		authkit.WithJWKSURL(t.Context(), jwksURI), authkit.WithInsecureJWKSURL(),
 	}
 	if now != nil {
 		opts = append(opts, authkit.WithClock(now))
@@ -58,7 +56,7 @@ func newVerifier(t testing.TB, iss, aud, jwksURI string, now func() time.Time) h
 	if err != nil {
 		t.Fatalf("NewJWT(issuer %s, audience %s, JWKS %s): %v", iss, aud, jwksURI, err)
 	}
-	return authkit.Require[string](auth, authkit.WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err error) {
+	return authkit.Require(auth, authkit.WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("X-Kit-Error", err.Error()) // for the test's log only
 		authkit.DefaultErrorHandler(w, r, err)
 	}))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
