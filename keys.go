@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
@@ -116,7 +117,8 @@ func newHMACKey(kid, alg string, secret []byte) (*verifyKey, error) {
 	if len(secret) < min {
 		return nil, fmt.Errorf("%s secret is %d bytes; at least %d random bytes are required (RFC 7518 §3.2)", alg, len(secret), min)
 	}
-	if bytes.Contains(secret, []byte("-----BEGIN")) || bytes.HasPrefix(bytes.TrimSpace(secret), []byte("{")) {
+	if t := bytes.TrimSpace(secret); bytes.Contains(secret, []byte("-----BEGIN")) ||
+		bytes.HasPrefix(t, []byte("{")) && (json.Valid(t) || bytes.Contains(t, []byte(`"kty"`))) {
 		// A PEM or JWK used as an HMAC secret is the key-confusion attack
 		// (RFC 8725 §2.1), never a deliberate choice.
 		return nil, errors.New("HMAC secret looks like a PEM block or a JWK; use a random secret, and pass public keys as keys")
