@@ -17,6 +17,12 @@
 //     authenticators in order.
 //   - [UserFrom] gives a handler the user; [ContextWithUser] puts one there
 //     (for tests and adapters).
+//   - [Store] keeps sessions, refresh-token families and token versions, in
+//     memory ([NewMemoryStore]) or PostgreSQL ([NewPostgresStore]);
+//     [VersionCache] fronts its versions.
+//
+// Every constructor takes options of one type, [Option]; each option's doc
+// names the constructors it applies to and its default.
 //
 // Every value the package constructs is immutable after construction and safe
 // for concurrent use. Constructors check their configuration and return an

@@ -177,6 +177,7 @@ func NewIssuer(issuer, audience string, key any, families FamilyStore, versions 
 	if cfg.refreshTTL > cfg.familyTTL {
 		errs = append(errs, fmt.Errorf("refresh token TTL %v is longer than the family lifetime %v", cfg.refreshTTL, cfg.familyTTL))
 	}
+	cfg.now = cfg.clock()
 	s, err := newSigner(cfg.kid, cfg.alg, key)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("signing key: %w", err))
@@ -198,7 +199,7 @@ func NewIssuer(issuer, audience string, key any, families FamilyStore, versions 
 		leeway:      defaultLeeway,
 		maxLifetime: cfg.refreshTTL,
 		maxSize:     defaultMaxTokenSize,
-		now:         cfg.clock(),
+		now:         cfg.now,
 	}
 	var keys [][]byte
 	for _, k := range append([][]byte{s.jwk}, cfg.extraJWK...) {
@@ -233,10 +234,7 @@ func wholeSeconds(name string, d time.Duration) error {
 // also the longest an access token stays valid after "log out everywhere"
 // when [NewJWT] does not check versions. Default: 15 minutes.
 func WithAccessTokenTTL(d time.Duration) Option {
-	return optionFor("WithAccessTokenTTL", forIssuer, func(i *issuerConfig) error {
-		if err := i.once("WithAccessTokenTTL", d); err != nil {
-			return err
-		}
+	return singleOption("WithAccessTokenTTL", d, forIssuer, func(i *issuerConfig) error {
 		if err := wholeSeconds("WithAccessTokenTTL", d); err != nil {
 			return err
 		}
@@ -253,10 +251,7 @@ func WithAccessTokenTTL(d time.Duration) Option {
 // so a family unused for longer dies. A whole number of seconds, at most the
 // family lifetime. Default: 24 hours.
 func WithRefreshTokenTTL(d time.Duration) Option {
-	return optionFor("WithRefreshTokenTTL", forIssuer, func(i *issuerConfig) error {
-		if err := i.once("WithRefreshTokenTTL", d); err != nil {
-			return err
-		}
+	return singleOption("WithRefreshTokenTTL", d, forIssuer, func(i *issuerConfig) error {
 		if err := wholeSeconds("WithRefreshTokenTTL", d); err != nil {
 			return err
 		}
@@ -270,10 +265,7 @@ func WithRefreshTokenTTL(d time.Duration) Option {
 // 10.4.8). A whole number of seconds. Default: 7
 // days.
 func WithRefreshFamilyLifetime(d time.Duration) Option {
-	return optionFor("WithRefreshFamilyLifetime", forIssuer, func(i *issuerConfig) error {
-		if err := i.once("WithRefreshFamilyLifetime", d); err != nil {
-			return err
-		}
+	return singleOption("WithRefreshFamilyLifetime", d, forIssuer, func(i *issuerConfig) error {
 		if err := wholeSeconds("WithRefreshFamilyLifetime", d); err != nil {
 			return err
 		}
@@ -286,10 +278,7 @@ func WithRefreshFamilyLifetime(d time.Duration) Option {
 // the access audience, so that no access-token verifier accepts a refresh
 // token. Default: the issuer name.
 func WithRefreshAudience(aud string) Option {
-	return optionFor("WithRefreshAudience", forIssuer, func(i *issuerConfig) error {
-		if err := i.once("WithRefreshAudience", fmt.Sprintf("%q", aud)); err != nil {
-			return err
-		}
+	return singleOption("WithRefreshAudience", fmt.Sprintf("%q", aud), forIssuer, func(i *issuerConfig) error {
 		if !validClaimString(aud, maxClaimLen) {
 			return errors.New("WithRefreshAudience: must be a non-empty UTF-8 string")
 		}
@@ -305,10 +294,7 @@ func WithRefreshAudience(aud string) Option {
 // routes only, e.g. "/token" for /token/refresh and /token/logout. Default:
 // "__Secure-authkit-refresh" and "/token".
 func WithRefreshCookie(name, path string) Option {
-	return optionFor("WithRefreshCookie", forIssuer, func(i *issuerConfig) error {
-		if err := i.once("WithRefreshCookie", fmt.Sprintf("%q, %q", name, path)); err != nil {
-			return err
-		}
+	return singleOption("WithRefreshCookie", fmt.Sprintf("%q, %q", name, path), forIssuer, func(i *issuerConfig) error {
 		c := &http.Cookie{Name: name, Value: "x", Path: path}
 		switch {
 		case c.Valid() != nil:
@@ -329,10 +315,7 @@ func WithRefreshCookie(name, path string) Option {
 // most 256 bytes. Default: the key's RFC 7638 JWK thumbprint (SHA-256,
 // base64url).
 func WithSigningKeyID(kid string) Option {
-	return optionFor("WithSigningKeyID", forIssuer, func(i *issuerConfig) error {
-		if err := i.once("WithSigningKeyID", fmt.Sprintf("%q", kid)); err != nil {
-			return err
-		}
+	return singleOption("WithSigningKeyID", fmt.Sprintf("%q", kid), forIssuer, func(i *issuerConfig) error {
 		if kid == "" || len(kid) > maxKIDLen {
 			return fmt.Errorf("WithSigningKeyID(%q): must be 1 to %d bytes", kid, maxKIDLen)
 		}
@@ -346,10 +329,7 @@ func WithSigningKeyID(kid string) Option {
 // HS256/384/512 for a secret. Default: the key's natural algorithm (ES256,
 // ES384, ES512, EdDSA, RS256 or HS256).
 func WithSigningAlgorithm(alg string) Option {
-	return optionFor("WithSigningAlgorithm", forIssuer, func(i *issuerConfig) error {
-		if err := i.once("WithSigningAlgorithm", fmt.Sprintf("%q", alg)); err != nil {
-			return err
-		}
+	return singleOption("WithSigningAlgorithm", fmt.Sprintf("%q", alg), forIssuer, func(i *issuerConfig) error {
 		if alg == "" {
 			return errors.New("WithSigningAlgorithm: empty algorithm")
 		}
@@ -389,10 +369,7 @@ func WithAdditionalKey(kid string, key any) Option {
 // per revoked family, synchronously, with the request's context; it should
 // return quickly. Default: a warning through [log/slog].
 func WithReuseHandler(h func(ctx context.Context, e ReuseEvent)) Option {
-	return optionFor("WithReuseHandler", forIssuer, func(i *issuerConfig) error {
-		if err := i.once("WithReuseHandler", "func"); err != nil {
-			return err
-		}
+	return singleOption("WithReuseHandler", "func", forIssuer, func(i *issuerConfig) error {
 		if h == nil {
 			return errors.New("WithReuseHandler(nil)")
 		}
@@ -443,7 +420,7 @@ func (i *Issuer) Issue(ctx context.Context, userID string) (*TokenPair, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := i.cfg.clock()()
+	now := i.cfg.now()
 	f := RefreshFamily{
 		ID:         rand.Text(),
 		UserID:     userID,

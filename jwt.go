@@ -37,15 +37,16 @@ func newJWTConfig(opts []Option) (*jwtConfig, error) {
 		jwks:        defaultJWKSConfig(),
 	}
 	err := applyOptions(opts, forJWT, c)
-	if err := errors.Join(err, c.validate()); err != nil {
+	if err := errors.Join(err, c.resolve()); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-// validate checks what no single option can: the required settings and the
-// options that exclude each other.
-func (c *jwtConfig) validate() error {
+// resolve takes the issuer, audience, keys and lifetime from WithTokensFrom
+// where it was given, and checks what no single option can: the required
+// settings and the options that exclude each other.
+func (c *jwtConfig) resolve() error {
 	var errs []error
 	if c.from != nil {
 		if iss := c.from.issuer; c.issuer != "" && c.issuer != iss {
@@ -116,12 +117,9 @@ func (c *jwtConfig) verifier() (verifier, error) {
 // WithIssuer sets the issuer ("iss") a token must name, compared exactly.
 // Required (or given by [WithTokensFrom]).
 func WithIssuer(iss string) Option {
-	return optionFor("WithIssuer", forJWT, func(c *jwtConfig) error {
+	return singleOption("WithIssuer", fmt.Sprintf("%q", iss), forJWT, func(c *jwtConfig) error {
 		if !validClaimString(iss, maxClaimLen) {
 			return fmt.Errorf("WithIssuer(%q): must be a non-empty UTF-8 string", iss)
-		}
-		if err := c.once("WithIssuer", fmt.Sprintf("%q", iss)); err != nil {
-			return err
 		}
 		c.issuer = iss
 		return nil
@@ -213,10 +211,7 @@ func WithJWKSet(data []byte) Option {
 // After that, the last fetched keys keep verifying tokens but nothing is
 // fetched any more.
 func WithJWKSURL(ctx context.Context, jwksURL string) Option {
-	return optionFor("WithJWKSURL", forJWT, func(c *jwtConfig) error {
-		if err := c.once("WithJWKSURL", fmt.Sprintf("%q", jwksURL)); err != nil {
-			return err
-		}
+	return singleOption("WithJWKSURL", fmt.Sprintf("%q", jwksURL), forJWT, func(c *jwtConfig) error {
 		if ctx == nil {
 			return errors.New("WithJWKSURL: nil context")
 		}
@@ -234,10 +229,7 @@ func WithJWKSURL(ctx context.Context, jwksURL string) Option {
 // and may not go from https to http. Default: a client with a 10 second
 // timeout and that redirect policy, never [net/http.DefaultClient].
 func WithHTTPClient(client *http.Client) Option {
-	return optionFor("WithHTTPClient", forJWT, func(c *jwtConfig) error {
-		if err := c.once("WithHTTPClient", "client"); err != nil {
-			return err
-		}
+	return singleOption("WithHTTPClient", "client", forJWT, func(c *jwtConfig) error {
 		if client == nil {
 			return errors.New("WithHTTPClient(nil)")
 		}
@@ -249,10 +241,7 @@ func WithHTTPClient(client *http.Client) Option {
 // WithInsecureJWKSURL lets [WithJWKSURL] fetch over plain http, for local
 // development and tests. Default: https only.
 func WithInsecureJWKSURL() Option {
-	return optionFor("WithInsecureJWKSURL", forJWT, func(c *jwtConfig) error {
-		if err := c.once("WithInsecureJWKSURL", ""); err != nil {
-			return err
-		}
+	return singleOption("WithInsecureJWKSURL", "", forJWT, func(c *jwtConfig) error {
 		c.jwks.insecureHTTP = true
 		return nil
 	})
@@ -264,10 +253,7 @@ func WithInsecureJWKSURL() Option {
 // refetches for tokens with an unknown kid (missInterval, at least one
 // second). Default: 15 minutes and 1 minute.
 func WithJWKSRefresh(interval, missInterval time.Duration) Option {
-	return optionFor("WithJWKSRefresh", forJWT, func(c *jwtConfig) error {
-		if err := c.once("WithJWKSRefresh", fmt.Sprintf("%v, %v", interval, missInterval)); err != nil {
-			return err
-		}
+	return singleOption("WithJWKSRefresh", fmt.Sprintf("%v, %v", interval, missInterval), forJWT, func(c *jwtConfig) error {
 		if interval < minJWKSRefreshInterval || missInterval < minJWKSMissInterval {
 			return fmt.Errorf("WithJWKSRefresh(%v, %v): the interval must be at least %v, the miss interval at least %v",
 				interval, missInterval, minJWKSRefreshInterval, minJWKSMissInterval)
@@ -284,10 +270,7 @@ func WithJWKSRefresh(interval, missInterval time.Duration) Option {
 // further audiences. It cannot be combined with [WithJWKSURL]. For a verifier
 // in another process, serve [Issuer.JWKSHandler] and use [WithJWKSURL].
 func WithTokensFrom(iss *Issuer) Option {
-	return optionFor("WithTokensFrom", forJWT, func(c *jwtConfig) error {
-		if err := c.once("WithTokensFrom", "issuer"); err != nil {
-			return err
-		}
+	return singleOption("WithTokensFrom", "issuer", forJWT, func(c *jwtConfig) error {
 		if iss == nil || iss.signer == nil {
 			return errors.New("WithTokensFrom: the Issuer was not built by NewIssuer")
 		}
@@ -299,10 +282,7 @@ func WithTokensFrom(iss *Issuer) Option {
 // WithLeeway sets the clock skew tolerated on "exp", "nbf" and "iat": between
 // 0 and one minute. Default: 30 seconds.
 func WithLeeway(d time.Duration) Option {
-	return optionFor("WithLeeway", forJWT, func(c *jwtConfig) error {
-		if err := c.once("WithLeeway", d); err != nil {
-			return err
-		}
+	return singleOption("WithLeeway", d, forJWT, func(c *jwtConfig) error {
 		if d < 0 || d > maxLeeway {
 			return fmt.Errorf("WithLeeway(%v): must be between 0 and %v", d, maxLeeway)
 		}
@@ -315,10 +295,7 @@ func WithLeeway(d time.Duration) Option {
 // accepted token; longer-lived tokens are refused. Default: one hour
 // (RFC 6750 §5.3).
 func WithMaxTokenLifetime(d time.Duration) Option {
-	return optionFor("WithMaxTokenLifetime", forJWT, func(c *jwtConfig) error {
-		if err := c.once("WithMaxTokenLifetime", d); err != nil {
-			return err
-		}
+	return singleOption("WithMaxTokenLifetime", d, forJWT, func(c *jwtConfig) error {
 		if d <= 0 {
 			return fmt.Errorf("WithMaxTokenLifetime(%v): must be positive", d)
 		}
@@ -330,10 +307,7 @@ func WithMaxTokenLifetime(d time.Duration) Option {
 // WithMaxTokenSize sets the largest token, in bytes, that is decoded at all;
 // larger ones are refused before any work. Default: 8 KiB.
 func WithMaxTokenSize(n int) Option {
-	return optionFor("WithMaxTokenSize", forJWT, func(c *jwtConfig) error {
-		if err := c.once("WithMaxTokenSize", n); err != nil {
-			return err
-		}
+	return singleOption("WithMaxTokenSize", n, forJWT, func(c *jwtConfig) error {
 		if n < 64 {
 			return fmt.Errorf("WithMaxTokenSize(%d): too small", n)
 		}
@@ -350,10 +324,7 @@ func WithMaxTokenSize(n int) Option {
 // it with 403 (see [WithCrossOriginProtection]). Default: no cookie; the
 // token is read from the Authorization header only, never from the query.
 func WithTokenCookie(name string) Option {
-	return optionFor("WithTokenCookie", forJWT, func(c *jwtConfig) error {
-		if err := c.once("WithTokenCookie", fmt.Sprintf("%q", name)); err != nil {
-			return err
-		}
+	return singleOption("WithTokenCookie", fmt.Sprintf("%q", name), forJWT, func(c *jwtConfig) error {
 		if name == "" {
 			return errors.New("WithTokenCookie: empty name")
 		}
@@ -370,10 +341,7 @@ func WithTokenCookie(name string) Option {
 // tokens that verified are stored; when it is full an arbitrary entry is
 // evicted. Default: 10 000 tokens.
 func WithTokenCacheSize(n int) Option {
-	return optionFor("WithTokenCacheSize", forJWT, func(c *jwtConfig) error {
-		if err := c.once("WithTokenCacheSize", n); err != nil {
-			return err
-		}
+	return singleOption("WithTokenCacheSize", n, forJWT, func(c *jwtConfig) error {
 		if n < 0 {
 			return fmt.Errorf("WithTokenCacheSize(%d): negative size", n)
 		}

@@ -13,7 +13,7 @@ import (
 // memoryStore is the in-memory backend of a [Store].
 type memoryStore struct {
 	memstore  *memstore.MemStore // the session store, made by the first Sessions call
-	mu        sync.Mutex
+	mu        sync.RWMutex
 	families  map[string]*memoryFamily
 	versions  map[string]int64
 	lastSweep time.Time
@@ -53,9 +53,9 @@ func (s *memoryStore) remove(_ context.Context, userID string) error {
 }
 
 func (s *memoryStore) Version(_ context.Context, userID string) (int64, error) {
-	s.mu.Lock()
+	s.mu.RLock()
 	v, ok := s.versions[userID]
-	s.mu.Unlock()
+	s.mu.RUnlock()
 	if !ok {
 		return 0, ErrUnknownUser
 	}

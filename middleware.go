@@ -120,10 +120,7 @@ type guardConfig struct {
 // WithRealm sets the realm named in WWW-Authenticate challenges. It must be
 // non-empty printable ASCII without '"' or '\'. Default: "authkit".
 func WithRealm(realm string) Option {
-	return optionFor("WithRealm", forGuard, func(c *guardConfig) error {
-		if err := c.once("WithRealm", fmt.Sprintf("%q", realm)); err != nil {
-			return err
-		}
+	return singleOption("WithRealm", fmt.Sprintf("%q", realm), forGuard, func(c *guardConfig) error {
 		if !validRealm(realm) {
 			return fmt.Errorf("WithRealm(%q): a realm must be printable ASCII without quotes or backslashes", realm)
 		}

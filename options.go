@@ -41,22 +41,35 @@ const (
 
 var constructorNames = [...]string{"NewJWT", "NewSession", "NewIssuer", "NewVersionCache", "Require and Optional", "NewPostgresStore"}
 
-// optionFor returns an option named name for the constructors to, whose
-// configuration type is C.
+// configurable is every constructor's configuration: it embeds common.
+type configurable interface{ base() *common }
+
+// optionFor returns an option named name for the constructors to that may be
+// given several times (a key, an audience). C is the configuration it sets:
+// a constructor's, or common for a shared option.
 func optionFor[C any](name string, to int, f func(*C) error) Option {
-	return Option{name: name, to: to, apply: func(c any) error { return f(c.(*C)) }}
+	return Option{name: name, to: to, apply: func(c any) error { return f(configOf[C](c)) }}
 }
 
-// sharedOption returns a single-valued option that sets a field of common,
-// for the constructors to. arg is what an error message shows of its value.
-func sharedOption(name, arg string, to int, f func(*common) error) Option {
+// singleOption is optionFor for a single-valued option: f checks and sets the
+// value, and a second one is an error naming both. arg is what an error shows
+// of the value.
+func singleOption[C any](name string, arg any, to int, f func(*C) error) Option {
 	return Option{name: name, to: to, apply: func(c any) error {
-		com := c.(interface{ base() *common }).base()
-		if err := f(com); err != nil {
+		if err := f(configOf[C](c)); err != nil {
 			return err
 		}
-		return com.once(name, arg)
+		return c.(configurable).base().once(name, arg)
 	}}
+}
+
+// configOf returns the part of the configuration c that an option of type C
+// sets: c itself, or its common part.
+func configOf[C any](c any) *C {
+	if p, ok := c.(*C); ok {
+		return p
+	}
+	return any(c.(configurable).base()).(*C)
 }
 
 // common holds the settings the shared options set, and the record of which
@@ -99,7 +112,7 @@ func (c *common) clock() func() time.Time {
 // applyOptions applies each of opts to cfg, the configuration of the
 // constructor target, and joins the errors, so that a constructor reports
 // every problem at once.
-func applyOptions(opts []Option, target int, cfg interface{ base() *common }) error {
+func applyOptions(opts []Option, target int, cfg configurable) error {
 	var errs []error
 	for i, o := range opts {
 		switch {
@@ -122,7 +135,7 @@ func applyOptions(opts []Option, target int, cfg interface{ base() *common }) er
 	return errors.Join(errs...)
 }
 
-// base lets applyOptions and sharedOption reach the common part of every
+// base lets applyOptions and the options reach the common part of every
 // configuration.
 func (c *common) base() *common { return c }
 
@@ -131,7 +144,7 @@ func (c *common) base() *common { return c }
 // entries then expire by this clock, checked on each lookup, rather than by
 // timer). Default: [time.Now].
 func WithClock(now func() time.Time) Option {
-	return sharedOption("WithClock", "func", forJWT|forSession|forIssuer|forCache,
+	return singleOption[common]("WithClock", "func", forJWT|forSession|forIssuer|forCache,
 		func(c *common) error {
 			if now == nil {
 				return errors.New("WithClock(nil)")

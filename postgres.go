@@ -55,10 +55,7 @@ type postgresSQL struct {
 // underscores, not starting with a digit, at most 63 bytes); they are quoted,
 // so they are case-sensitive. Default: "sessions".
 func WithSessionTable(table string) Option {
-	return optionFor("WithSessionTable", forStore, func(c *postgresConfig) error {
-		if err := c.once("WithSessionTable", fmt.Sprintf("%q", table)); err != nil {
-			return err
-		}
+	return singleOption("WithSessionTable", fmt.Sprintf("%q", table), forStore, func(c *postgresConfig) error {
 		q, err := quoteQualified(table)
 		if err != nil {
 			return fmt.Errorf("WithSessionTable: %w", err)
@@ -77,10 +74,7 @@ func WithSessionTable(table string) Option {
 // follow the rules of [WithSessionTable]. Default: the kit's own table,
 // authkit_token_versions.
 func WithUsersTable(table, idColumn, versionColumn string) Option {
-	return optionFor("WithUsersTable", forStore, func(c *postgresConfig) error {
-		if err := c.once("WithUsersTable", fmt.Sprintf("%q, %q, %q", table, idColumn, versionColumn)); err != nil {
-			return err
-		}
+	return singleOption("WithUsersTable", fmt.Sprintf("%q, %q, %q", table, idColumn, versionColumn), forStore, func(c *postgresConfig) error {
 		t, err1 := quoteQualified(table)
 		id, err2 := quoteIdent(idColumn)
 		v, err3 := quoteIdent(versionColumn)

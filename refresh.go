@@ -31,7 +31,7 @@ func (i *Issuer) Refresh(ctx context.Context, refreshToken string) (*TokenPair, 
 		return nil, err
 	}
 	c := t.claims
-	now := i.cfg.clock()()
+	now := i.cfg.now()
 	if !now.Before(c.ExpiresAt) {
 		return nil, expiredToken("refresh token expired")
 	}
@@ -55,7 +55,7 @@ func (i *Issuer) Refresh(ctx context.Context, refreshToken string) (*TokenPair, 
 	case errors.Is(err, ErrFamilyNotFound):
 		return nil, revokedToken("unknown refresh family")
 	case errors.Is(err, ErrFamilyNotRotated):
-		return nil, i.notRotated(ctx, f, c, now)
+		return nil, i.notRotated(ctx, f, famID, c, now)
 	case err != nil:
 		return nil, err
 	}
@@ -73,19 +73,18 @@ func (i *Issuer) Refresh(ctx context.Context, refreshToken string) (*TokenPair, 
 	return pair, nil
 }
 
-// notRotated explains why the family f of the verified refresh token c did
+// notRotated explains why the family f (famID) of the verified refresh token c did
 // not rotate: revoked, expired, or else the token was already rotated, which
 // is reuse (RFC 9700 §4.14.2): the family is revoked and the reuse reported.
 // A store that returns no family falls through to revocation: reuse
 // detection must not depend on the store's diligence.
-func (i *Issuer) notRotated(ctx context.Context, f RefreshFamily, c *Claims, now time.Time) error {
+func (i *Issuer) notRotated(ctx context.Context, f RefreshFamily, famID string, c *Claims, now time.Time) error {
 	switch {
 	case !f.RevokedAt.IsZero():
 		return revokedToken("refresh family revoked")
 	case !f.ExpiresAt.IsZero() && !now.Before(f.ExpiresAt):
 		return expiredToken("refresh family past its absolute lifetime")
 	}
-	famID, _ := familyOf(c)
 	revoked, err := i.families.RevokeFamily(ctx, famID, now)
 	if err != nil {
 		return err
@@ -136,7 +135,7 @@ func (i *Issuer) Revoke(ctx context.Context, refreshToken string) error {
 	if err != nil {
 		return err
 	}
-	_, err = i.families.RevokeFamily(ctx, famID, i.cfg.clock()())
+	_, err = i.families.RevokeFamily(ctx, famID, i.cfg.now())
 	return err
 }
 

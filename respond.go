@@ -164,7 +164,7 @@ func checkCrossOrigin(c *http.CrossOriginProtection, r *http.Request) error {
 // Default: [DefaultErrorHandler] for the middleware, [DefaultTokenErrorHandler]
 // for the issuer's endpoints.
 func WithErrorHandler(h ErrorHandler) Option {
-	return sharedOption("WithErrorHandler", "func", forGuard|forSession|forIssuer,
+	return singleOption[common]("WithErrorHandler", "func", forGuard|forSession|forIssuer,
 		func(c *common) error {
 			if h == nil {
 				return errors.New("WithErrorHandler(nil)")
@@ -182,7 +182,7 @@ func WithErrorHandler(h ErrorHandler) Option {
 // before passing it. Default: [net/http.NewCrossOriginProtection] with no
 // exceptions.
 func WithCrossOriginProtection(c *http.CrossOriginProtection) Option {
-	return sharedOption("WithCrossOriginProtection", "protection", forJWT|forSession|forIssuer,
+	return singleOption[common]("WithCrossOriginProtection", "protection", forJWT|forSession|forIssuer,
 		func(cfg *common) error {
 			if c == nil {
 				return errors.New("WithCrossOriginProtection(nil)")

@@ -45,10 +45,7 @@ type sessionConfig struct {
 // d minus that interval and d of inactivity. d must be positive. Default:
 // 30 minutes.
 func WithSessionIdleTimeout(d time.Duration) Option {
-	return optionFor("WithSessionIdleTimeout", forSession, func(c *sessionConfig) error {
-		if err := c.once("WithSessionIdleTimeout", d); err != nil {
-			return err
-		}
+	return singleOption("WithSessionIdleTimeout", d, forSession, func(c *sessionConfig) error {
 		if d <= 0 {
 			return fmt.Errorf("WithSessionIdleTimeout(%v): must be positive", d)
 		}
@@ -63,10 +60,7 @@ func WithSessionIdleTimeout(d time.Duration) Option {
 // renewed. Logging in again starts a new lifetime. d must be positive.
 // Default: 12 hours.
 func WithSessionAbsoluteTimeout(d time.Duration) Option {
-	return optionFor("WithSessionAbsoluteTimeout", forSession, func(c *sessionConfig) error {
-		if err := c.once("WithSessionAbsoluteTimeout", d); err != nil {
-			return err
-		}
+	return singleOption("WithSessionAbsoluteTimeout", d, forSession, func(c *sessionConfig) error {
 		if d <= 0 {
 			return fmt.Errorf("WithSessionAbsoluteTimeout(%v): must be positive", d)
 		}
@@ -80,10 +74,7 @@ func WithSessionAbsoluteTimeout(d time.Duration) Option {
 // read per request and no write. d must be positive and shorter than the idle
 // timeout. Default: a tenth of the idle timeout, at most one minute.
 func WithSessionTouchInterval(d time.Duration) Option {
-	return optionFor("WithSessionTouchInterval", forSession, func(c *sessionConfig) error {
-		if err := c.once("WithSessionTouchInterval", d); err != nil {
-			return err
-		}
+	return singleOption("WithSessionTouchInterval", d, forSession, func(c *sessionConfig) error {
 		if d <= 0 {
 			return fmt.Errorf("WithSessionTouchInterval(%v): must be positive", d)
 		}
@@ -98,10 +89,7 @@ func WithSessionTouchInterval(d time.Duration) Option {
 // refuse it), so rename it too, e.g. sm.Cookie.Name = "session". Default: the
 // Secure attribute and the __Host- prefix are required.
 func WithInsecureSessionCookie() Option {
-	return optionFor("WithInsecureSessionCookie", forSession, func(c *sessionConfig) error {
-		if err := c.once("WithInsecureSessionCookie", ""); err != nil {
-			return err
-		}
+	return singleOption("WithInsecureSessionCookie", "", forSession, func(c *sessionConfig) error {
 		c.insecure = true
 		return nil
 	})
@@ -114,10 +102,7 @@ func WithInsecureSessionCookie() Option {
 // ("remember me"), call the manager's RememberMe(ctx, true) after
 // [Session.Login].
 func WithPersistentSessionCookie() Option {
-	return optionFor("WithPersistentSessionCookie", forSession, func(c *sessionConfig) error {
-		if err := c.once("WithPersistentSessionCookie", ""); err != nil {
-			return err
-		}
+	return singleOption("WithPersistentSessionCookie", "", forSession, func(c *sessionConfig) error {
 		c.persistent = true
 		return nil
 	})
@@ -257,9 +242,6 @@ func NewSession[U any](sm *scs.SessionManager, loadUser func(ctx context.Context
 	}
 	if cfg.touch >= cfg.idle {
 		errs = append(errs, fmt.Errorf("touch interval %v must be shorter than the idle timeout %v", cfg.touch, cfg.idle))
-	}
-	if cfg.crossOrigin == nil {
-		cfg.crossOrigin = defaultCrossOrigin
 	}
 	if cfg.errorHandler == nil {
 		cfg.errorHandler = DefaultErrorHandler

@@ -122,10 +122,7 @@ type cacheConfig struct {
 // reach this instance. It must be positive and at most 5 minutes. Default: 5
 // seconds.
 func WithCacheTTL(d time.Duration) Option {
-	return optionFor("WithCacheTTL", forCache, func(c *cacheConfig) error {
-		if err := c.once("WithCacheTTL", d); err != nil {
-			return err
-		}
+	return singleOption("WithCacheTTL", d, forCache, func(c *cacheConfig) error {
 		if d <= 0 || d > maxVersionCacheTTL {
 			return fmt.Errorf("WithCacheTTL(%v): must be positive and at most %v", d, maxVersionCacheTTL)
 		}
@@ -137,10 +134,7 @@ func WithCacheTTL(d time.Duration) Option {
 // WithCacheSize sets the most users the cache holds. It must be positive.
 // Default: 10 000.
 func WithCacheSize(n int) Option {
-	return optionFor("WithCacheSize", forCache, func(c *cacheConfig) error {
-		if err := c.once("WithCacheSize", n); err != nil {
-			return err
-		}
+	return singleOption("WithCacheSize", n, forCache, func(c *cacheConfig) error {
 		if n <= 0 {
 			return fmt.Errorf("WithCacheSize(%d): must be positive", n)
 		}
@@ -288,7 +282,7 @@ func (c *VersionCache) Bump(ctx context.Context, userID string) (int64, error) {
 // [VersionCache] so that this costs a store query per user per TTL, not per
 // request. A failing lookup fails closed (500). Default: no check.
 func WithVersionCheck(lookup VersionLookup) Option {
-	return sharedOption("WithVersionCheck", "func", forJWT|forSession,
+	return singleOption[common]("WithVersionCheck", "func", forJWT|forSession,
 		func(c *common) error {
 			if lookup == nil {
 				return errors.New("WithVersionCheck(nil)")
