@@ -100,11 +100,8 @@ func TestMemoryFamilyStore(t *testing.T) {
 }
 
 func TestPostgresFamilyStore(t *testing.T) {
-	db := testPGEmptyDB(t)
-	s, err := NewPostgresStore(db)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := newPGDB(t)
+	s := db.store()
 	if err := s.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -66,9 +66,8 @@ func BenchmarkRefresh(b *testing.B) {
 	})
 	b.Run("store=postgres", func(b *testing.B) {
 		ctx := context.Background()
-		db := testPGEmptyDB(b)
-		fs, _ := NewPostgresStore(db)
-		vs, _ := NewPostgresStore(db)
+		db := newPGDB(b)
+		fs, vs := db.store(), db.store()
 		if err := fs.Migrate(ctx); err != nil {
 			b.Fatal(err)
 		}

@@ -35,13 +35,11 @@ func benchSessions(b *testing.B, write bool) {
 			func(*testing.B) scs.Store { return memstore.NewWithCleanupInterval(0) },
 			func(*testing.B) scs.Store { return memstore.NewWithCleanupInterval(0) }},
 		{"store=postgres",
-			func(b *testing.B) scs.Store { return newTestPGStore(b, testPGDB(b)) },
+			func(b *testing.B) scs.Store { return newPGDB(b).sessions() },
 			func(b *testing.B) scs.Store {
-				db := testPGDB(b)
-				if err := testPGStore(b, db, WithSessionTable("bare_sessions")).Migrate(context.Background()); err != nil {
-					b.Fatal(err)
-				}
-				return postgresstore.NewWithConfig(db, postgresstore.Config{TableName: "bare_sessions"})
+				db := newPGDB(b)
+				db.migrated(WithSessionTable("bare_sessions"))
+				return postgresstore.NewWithConfig(db.DB, postgresstore.Config{TableName: "bare_sessions"})
 			}},
 	}
 	for _, st := range stores {

@@ -3,12 +3,8 @@ package authkit
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -16,111 +12,12 @@ import (
 
 	"github.com/alexedwards/scs/postgresstore"
 	"github.com/alexedwards/scs/v2"
-	_ "github.com/jackc/pgx/v5/stdlib"
 )
 
-// pgDSNs remembers the DSN of each test database handle, for reopening.
-var pgDSNs sync.Map // *sql.DB → string
-
-// testPGDB returns a handle on a fresh schema of the TEST_DATABASE_URL
-// database (dropped at the end of the test), holding the session table, or
-// skips the test when TEST_DATABASE_URL is unset.
-func testPGDB(t testing.TB) *sql.DB {
-	t.Helper()
-	db := testPGEmptyDB(t)
-	if err := testPGStore(t, db).Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return db
-}
-
-// testPGEmptyDB is testPGDB without the kit's tables.
-func testPGEmptyDB(t testing.TB) *sql.DB {
-	t.Helper()
-	base := os.Getenv("TEST_DATABASE_URL")
-	if base == "" {
-		t.Skip("TEST_DATABASE_URL is not set: skipping the PostgreSQL tests")
-	}
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	schema := "authkit_sessions_" + randomHex(t)
-	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		admin.Close()
-		t.Fatalf("creating the test schema: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
-			t.Errorf("dropping %s: %v", schema, err)
-		}
-		admin.Close()
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	db := openPG(t, u.String())
-	db.SetMaxOpenConns(20)
-	return db
-}
-
-// testPGStore returns a PostgresStore over db, closed when the test ends.
-func testPGStore(t testing.TB, db *sql.DB, opts ...Option) *Store {
-	t.Helper()
-	s, err := NewPostgresStore(db, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	return s
-}
-
-func openPG(t testing.TB, dsn string) *sql.DB {
-	db, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	pgDSNs.Store(db, dsn)
-	return db
-}
-
-// reopenPGDB opens a second connection pool on db's schema, as another
-// process would.
-func reopenPGDB(t testing.TB, db *sql.DB) *sql.DB {
-	dsn, _ := pgDSNs.Load(db)
-	return openPG(t, dsn.(string))
-}
-
-func newTestPGStore(t testing.TB, db *sql.DB) *postgresSessions {
-	t.Helper()
-	return testPGStore(t, db).Sessions().(*postgresSessions)
-}
-
-func randomHex(t testing.TB) string {
-	b := make([]byte, 6)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
-}
-
-func pgSchema(t testing.TB, db *sql.DB) string {
-	var schema string
-	if err := db.QueryRow("SELECT current_schema()").Scan(&schema); err != nil {
-		t.Fatal(err)
-	}
-	return schema
-}
-
 // S10: the table holds hashes of the tokens, never the tokens.
-func TestPGSessionTokensHashedAtRest(t *testing.T) {
-	db := testPGDB(t)
-	e := newTestEnv(t, newTestPGStore(t, db))
+func TestPostgresSessionTokensHashedAtRest(t *testing.T) {
+	db := newPGDB(t)
+	e := newTestEnv(t, db.sessions())
 	var tokens []string
 	for _, id := range []string{"1", "2", "1"} {
 		tokens = append(tokens, e.login(e.client(), id))
@@ -158,12 +55,13 @@ func TestPGSessionTokensHashedAtRest(t *testing.T) {
 }
 
 // The control for TestSessionNoResurrection: scs with a bare postgresstore
-// does re-insert a logged-out session from a request in flight (SECURITY.md
-// S4a), so the test's harness can see the failure it guards against.
-func TestPGBareScsResurrectsLoggedOutSessions(t *testing.T) {
-	db := testPGDB(t)
+// does re-insert a logged-out session from a request in flight (case S4a),
+// so the test's harness can see the failure it guards against.
+func TestPostgresBareScsResurrectsLoggedOutSessions(t *testing.T) {
+	db := newPGDB(t)
+	db.migrated()
 	sm := scs.New()
-	sm.Store = postgresstore.NewWithCleanupInterval(db, 0)
+	sm.Store = postgresstore.NewWithCleanupInterval(db.DB, 0)
 	sm.HashTokenInStore = true
 	started, release := make(chan struct{}), make(chan struct{})
 	mux := http.NewServeMux()
@@ -211,12 +109,12 @@ func TestPGBareScsResurrectsLoggedOutSessions(t *testing.T) {
 // With the database gone mid-test, a request with a session fails closed
 // (5xx, never a panic, never an anonymous 200); when it is back, the same
 // session works again without a restart.
-func TestPGSessionStoreFailure(t *testing.T) {
-	db := testPGDB(t)
-	e := newTestEnv(t, newTestPGStore(t, db))
+func TestPostgresSessionStoreFailure(t *testing.T) {
+	db := newPGDB(t)
+	e := newTestEnv(t, db.sessions())
 	c := e.client()
 	tok := e.login(c, "1")
-	schema := pgSchema(t, db)
+	schema := db.schema
 
 	if _, err := db.Exec("ALTER TABLE " + schema + ".sessions RENAME TO sessions_away"); err != nil {
 		t.Fatal(err)
@@ -250,59 +148,9 @@ func TestPGSessionStoreFailure(t *testing.T) {
 	}
 }
 
-// TestPostgresMigrate runs 8 migrations at once on an empty schema, as 8
-// processes starting together would: all succeed, and the tables exist once.
-func TestPostgresMigrate(t *testing.T) {
-	db := testPGEmptyDB(t)
-	ctx := context.Background()
-	var wg sync.WaitGroup
-	errs := make(chan error, 8)
-	for range 8 {
-		other := reopenPGDB(t, db) // a pool of its own, as another process
-		wg.Go(func() { errs <- testPGStore(t, other).Migrate(ctx) })
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	var n int
-	if err := db.QueryRow(`SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()
-		AND tablename IN ('sessions', 'authkit_refresh_families', 'authkit_token_versions')`).Scan(&n); err != nil || n != 3 {
-		t.Fatalf("tables: %d, %v", n, err)
-	}
-	var idx int
-	if err := db.QueryRow("SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() AND indexname = 'sessions_expiry_idx'").Scan(&idx); err != nil || idx != 1 {
-		t.Fatalf("expiry index: %d, %v", idx, err)
-	}
-
-	// A schema-qualified table works end to end.
-	schema := pgSchema(t, db)
-	table := schema + ".web_sessions"
-	store := testPGStore(t, db, WithSessionTable(table))
-	if err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	e := newTestEnv(t, store.Sessions())
-	c := e.client()
-	tok := e.login(c, "1")
-	wantStatus(t, e.do(c, "GET", "/me", nil, nil), 200, "alice via session")
-	if err := db.QueryRow("SELECT count(*) FROM "+table+" WHERE token = $1", storeKey(tok)).Scan(&n); err != nil || n != 1 {
-		t.Fatalf("row in %s: %d, %v", table, n, err)
-	}
-
-	for _, bad := range []string{"sessions; DROP TABLE x", "a.b.c", "1sessions", "sess-ions", `"sessions"`, ".sessions", "sessions."} {
-		if _, err := NewPostgresStore(db, WithSessionTable(bad)); err == nil {
-			t.Errorf("NewPostgresStore accepted table %q", bad)
-		}
-	}
-}
-
-func TestPGSessionStoreCleanup(t *testing.T) {
-	db := testPGDB(t)
-	pg := testPGStore(t, db)
+func TestPostgresSessionStoreCleanup(t *testing.T) {
+	db := newPGDB(t)
+	pg := db.migrated()
 	pg.b.(*postgresStore).cfg.cleanup = 20 * time.Millisecond
 	store := pg.Sessions().(*postgresSessions)
 	if err := store.Commit("expired", []byte("x"), time.Now().Add(-time.Hour)); err != nil {
@@ -343,7 +191,7 @@ func TestPGSessionStoreCleanup(t *testing.T) {
 	if _, found, err := store.Find("old"); found || err != nil {
 		t.Fatalf("expired row found: %v %v", found, err)
 	}
-	noCleanup := testPGStore(t, db)
+	noCleanup := db.store()
 	noCleanup.Close() // before Sessions: nothing to stop
 	noCleanup.Sessions()
 	noCleanup.Close()
@@ -352,8 +200,8 @@ func TestPGSessionStoreCleanup(t *testing.T) {
 
 // The conditional writes: an insert never overwrites, an update never
 // inserts and never revives an expired row.
-func TestPGSessionStoreConditionalWrites(t *testing.T) {
-	store := newTestPGStore(t, testPGDB(t))
+func TestPostgresSessionStoreConditionalWrites(t *testing.T) {
+	store := newPGDB(t).sessions()
 	ctx := context.Background()
 	later := time.Now().Add(time.Hour)
 	if err := store.updateCtx(ctx, "k", []byte("a"), later); err != nil {

@@ -62,7 +62,7 @@ type storeKind struct {
 
 var storeKinds = []storeKind{
 	{"memstore", func(testing.TB) scs.Store { return memstore.NewWithCleanupInterval(0) }},
-	{"postgres", func(t testing.TB) scs.Store { return newTestPGStore(t, testPGDB(t)) }},
+	{"postgres", func(t testing.TB) scs.Store { return newPGDB(t).sessions() }},
 }
 
 func forEachStore(t *testing.T, f func(t *testing.T, k storeKind)) {
@@ -988,7 +988,8 @@ func TestSessionNoResurrection(t *testing.T) {
 		a := newTestEnv(t, k.open(t))
 		b := a
 		if k.name == "postgres" {
-			b = newTestEnv(t, newTestPGStore(t, reopenPGDB(t, a.inner.(*postgresSessions).db)))
+			p, _ := pgByPool.Load(a.inner.(*postgresSessions).db)
+			b = newTestEnv(t, p.(*pgDB).reopen().store().Sessions())
 		}
 		// inFlight starts GET path on env b with the cookie token, waits until
 		// its handler runs, and returns a function that releases it and
