@@ -3,7 +3,9 @@ package authkit
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -47,6 +49,65 @@ func (tc *tokenCache) len() int {
 	defer tc.mu.RUnlock()
 	return len(tc.entries)
 }
+
+// fakeVersions is the tests' VersionStore: versions in a map, a missing user
+// unknown. It counts its lookups, and can be held (lookups block) or made to
+// fail. Its method value Version is a VersionLookup.
+type fakeVersions struct {
+	mu       sync.Mutex
+	versions map[string]int64
+	calls    atomic.Int64
+	hold     chan struct{} // when non-nil, lookups wait for it to close
+	entered  chan string   // when non-nil, told of each lookup
+	err      error         // when non-nil, lookups fail with it
+}
+
+func newFakeVersions(versions map[string]int64) *fakeVersions {
+	return &fakeVersions{versions: versions}
+}
+
+func (f *fakeVersions) Version(_ context.Context, userID string) (int64, error) {
+	f.calls.Add(1)
+	f.mu.Lock()
+	hold, entered, err := f.hold, f.entered, f.err
+	v, ok := f.versions[userID]
+	f.mu.Unlock()
+	if entered != nil {
+		entered <- userID
+	}
+	if hold != nil {
+		<-hold
+	}
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
+		return 0, fmt.Errorf("user %s: %w", userID, ErrUnknownUser)
+	}
+	return v, nil
+}
+
+// Bump adds one to the user's version (a missing user starts at 0).
+func (f *fakeVersions) Bump(_ context.Context, userID string) (int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.versions[userID]++
+	return f.versions[userID], nil
+}
+
+func (f *fakeVersions) set(userID string, v int64) {
+	f.update(func(m map[string]int64) { m[userID] = v })
+}
+
+// update changes the versions under the lock.
+func (f *fakeVersions) update(change func(versions map[string]int64)) {
+	f.mu.Lock()
+	change(f.versions)
+	f.mu.Unlock()
+}
+
+// fail makes every lookup fail with err (nil: succeed again).
+func (f *fakeVersions) fail(err error) { f.mu.Lock(); f.err = err; f.mu.Unlock() }
 
 // versionFuncs adapts a lookup and a bump function to a VersionStore.
 type versionFuncs struct {

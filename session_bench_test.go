@@ -70,9 +70,9 @@ func benchHandler(sm *scs.SessionManager, user func(r *http.Request) *testUser, 
 
 func benchKit(b *testing.B, store scs.Store, write bool) {
 	sm := NewSessionManager(store)
-	versions := newTestVersions()
+	versions := newFakeVersions(map[string]int64{"1": 3})
 	s, err := NewSession(sm, func(_ context.Context, id string) (*testUser, error) { return testUsers[id], nil },
-		WithVersionCheck(versions.lookup))
+		WithVersionCheck(versions.Version))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -28,32 +28,6 @@ import (
 
 var testUsers = map[string]*testUser{"1": {"1", "alice"}, "2": {"2", "bob"}}
 
-// testVersions is a VersionLookup over a map; a missing user is unknown.
-type testVersions struct {
-	mu  sync.Mutex
-	v   map[string]int64
-	err error
-}
-
-func newTestVersions() *testVersions { return &testVersions{v: map[string]int64{"1": 3, "2": 0}} }
-
-func (tv *testVersions) lookup(_ context.Context, id string) (int64, error) {
-	tv.mu.Lock()
-	defer tv.mu.Unlock()
-	if tv.err != nil {
-		return 0, tv.err
-	}
-	v, ok := tv.v[id]
-	if !ok {
-		return 0, fmt.Errorf("user %s: %w", id, ErrUnknownUser)
-	}
-	return v, nil
-}
-
-func (tv *testVersions) set(f func(v map[string]int64)) { tv.mu.Lock(); f(tv.v); tv.mu.Unlock() }
-
-func (tv *testVersions) fail(err error) { tv.mu.Lock(); tv.err = err; tv.mu.Unlock() }
-
 // storeKind opens a fresh store of one kind; sessions tests run on each.
 type storeKind struct {
 	name string
@@ -78,7 +52,7 @@ type testEnv struct {
 	s        *Session[*testUser]
 	inner    scs.Store // the store inside the kit's wrapper
 	clock    *testClock
-	versions *testVersions
+	versions *fakeVersions
 	srv      *httptest.Server
 
 	userErr atomic.Pointer[error] // returned by the user loader when set
@@ -92,11 +66,11 @@ type testEnv struct {
 func newTestEnv(t testing.TB, inner scs.Store, opts ...Option) *testEnv {
 	t.Helper()
 	e := &testEnv{
-		t: t, inner: inner, clock: newTestClock(time.Now()), versions: newTestVersions(),
+		t: t, inner: inner, clock: newTestClock(time.Now()), versions: newFakeVersions(map[string]int64{"1": 3, "2": 0}),
 		slowStarted: make(chan struct{}, 1), slowRelease: make(chan struct{}),
 	}
 	e.sm = NewSessionManager(inner)
-	opts = append([]Option{WithClock(e.clock.Now), WithVersionCheck(e.versions.lookup)}, opts...)
+	opts = append([]Option{WithClock(e.clock.Now), WithVersionCheck(e.versions.Version)}, opts...)
 	s, err := NewSession(e.sm, e.loadUser, opts...)
 	if err != nil {
 		t.Fatal(err)
@@ -666,7 +640,7 @@ func TestSessionTimeouts(t *testing.T) {
 			c, other := e.client(), e.client()
 			tok := e.login(c, "1")
 			otherTok := e.login(other, "1")
-			e.versions.set(func(v map[string]int64) { v["1"]++ })
+			e.versions.update(func(v map[string]int64) { v["1"]++ })
 			for _, cl := range []*http.Client{c, other} {
 				r := e.do(cl, "GET", "/me", nil, nil)
 				wantStatus(t, r, 401, "")
@@ -704,8 +678,8 @@ func TestSessionTimeouts(t *testing.T) {
 		t.Run("unknown user", func(t *testing.T) {
 			c := e.client()
 			tok := e.login(c, "2")
-			e.versions.set(func(v map[string]int64) { delete(v, "2") })
-			defer e.versions.set(func(v map[string]int64) { v["2"] = 0 })
+			e.versions.update(func(v map[string]int64) { delete(v, "2") })
+			defer e.versions.update(func(v map[string]int64) { v["2"] = 0 })
 			r := e.do(c, "GET", "/me", nil, nil)
 			wantStatus(t, r, 401, "")
 			checkSetCookie(t, r, true)
@@ -1058,8 +1032,8 @@ func TestSessionNoResurrection(t *testing.T) {
 			a.clock.Advance(2 * time.Minute)
 			b.clock.Advance(2 * time.Minute)
 			release := inFlight("/slow", tok)
-			a.versions.set(func(v map[string]int64) { v["1"]++ })
-			b.versions.set(func(v map[string]int64) { v["1"]++ })
+			a.versions.update(func(v map[string]int64) { v["1"]++ })
+			b.versions.update(func(v map[string]int64) { v["1"]++ })
 			wantStatus(t, release(), 200, "slow done") // it was authenticated before the bump
 			wantStatus(t, a.do(a.bare(), "GET", "/me", withCookie(tok), nil), 401, "")
 			if a.stored(tok) {

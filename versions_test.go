@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -36,64 +35,9 @@ func TestMemoryVersionStore(t *testing.T) {
 	}
 }
 
-// countingLookup is a VersionLookup over a map that counts its calls and can
-// be held (blocked) or made to fail.
-type countingLookup struct {
-	mu       sync.Mutex
-	versions map[string]int64
-	calls    atomic.Int64
-	hold     chan struct{} // when non-nil, lookups wait for it to close
-	entered  chan string   // when non-nil, told of each lookup
-	err      error
-}
-
-// Version makes countingLookup a VersionStore.
-func (l *countingLookup) Version(ctx context.Context, userID string) (int64, error) {
-	return l.lookup(ctx, userID)
-}
-
-func (l *countingLookup) lookup(ctx context.Context, userID string) (int64, error) {
-	l.calls.Add(1)
-	l.mu.Lock()
-	hold, entered, err := l.hold, l.entered, l.err
-	v, ok := l.versions[userID]
-	l.mu.Unlock()
-	if entered != nil {
-		entered <- userID
-	}
-	if hold != nil {
-		<-hold
-	}
-	if err != nil {
-		return 0, err
-	}
-	if !ok {
-		return 0, ErrUnknownUser
-	}
-	return v, nil
-}
-
-func (l *countingLookup) set(userID string, v int64) {
-	l.mu.Lock()
-	l.versions[userID] = v
-	l.mu.Unlock()
-}
-
-// Bump makes countingLookup a VersionStore.
-func (l *countingLookup) Bump(_ context.Context, userID string) (int64, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.versions[userID]++
-	return l.versions[userID], nil
-}
-
-func newCountingLookup() *countingLookup {
-	return &countingLookup{versions: map[string]int64{"u": 1}}
-}
-
 func TestVersionCacheHitsAndTTL(t *testing.T) {
 	ctx := context.Background()
-	l := newCountingLookup()
+	l := newFakeVersions(map[string]int64{"u": 1})
 	clock := newTestClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	c, err := NewVersionCache(l, WithClock(clock.Now), WithCacheTTL(2*time.Second))
 	if err != nil {
@@ -122,7 +66,7 @@ func TestVersionCacheHitsAndTTL(t *testing.T) {
 
 func TestVersionCacheSingleflight(t *testing.T) {
 	ctx := context.Background()
-	l := newCountingLookup()
+	l := newFakeVersions(map[string]int64{"u": 1})
 	l.hold = make(chan struct{})
 	l.entered = make(chan string, 100) // room for wrong extra lookups, so they fail, not hang
 	c, _ := NewVersionCache(l)
@@ -156,8 +100,8 @@ func TestVersionCacheSingleflight(t *testing.T) {
 
 func TestVersionCacheFailsClosed(t *testing.T) {
 	ctx := context.Background()
-	l := newCountingLookup()
-	l.err = errStoreDown
+	l := newFakeVersions(map[string]int64{"u": 1})
+	l.fail(errStoreDown)
 	c, _ := NewVersionCache(l)
 	for i := range 3 {
 		if _, err := c.Lookup(ctx, "u"); !errors.Is(err, errStoreDown) {
@@ -167,7 +111,7 @@ func TestVersionCacheFailsClosed(t *testing.T) {
 	if l.calls.Load() != 3 {
 		t.Fatalf("errors were cached: %d calls for 3 lookups", l.calls.Load())
 	}
-	l.err = nil
+	l.fail(nil)
 	if v, err := c.Lookup(ctx, "u"); v != 1 || err != nil {
 		t.Fatalf("after recovery: %d, %v", v, err)
 	}
@@ -181,12 +125,12 @@ func TestVersionCacheFailsClosed(t *testing.T) {
 	}
 	// The access-token version check turns a failing cache into a 500 and an
 	// unknown user into a refusal.
-	l.err = errStoreDown
+	l.fail(errStoreDown)
 	c.Forget("u")
 	if _, err := checkVersion(ctx, c.Lookup, "u", 5); err == nil || errors.Is(err, ErrInvalidToken) {
 		t.Errorf("checkVersion with a failing store: %v", err)
 	}
-	l.err = nil
+	l.fail(nil)
 	if _, err := checkVersion(ctx, c.Lookup, "ghost", 5); !errors.Is(err, ErrInvalidToken) {
 		t.Errorf("checkVersion of an unknown user: %v", err)
 	}
@@ -194,7 +138,7 @@ func TestVersionCacheFailsClosed(t *testing.T) {
 
 func TestVersionCacheBumpAndForget(t *testing.T) {
 	ctx := context.Background()
-	l := newCountingLookup()
+	l := newFakeVersions(map[string]int64{"u": 1})
 	c, err := NewVersionCache(l, WithCacheTTL(time.Minute))
 	if err != nil {
 		t.Fatal(err)
@@ -237,7 +181,7 @@ func TestVersionCacheBumpAndForget(t *testing.T) {
 }
 
 func TestVersionCacheContext(t *testing.T) {
-	l := newCountingLookup()
+	l := newFakeVersions(map[string]int64{"u": 1})
 	l.hold = make(chan struct{})
 	defer close(l.hold)
 	c, _ := NewVersionCache(l)
@@ -250,7 +194,7 @@ func TestVersionCacheContext(t *testing.T) {
 
 func TestVersionCacheBounded(t *testing.T) {
 	ctx := context.Background()
-	l := newCountingLookup()
+	l := newFakeVersions(map[string]int64{"u": 1})
 	for i := range 1000 {
 		l.set(fmt.Sprint("user", i), int64(i))
 	}
@@ -284,7 +228,7 @@ func TestVersionCacheBounded(t *testing.T) {
 // timer when their TTL ends.
 func TestVersionCacheTimerExpiry(t *testing.T) {
 	ctx := context.Background()
-	l := newCountingLookup()
+	l := newFakeVersions(map[string]int64{"u": 1})
 	c, _ := NewVersionCache(l, WithCacheTTL(10*time.Millisecond))
 	if v, _ := c.Lookup(ctx, "u"); v != 1 {
 		t.Fatal(v)
@@ -324,7 +268,7 @@ func TestVersionCacheTimerExpiry(t *testing.T) {
 }
 
 func TestNewVersionCacheValidation(t *testing.T) {
-	l := newCountingLookup()
+	l := newFakeVersions(map[string]int64{"u": 1})
 	for _, tc := range []struct {
 		name  string
 		store VersionStore
