@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/alexedwards/scs/v2"
 )
 
 // Test fixtures shared by the test files of the package.
@@ -108,6 +110,56 @@ func (f *fakeVersions) update(change func(versions map[string]int64)) {
 
 // fail makes every lookup fail with err (nil: succeed again).
 func (f *fakeVersions) fail(err error) { f.mu.Lock(); f.err = err; f.mu.Unlock() }
+
+// failingStore wraps a session store and a family store (either may be
+// nil) and fails every call to them while fail is set.
+type failingStore struct {
+	scs.Store
+	FamilyStore
+	fail atomic.Bool
+}
+
+func (f *failingStore) Find(k string) ([]byte, bool, error) {
+	if f.fail.Load() {
+		return nil, false, errStoreDown
+	}
+	return f.Store.Find(k)
+}
+
+func (f *failingStore) Commit(k string, b []byte, exp time.Time) error {
+	if f.fail.Load() {
+		return errStoreDown
+	}
+	return f.Store.Commit(k, b, exp)
+}
+
+func (f *failingStore) Delete(k string) error {
+	if f.fail.Load() {
+		return errStoreDown
+	}
+	return f.Store.Delete(k)
+}
+
+func (f *failingStore) CreateFamily(ctx context.Context, fam RefreshFamily, current [32]byte) error {
+	if f.fail.Load() {
+		return errStoreDown
+	}
+	return f.FamilyStore.CreateFamily(ctx, fam, current)
+}
+
+func (f *failingStore) RotateFamily(ctx context.Context, id string, old, next [32]byte, now time.Time) (RefreshFamily, error) {
+	if f.fail.Load() {
+		return RefreshFamily{}, errStoreDown
+	}
+	return f.FamilyStore.RotateFamily(ctx, id, old, next, now)
+}
+
+func (f *failingStore) RevokeFamily(ctx context.Context, id string, now time.Time) (bool, error) {
+	if f.fail.Load() {
+		return false, errStoreDown
+	}
+	return f.FamilyStore.RevokeFamily(ctx, id, now)
+}
 
 // versionFuncs adapts a lookup and a bump function to a VersionStore.
 type versionFuncs struct {

@@ -790,22 +790,13 @@ func TestRefreshRequestValidation(t *testing.T) {
 	}
 }
 
-// failingFamilies fails every operation.
-type failingFamilies struct{ FamilyStore }
-
-func (failingFamilies) RotateFamily(context.Context, string, [32]byte, [32]byte, time.Time) (RefreshFamily, error) {
-	return RefreshFamily{}, errStoreDown
-}
-
-func (failingFamilies) RevokeFamily(context.Context, string, time.Time) (bool, error) {
-	return false, errStoreDown
-}
-
 func TestRefreshStoreFailure(t *testing.T) {
 	kit := memoryKit(t, "1")
-	kit.families = failingFamilies{kit.families}
+	fs := &failingStore{FamilyStore: kit.families}
+	kit.families = fs
 	e := newEnv(t, kit, envConfig{})
 	_, rt := e.mustLogin("1")
+	fs.fail.Store(true)
 	wantOAuthError(t, e.refresh(rt), http.StatusInternalServerError, "server_error")
 	r := e.do(e.request("POST", "/token/logout", "", "", &http.Cookie{Name: defaultRefreshCookieName, Value: rt}))
 	wantOAuthError(t, r, http.StatusInternalServerError, "server_error")

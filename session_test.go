@@ -1121,33 +1121,6 @@ func TestSessionOrdering(t *testing.T) {
 
 // ---- store failures --------------------------------------------------------------
 
-// failingStore fails every call while fail is set.
-type failingStore struct {
-	scs.Store
-	fail atomic.Bool
-}
-
-func (f *failingStore) Find(k string) ([]byte, bool, error) {
-	if f.fail.Load() {
-		return nil, false, errStoreDown
-	}
-	return f.Store.Find(k)
-}
-
-func (f *failingStore) Commit(k string, b []byte, exp time.Time) error {
-	if f.fail.Load() {
-		return errStoreDown
-	}
-	return f.Store.Commit(k, b, exp)
-}
-
-func (f *failingStore) Delete(k string) error {
-	if f.fail.Load() {
-		return errStoreDown
-	}
-	return f.Store.Delete(k)
-}
-
 func TestSessionStoreFailureFailsClosed(t *testing.T) {
 	fs := &failingStore{Store: memstore.NewWithCleanupInterval(0)}
 	e := newTestEnv(t, fs)
