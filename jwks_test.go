@@ -7,7 +7,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -80,15 +79,10 @@ func newTestSigner(t *testing.T, kid string) testSigner {
 	return testSigner{kid: kid, key: k}
 }
 
-// jwk returns the public JWK of s as JSON.
+// jwk returns the public JWK of s as JSON (without kid when s has none).
 func (s testSigner) jwk(t testing.TB) string {
 	t.Helper()
-	p, err := s.key.PublicKey.Bytes() // 0x04 || X || Y
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc := base64.RawURLEncoding
-	return fmt.Sprintf(`{"kty":"EC","crv":"P-256","kid":%q,"x":%q,"y":%q}`, s.kid, enc.EncodeToString(p[1:33]), enc.EncodeToString(p[33:]))
+	return ecJWK(&s.key.PublicKey, s.kid)
 }
 
 // jwksOf returns a JWK Set of the given signers and raw JWK objects.
@@ -116,17 +110,7 @@ func (s testSigner) token(t testing.TB, now time.Time, header string) string {
 	}
 	claims := fmt.Sprintf(`{"iss":"https://issuer.test","sub":"alice","aud":"api","exp":%d,"iat":%d}`,
 		now.Add(5*time.Minute).Unix(), now.Unix())
-	enc := base64.RawURLEncoding
-	input := enc.EncodeToString([]byte(header)) + "." + enc.EncodeToString([]byte(claims))
-	sum := sha256.Sum256([]byte(input))
-	r, sig, err := ecdsa.Sign(rand.Reader, s.key, sum[:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw := make([]byte, 64)
-	r.FillBytes(raw[:32])
-	sig.FillBytes(raw[32:])
-	return input + "." + enc.EncodeToString(raw)
+	return buildToken(header, claims, signES(s.key))
 }
 
 func newJWKSAuth(t *testing.T, ctx context.Context, srv *jwksServer, clock *testClock, opts ...Option) (*JWT[string], error) {
@@ -311,8 +295,7 @@ func TestJWKSStartFailure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	enc := base64.RawURLEncoding
-	rsa1024 := fmt.Sprintf(`{"kty":"RSA","kid":"r","n":%q,"e":"AQAB"}`, enc.EncodeToString(rsaSmall.N.Bytes()))
+	rsa1024 := rsaJWK(&rsaSmall.PublicKey, "r", "")
 	for _, tc := range []struct {
 		name    string
 		prepare func(*jwksServer)
@@ -396,14 +379,13 @@ func TestJWKSSkipsUnusableKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	enc := base64.RawURLEncoding
 	a, d1, d2, e := newTestSigner(t, "a"), newTestSigner(t, "d"), newTestSigner(t, "d"), newTestSigner(t, "e")
 	encKey := strings.Replace(e.jwk(t), `"kty"`, `"use":"enc","kty"`, 1)
-	noKID := strings.Replace(newTestSigner(t, "").jwk(t), `"kid":"",`, "", 1)
+	noKID := newTestSigner(t, "").jwk(t)
 	srv := newJWKSServer(t, jwksOf(t,
 		a,
 		`{"kty":"PQ","kid":"pq","x":"AAAA"}`,
-		fmt.Sprintf(`{"kty":"RSA","kid":"r","n":%q,"e":"AQAB"}`, enc.EncodeToString(rsaSmall.N.Bytes())),
+		rsaJWK(&rsaSmall.PublicKey, "r", ""),
 		`{"kty":"oct","kid":"s","k":"c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"}`,
 		encKey,
 		d1, d2,

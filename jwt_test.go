@@ -14,7 +14,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"math/big"
@@ -265,47 +264,6 @@ func runAttack(t *testing.T, d *deployments, c attackCase) {
 		}
 	}
 	checkRefused(t, serve(j, c.request()), status, challenge, c.why, c.token)
-}
-
-// ecJWK writes the public JWK of an ECDSA key; kid is omitted when empty.
-func ecJWK(k *ecdsa.PublicKey, kid string) string {
-	b, err := k.Bytes()
-	if err != nil {
-		panic(err)
-	}
-	size := (k.Curve.Params().BitSize + 7) / 8
-	s := fmt.Sprintf(`{"kty":"EC","crv":%q,"x":%q,"y":%q`, k.Curve.Params().Name, b64(b[1:1+size]), b64(b[1+size:]))
-	if kid != "" {
-		s += fmt.Sprintf(`,"kid":%q`, kid)
-	}
-	return s + "}"
-}
-
-func rsaJWK(k *rsa.PublicKey, kid, alg string) string {
-	s := fmt.Sprintf(`{"kty":"RSA","n":%q,"e":%q`, b64(k.N.Bytes()), b64(big.NewInt(int64(k.E)).Bytes()))
-	if kid != "" {
-		s += fmt.Sprintf(`,"kid":%q`, kid)
-	}
-	if alg != "" {
-		s += fmt.Sprintf(`,"alg":%q`, alg)
-	}
-	return s + "}"
-}
-
-func edJWK(k ed25519.PublicKey, kid string) string {
-	return fmt.Sprintf(`{"kty":"OKP","crv":"Ed25519","x":%q,"kid":%q}`, b64(k), kid)
-}
-
-func pemBlock(typ string, der []byte) []byte {
-	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
-}
-
-func mustPKIX(pub any) []byte {
-	der, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		panic(err)
-	}
-	return der
 }
 
 // b64tokenRE is RFC 6750 §2.1 b64token.

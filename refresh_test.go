@@ -572,7 +572,7 @@ func runRefreshSuite(t *testing.T, newKit func(t *testing.T) storeKit) {
 			}
 			c[name] = v
 			p, _ := json.Marshal(c)
-			tampered = append(tampered, seg[0]+"."+base64.RawURLEncoding.EncodeToString(p)+"."+seg[2])
+			tampered = append(tampered, seg[0]+"."+b64(p)+"."+seg[2])
 		}
 		// Signed by another key under the same kid.
 		other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)

@@ -2,7 +2,6 @@ package authkit
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/base64"
@@ -1174,8 +1173,8 @@ func TestSessionAndBearerShareTheUser(t *testing.T) {
 	cookie := rec.Result().Cookies()[0].Value
 
 	now := time.Now().Unix()
-	token := signHS256Token(t, secret, `{"alg":"HS256","typ":"at+jwt","kid":"k1"}`,
-		fmt.Sprintf(`{"iss":"https://issuer.test","sub":"2","aud":"api","iat":%d,"exp":%d}`, now, now+300))
+	token := buildToken(`{"alg":"HS256","typ":"at+jwt","kid":"k1"}`,
+		fmt.Sprintf(`{"iss":"https://issuer.test","sub":"2","aud":"api","iat":%d,"exp":%d}`, now, now+300), signHS256(secret))
 	bearer := http.Header{"Authorization": {"Bearer " + token}}
 
 	wantStatus(t, e.do(e.bare(), "GET", "/", withCookie(cookie), nil), 200, "alice via session")
@@ -1184,14 +1183,6 @@ func TestSessionAndBearerShareTheUser(t *testing.T) {
 	bearer.Set("Sec-Fetch-Site", "cross-site")
 	wantStatus(t, e.do(e.bare(), "POST", "/", bearer, nil), 200, "bob via bearer")
 	wantStatus(t, e.do(e.bare(), "POST", "/", http.Header{"Cookie": withCookie(cookie)["Cookie"], "Sec-Fetch-Site": {"cross-site"}}, nil), 403, "")
-}
-
-func signHS256Token(t testing.TB, secret []byte, header, payload string) string {
-	t.Helper()
-	in := base64.RawURLEncoding.EncodeToString([]byte(header)) + "." + base64.RawURLEncoding.EncodeToString([]byte(payload))
-	m := hmac.New(sha256.New, secret)
-	m.Write([]byte(in))
-	return in + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
 // ---- the response writer -------------------------------------------------------------

@@ -15,7 +15,10 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
+	"encoding/pem"
+	"fmt"
 	"hash"
 	"math/big"
 	"strconv"
@@ -278,4 +281,47 @@ func baseToken() string { return esToken(baseHeader(), baseClaims()) }
 // headerFor returns the baseline header for alg and kid.
 func headerFor(alg, kid string) obj {
 	return obj{{"typ", q("at+jwt")}, {"alg", q(alg)}, {"kid", q(kid)}}
+}
+
+// ---- keys written as an attacker or a configuration file holds them ----
+
+// ecJWK writes the public JWK of an ECDSA key; kid is omitted when empty.
+func ecJWK(k *ecdsa.PublicKey, kid string) string {
+	b, err := k.Bytes()
+	if err != nil {
+		panic(err)
+	}
+	size := (k.Curve.Params().BitSize + 7) / 8
+	s := fmt.Sprintf(`{"kty":"EC","crv":%q,"x":%q,"y":%q`, k.Curve.Params().Name, b64(b[1:1+size]), b64(b[1+size:]))
+	if kid != "" {
+		s += fmt.Sprintf(`,"kid":%q`, kid)
+	}
+	return s + "}"
+}
+
+func rsaJWK(k *rsa.PublicKey, kid, alg string) string {
+	s := fmt.Sprintf(`{"kty":"RSA","n":%q,"e":%q`, b64(k.N.Bytes()), b64(big.NewInt(int64(k.E)).Bytes()))
+	if kid != "" {
+		s += fmt.Sprintf(`,"kid":%q`, kid)
+	}
+	if alg != "" {
+		s += fmt.Sprintf(`,"alg":%q`, alg)
+	}
+	return s + "}"
+}
+
+func edJWK(k ed25519.PublicKey, kid string) string {
+	return fmt.Sprintf(`{"kty":"OKP","crv":"Ed25519","x":%q,"kid":%q}`, b64(k), kid)
+}
+
+func pemBlock(typ string, der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
+}
+
+func mustPKIX(pub any) []byte {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		panic(err)
+	}
+	return der
 }
