@@ -6,15 +6,73 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
 )
 
-// Test fixtures shared by the test files of the package.
+// Test fixtures shared by the test files of the package. Where the others
+// are:
+//
+//	testtoken_test.go  tokens, keys and JWKs, built byte by byte
+//	env_test.go        env: the HTTPS application (sessions, token service)
+//	postgres_test.go   pgDB: a fresh PostgreSQL schema per test
+//	attacks_test.go    the attack catalogue, a table grouped by concern
+//	jwt_test.go        serve, checkRefused, checkAccepted: one request through Require
 
 // testUser is the program's user type in the package's tests.
 type testUser struct{ ID, Name string }
+
+// testUsers are the users the test applications know.
+var testUsers = map[string]*testUser{"1": {"1", "alice"}, "2": {"2", "bob"}}
+
+// backend is a kind of Store. The store-backed tests run once on each
+// (forEachBackend), as subtests named for it.
+type backend struct {
+	name string
+	// open returns a fresh Store knowing users, each at version 0.
+	open func(t testing.TB, users ...string) *Store
+	// reopen returns a second Store over the data of s, as another process
+	// opens it; nil when the data is not shared between processes.
+	reopen func(t testing.TB, s *Store) *Store
+}
+
+var memoryBackend = backend{
+	name: "memory",
+	open: func(_ testing.TB, users ...string) *Store { return NewMemoryStore(users...) },
+}
+
+// backends are the kinds of Store; pgBackend skips without
+// TEST_DATABASE_URL.
+var backends = []backend{memoryBackend, pgBackend}
+
+// forEachBackend runs f as a subtest per backend.
+func forEachBackend(t *testing.T, f func(t *testing.T, kind backend)) {
+	for _, kind := range backends {
+		t.Run(kind.name, func(t *testing.T) { f(t, kind) })
+	}
+}
+
+// storedFamily returns what s holds for family id: the family, the hash of
+// its current jti, and whether it exists.
+func storedFamily(t testing.TB, s *Store, id string) (RefreshFamily, [32]byte, bool) {
+	t.Helper()
+	switch b := s.b.(type) {
+	case *memoryStore:
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		f, ok := b.families[id]
+		if !ok {
+			return RefreshFamily{}, [32]byte{}, false
+		}
+		return f.RefreshFamily, f.current, true
+	case *postgresStore:
+		return pgFamily(t, b.db, id)
+	}
+	t.Fatalf("unknown store backend %T", s.b)
+	return RefreshFamily{}, [32]byte{}, false
+}
 
 // errStoreDown stands for a failing store or callback.
 var errStoreDown = errors.New("store down (test)")
@@ -171,9 +229,6 @@ func (v versionFuncs) Version(ctx context.Context, id string) (int64, error) {
 	return v.version(ctx, id)
 }
 func (v versionFuncs) Bump(ctx context.Context, id string) (int64, error) { return v.bump(ctx, id) }
-
-// memoryOf returns the in-memory backend of a Store made by NewMemoryStore.
-func memoryOf(s *Store) *memoryStore { return s.b.(*memoryStore) }
 
 // check verifies token with v and returns its claims.
 func (v *verifier) check(ctx context.Context, token string) (*Claims, error) {

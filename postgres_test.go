@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"net/url"
 	"os"
 	"sync"
@@ -129,6 +130,42 @@ func pgOf(t testing.TB, s *Store) *pgDB {
 	return p.(*pgDB)
 }
 
+// pgBackend is the PostgreSQL backend of forEachBackend: a fresh migrated
+// schema per test.
+var pgBackend = backend{
+	name: "postgres",
+	open: func(t testing.TB, users ...string) *Store {
+		t.Helper()
+		s := newPGDB(t).migrated()
+		for _, u := range users {
+			if err := s.Add(context.Background(), u); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return s
+	},
+	reopen: func(t testing.TB, s *Store) *Store { return pgOf(t, s).reopen().store() },
+}
+
+// pgFamily reads family id from db as storedFamily reports it.
+func pgFamily(t testing.TB, db *sql.DB, id string) (RefreshFamily, [32]byte, bool) {
+	t.Helper()
+	f := RefreshFamily{ID: id}
+	var cur []byte
+	var revoked sql.NullTime
+	err := db.QueryRow(`SELECT user_id, version, current_hash, created_at, expires_at, last_used_at, revoked_at
+		FROM authkit_refresh_families WHERE family_id = $1`, id).
+		Scan(&f.UserID, &f.Version, &cur, &f.CreatedAt, &f.ExpiresAt, &f.LastUsedAt, &revoked)
+	if errors.Is(err, sql.ErrNoRows) {
+		return RefreshFamily{}, [32]byte{}, false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.RevokedAt = revoked.Time
+	return f, [32]byte(cur), true
+}
+
 func randomHex(t testing.TB) string {
 	b := make([]byte, 6)
 	if _, err := rand.Read(b); err != nil {
@@ -172,8 +209,8 @@ func TestPostgresMigrate(t *testing.T) {
 	if err := store.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	e := newTestEnv(t, store.Sessions())
-	c := e.client()
+	e := newSessionEnv(t, store.Sessions())
+	c := e.browser()
 	tok := e.login(c, "1")
 	wantStatus(t, e.do(c, "GET", "/me", nil, nil), 200, "alice via session")
 	if err := db.QueryRow("SELECT count(*) FROM "+table+" WHERE token = $1", storeKey(tok)).Scan(&n); err != nil || n != 1 {

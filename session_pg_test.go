@@ -17,10 +17,10 @@ import (
 // S10: the table holds hashes of the tokens, never the tokens.
 func TestPostgresSessionTokensHashedAtRest(t *testing.T) {
 	db := newPGDB(t)
-	e := newTestEnv(t, db.sessions())
+	e := newSessionEnv(t, db.sessions())
 	var tokens []string
 	for _, id := range []string{"1", "2", "1"} {
-		tokens = append(tokens, e.login(e.client(), id))
+		tokens = append(tokens, e.login(e.browser(), id))
 	}
 	rows, err := db.Query("SELECT token, data FROM sessions")
 	if err != nil {
@@ -75,9 +75,9 @@ func TestPostgresBareScsResurrectsLoggedOutSessions(t *testing.T) {
 		<-release
 		sm.Put(r.Context(), "late", "write")
 	})
-	e := &testEnv{t: t}
+	e := newEnv(t, envConfig{})
 	e.serve(sm.LoadAndSave(mux))
-	c := e.client()
+	c := e.browser()
 	e.do(c, "POST", "/login", nil, nil)
 	u, _ := url.Parse(e.srv.URL)
 	tok := c.Jar.Cookies(u)[0].Value
@@ -111,8 +111,8 @@ func TestPostgresBareScsResurrectsLoggedOutSessions(t *testing.T) {
 // session works again without a restart.
 func TestPostgresSessionStoreFailure(t *testing.T) {
 	db := newPGDB(t)
-	e := newTestEnv(t, db.sessions())
-	c := e.client()
+	e := newSessionEnv(t, db.sessions())
+	c := e.browser()
 	tok := e.login(c, "1")
 	schema := db.schema
 
@@ -125,7 +125,7 @@ func TestPostgresSessionStoreFailure(t *testing.T) {
 			t.Fatalf("%s without the table: %d %q", path, r.status, r.body)
 		}
 	}
-	r := e.do(e.client(), "POST", "/login", nil, url.Values{"user": {"2"}})
+	r := e.do(e.browser(), "POST", "/login", nil, url.Values{"user": {"2"}})
 	if r.status < 500 || sessionCookieLine(t, r.header) != "" {
 		t.Fatalf("login without the table: %d, Set-Cookie %q", r.status, r.header.Values("Set-Cookie"))
 	}

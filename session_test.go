@@ -2,18 +2,13 @@ package authkit
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,320 +17,6 @@ import (
 	"github.com/alexedwards/scs/v2"
 	"github.com/alexedwards/scs/v2/memstore"
 )
-
-// ---- harness ---------------------------------------------------------------
-
-var testUsers = map[string]*testUser{"1": {"1", "alice"}, "2": {"2", "bob"}}
-
-// storeKind opens a fresh store of one kind; sessions tests run on each.
-type storeKind struct {
-	name string
-	open func(t testing.TB) scs.Store
-}
-
-var storeKinds = []storeKind{
-	{"memstore", func(testing.TB) scs.Store { return memstore.NewWithCleanupInterval(0) }},
-	{"postgres", func(t testing.TB) scs.Store { return newPGDB(t).sessions() }},
-}
-
-func forEachStore(t *testing.T, f func(t *testing.T, k storeKind)) {
-	for _, k := range storeKinds {
-		t.Run(k.name, func(t *testing.T) { f(t, k) })
-	}
-}
-
-// testEnv is an application using the kit over a TLS test server.
-type testEnv struct {
-	t        testing.TB
-	sm       *scs.SessionManager
-	s        *Session[*testUser]
-	inner    scs.Store // the store inside the kit's wrapper
-	clock    *testClock
-	versions *fakeVersions
-	srv      *httptest.Server
-
-	userErr atomic.Pointer[error] // returned by the user loader when set
-
-	errMu   sync.Mutex
-	lastErr error // the last error the Require/Optional error handler saw
-
-	slowStarted, slowRelease chan struct{}
-}
-
-func newTestEnv(t testing.TB, inner scs.Store, opts ...Option) *testEnv {
-	t.Helper()
-	e := &testEnv{
-		t: t, inner: inner, clock: newTestClock(time.Now()), versions: newFakeVersions(map[string]int64{"1": 3, "2": 0}),
-		slowStarted: make(chan struct{}, 1), slowRelease: make(chan struct{}),
-	}
-	e.sm = NewSessionManager(inner)
-	opts = append([]Option{WithClock(e.clock.Now), WithVersionCheck(e.versions.Version)}, opts...)
-	s, err := NewSession(e.sm, e.loadUser, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.s = s
-	e.serve(e.mux())
-	return e
-}
-
-// serve serves h from a new TLS test server, in place of the env's routes.
-func (e *testEnv) serve(h http.Handler) {
-	if e.srv != nil {
-		e.srv.Close()
-	}
-	srv := httptest.NewTLSServer(h)
-	e.srv = srv
-	e.t.Cleanup(srv.Close)
-}
-
-func (e *testEnv) loadUser(_ context.Context, id string) (*testUser, error) {
-	if err := e.userErr.Load(); err != nil {
-		return nil, *err
-	}
-	u, ok := testUsers[id]
-	if !ok {
-		return nil, fmt.Errorf("user %s: %w", id, ErrUnknownUser)
-	}
-	return u, nil
-}
-
-func (e *testEnv) recordErr(w http.ResponseWriter, r *http.Request, err error) {
-	e.errMu.Lock()
-	e.lastErr = err
-	e.errMu.Unlock()
-	DefaultErrorHandler(w, r, err)
-}
-
-func (e *testEnv) takeErr() error {
-	e.errMu.Lock()
-	defer e.errMu.Unlock()
-	err := e.lastErr
-	e.lastErr = nil
-	return err
-}
-
-func (e *testEnv) mux() *http.ServeMux {
-	s, sm := e.s, e.sm
-	require := Require[*testUser](s, WithErrorHandler(e.recordErr))
-	optional := Optional[*testUser](s, WithErrorHandler(e.recordErr))
-	me := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u, ok := UserFrom[*testUser](r.Context())
-		m, _ := MethodFrom(r.Context())
-		if !ok {
-			fmt.Fprint(w, "anonymous")
-			return
-		}
-		fmt.Fprintf(w, "%s via %s", u.Name, m)
-	})
-	mux := http.NewServeMux()
-	mux.Handle("POST /login", s.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := s.Login(r.Context(), r.FormValue("user")); err != nil {
-			DefaultErrorHandler(w, r, err)
-			return
-		}
-		http.Redirect(w, r, "/", http.StatusSeeOther)
-	})))
-	mux.Handle("POST /logout", s.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := s.Logout(r.Context()); err != nil {
-			DefaultErrorHandler(w, r, err)
-			return
-		}
-		http.Redirect(w, r, "/", http.StatusSeeOther)
-	})))
-	// An anonymous session with application data (a cart).
-	mux.Handle("GET /visit", s.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sm.Put(r.Context(), "cart", "apples")
-		fmt.Fprint(w, "visited")
-	})))
-	mux.Handle("GET /me", require(me))
-	mux.Handle("POST /me", require(me))
-	mux.Handle("GET /opt", optional(me))
-	mux.Handle("POST /opt", optional(me))
-	// A handler that blocks until released, then changes the session (so
-	// its request commits): protected, and for an anonymous session.
-	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		e.slowStarted <- struct{}{}
-		<-e.slowRelease
-		sm.Put(r.Context(), "late", "write")
-		fmt.Fprint(w, "slow done")
-	})
-	mux.Handle("GET /slow", require(slow))
-	mux.Handle("GET /slowvisit", s.LoadAndSave(slow))
-	return mux
-}
-
-// client returns a browser-like client: a cookie jar, redirects not followed.
-func (e *testEnv) client() *http.Client {
-	jar, _ := cookiejar.New(nil)
-	return &http.Client{
-		Transport:     e.srv.Client().Transport,
-		Jar:           jar,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-}
-
-// bare returns a client without a jar, for hand-made Cookie headers.
-func (e *testEnv) bare() *http.Client {
-	c := e.client()
-	c.Jar = nil
-	return c
-}
-
-type testResponse struct {
-	status int
-	header http.Header
-	body   string
-}
-
-func (e *testEnv) do(c *http.Client, method, path string, hdr http.Header, form url.Values) testResponse {
-	e.t.Helper()
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
-	}
-	req, err := http.NewRequest(method, e.srv.URL+path, body)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	for k, vs := range hdr {
-		req.Header[k] = vs
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return testResponse{resp.StatusCode, resp.Header, string(b)}
-}
-
-// withCookie is a header carrying the session cookie with the given value.
-func withCookie(value string) http.Header {
-	return http.Header{"Cookie": {defaultSessionCookieName + "=" + value}}
-}
-
-func (e *testEnv) login(c *http.Client, userID string) string {
-	e.t.Helper()
-	r := e.do(c, "POST", "/login", nil, url.Values{"user": {userID}})
-	if r.status != http.StatusSeeOther {
-		e.t.Fatalf("login: status %d %q, want 303", r.status, r.body)
-	}
-	tok := e.jarToken(c)
-	if tok == "" {
-		e.t.Fatal("login: no session cookie in the jar")
-	}
-	return tok
-}
-
-func (e *testEnv) jarToken(c *http.Client) string {
-	u, _ := url.Parse(e.srv.URL)
-	for _, ck := range c.Jar.Cookies(u) {
-		if ck.Name == defaultSessionCookieName {
-			return ck.Value
-		}
-	}
-	return ""
-}
-
-// storeKey is the key under which a store holds token (HashTokenInStore).
-func storeKey(token string) string {
-	h := sha256.Sum256([]byte(token))
-	return base64.RawURLEncoding.EncodeToString(h[:])
-}
-
-// stored reports whether the store holds a live session for token.
-func (e *testEnv) stored(token string) bool {
-	e.t.Helper()
-	_, found, err := e.inner.Find(storeKey(token))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return found
-}
-
-func wantStatus(t testing.TB, r testResponse, status int, body string) {
-	t.Helper()
-	if r.status != status || body != "" && r.body != body {
-		t.Fatalf("got %d %q, want %d %q", r.status, r.body, status, body)
-	}
-}
-
-// sessionCookieLine returns the one Set-Cookie line for the session cookie,
-// or "" if there is none; more than one fails the test.
-func sessionCookieLine(t testing.TB, h http.Header) string {
-	t.Helper()
-	var lines []string
-	for _, l := range h.Values("Set-Cookie") {
-		if strings.HasPrefix(l, defaultSessionCookieName+"=") {
-			lines = append(lines, l)
-		}
-	}
-	switch len(lines) {
-	case 0:
-		return ""
-	case 1:
-		return lines[0]
-	}
-	t.Fatalf("%d session Set-Cookie lines: %q", len(lines), lines)
-	return ""
-}
-
-// checkSetCookie checks every attribute of the session cookie a response sets
-// (cleared: the logout form) and the caching headers around it (S7, S11).
-func checkSetCookie(t testing.TB, r testResponse, cleared bool) string {
-	t.Helper()
-	line := sessionCookieLine(t, r.header)
-	if line == "" {
-		t.Fatalf("no session Set-Cookie (status %d)", r.status)
-	}
-	parts := strings.Split(line, "; ")
-	value := strings.TrimPrefix(parts[0], defaultSessionCookieName+"=")
-	attrs := map[string]bool{}
-	for _, p := range parts[1:] {
-		k, _, _ := strings.Cut(p, "=")
-		attrs[k] = true
-	}
-	for _, want := range []string{"Path=/", "Secure", "HttpOnly", "SameSite=Lax"} {
-		if !strings.Contains("; "+strings.Join(parts[1:], "; ")+"; ", "; "+want+"; ") {
-			t.Errorf("Set-Cookie %q lacks %s", line, want)
-		}
-	}
-	if attrs["Domain"] {
-		t.Errorf("Set-Cookie %q has a Domain", line)
-	}
-	if cleared {
-		if value != "" || !strings.Contains(line, "; Max-Age=0") || !strings.Contains(line, "Expires=Thu, 01 Jan 1970 00:00:01 GMT") {
-			t.Errorf("Set-Cookie %q does not clear the cookie", line)
-		}
-	} else {
-		if !validSessionToken(value) {
-			t.Errorf("Set-Cookie value %q is not a session token", value)
-		}
-		if attrs["Max-Age"] || attrs["Expires"] {
-			t.Errorf("Set-Cookie %q is persistent", line)
-		}
-	}
-	if got := r.header.Values("Cache-Control"); len(got) != 1 || got[0] != "no-store" {
-		t.Errorf("Cache-Control = %q, want [no-store]", got)
-	}
-	if !hasVaryCookie(r.header) {
-		t.Errorf("Vary = %q, want Cookie", r.header.Values("Vary"))
-	}
-	return value
-}
-
-func hasVaryCookie(h http.Header) bool {
-	for _, v := range h.Values("Vary") {
-		if v == "Cookie" {
-			return true
-		}
-	}
-	return false
-}
 
 // ---- construction ------------------------------------------------------------
 
@@ -429,9 +110,9 @@ func TestNewSessionSharesOneWrapper(t *testing.T) {
 // ---- the login flow and UserFrom ----------------------------------------------
 
 func TestSessionLoginFlow(t *testing.T) {
-	forEachStore(t, func(t *testing.T, k storeKind) {
-		e := newTestEnv(t, k.open(t))
-		c := e.client()
+	forEachBackend(t, func(t *testing.T, kind backend) {
+		e := newSessionEnv(t, kind.open(t).Sessions())
+		c := e.browser()
 
 		wantStatus(t, e.do(c, "GET", "/me", nil, nil), 401, "")
 		if err := e.takeErr(); !errors.Is(err, ErrNoCredentials) {
@@ -465,11 +146,11 @@ func TestSessionLoginFlow(t *testing.T) {
 // ---- S1: fixation ---------------------------------------------------------------
 
 func TestSessionFixation(t *testing.T) {
-	forEachStore(t, func(t *testing.T, k storeKind) {
-		e := newTestEnv(t, k.open(t))
+	forEachBackend(t, func(t *testing.T, kind backend) {
+		e := newSessionEnv(t, kind.open(t).Sessions())
 
 		t.Run("anonymous session renewed at login", func(t *testing.T) {
-			c := e.client()
+			c := e.browser()
 			wantStatus(t, e.do(c, "GET", "/visit", nil, nil), 200, "visited")
 			anon := e.jarToken(c)
 			if anon == "" || !e.stored(anon) {
@@ -505,7 +186,7 @@ func TestSessionFixation(t *testing.T) {
 		})
 
 		t.Run("renewed again at re-login", func(t *testing.T) {
-			c := e.client()
+			c := e.browser()
 			first := e.login(c, "1")
 			second := e.login(c, "2") // privilege change: another user
 			if first == second || e.stored(first) {
@@ -520,9 +201,9 @@ func TestSessionFixation(t *testing.T) {
 // ---- S2: tampered cookies ---------------------------------------------------------
 
 func TestSessionTamperedCookies(t *testing.T) {
-	forEachStore(t, func(t *testing.T, k storeKind) {
-		e := newTestEnv(t, k.open(t))
-		tok := e.login(e.client(), "1")
+	forEachBackend(t, func(t *testing.T, kind backend) {
+		e := newSessionEnv(t, kind.open(t).Sessions())
+		tok := e.login(e.browser(), "1")
 		flipped := []byte(tok)
 		flipped[10] ^= 1 // still base64url
 		cases := []struct {
@@ -583,11 +264,11 @@ func TestSessionTamperedCookies(t *testing.T) {
 // ---- S3: replay after logout, timeouts, version bump ---------------------------
 
 func TestSessionTimeouts(t *testing.T) {
-	forEachStore(t, func(t *testing.T, k storeKind) {
-		e := newTestEnv(t, k.open(t), WithSessionIdleTimeout(30*time.Minute), WithSessionAbsoluteTimeout(2*time.Hour))
+	forEachBackend(t, func(t *testing.T, kind backend) {
+		e := newSessionEnv(t, kind.open(t).Sessions(), WithSessionIdleTimeout(30*time.Minute), WithSessionAbsoluteTimeout(2*time.Hour))
 
 		t.Run("idle", func(t *testing.T) {
-			c := e.client()
+			c := e.browser()
 			tok := e.login(c, "1")
 			e.clock.Advance(29 * time.Minute)
 			r := e.do(c, "GET", "/me", nil, nil)
@@ -611,7 +292,7 @@ func TestSessionTimeouts(t *testing.T) {
 		})
 
 		t.Run("absolute despite activity", func(t *testing.T) {
-			c := e.client()
+			c := e.browser()
 			tok := e.login(c, "1")
 			for i := 1; i < 6; i++ { // every 20 minutes, up to 1h40
 				e.clock.Advance(20 * time.Minute)
@@ -627,7 +308,7 @@ func TestSessionTimeouts(t *testing.T) {
 		})
 
 		t.Run("optional route after a timeout", func(t *testing.T) {
-			c := e.client()
+			c := e.browser()
 			e.login(c, "1")
 			e.clock.Advance(31 * time.Minute)
 			r := e.do(c, "GET", "/opt", nil, nil)
@@ -636,7 +317,7 @@ func TestSessionTimeouts(t *testing.T) {
 		})
 
 		t.Run("version bump", func(t *testing.T) {
-			c, other := e.client(), e.client()
+			c, other := e.browser(), e.browser()
 			tok := e.login(c, "1")
 			otherTok := e.login(other, "1")
 			e.versions.update(func(v map[string]int64) { v["1"]++ })
@@ -656,7 +337,7 @@ func TestSessionTimeouts(t *testing.T) {
 		})
 
 		t.Run("version lookup fails closed", func(t *testing.T) {
-			c := e.client()
+			c := e.browser()
 			tok := e.login(c, "1")
 			e.versions.fail(errors.New("database down"))
 			r := e.do(c, "GET", "/me", nil, nil)
@@ -665,7 +346,7 @@ func TestSessionTimeouts(t *testing.T) {
 			if sessionCookieLine(t, r.header) != "" || !e.stored(tok) {
 				t.Fatal("a lookup failure ended the session")
 			}
-			r = e.do(e.client(), "POST", "/login", nil, url.Values{"user": {"1"}})
+			r = e.do(e.browser(), "POST", "/login", nil, url.Values{"user": {"1"}})
 			wantStatus(t, r, 500, "")
 			if sessionCookieLine(t, r.header) != "" {
 				t.Fatal("login without a version set a cookie")
@@ -675,7 +356,7 @@ func TestSessionTimeouts(t *testing.T) {
 		})
 
 		t.Run("unknown user", func(t *testing.T) {
-			c := e.client()
+			c := e.browser()
 			tok := e.login(c, "2")
 			e.versions.update(func(v map[string]int64) { delete(v, "2") })
 			defer e.versions.update(func(v map[string]int64) { v["2"] = 0 })
@@ -688,11 +369,11 @@ func TestSessionTimeouts(t *testing.T) {
 			if e.stored(tok) {
 				t.Fatal("session of an unknown user still in the store")
 			}
-			wantStatus(t, e.do(e.client(), "POST", "/login", nil, url.Values{"user": {"2"}}), 401, "")
+			wantStatus(t, e.do(e.browser(), "POST", "/login", nil, url.Values{"user": {"2"}}), 401, "")
 		})
 
 		t.Run("user loader", func(t *testing.T) {
-			c := e.client()
+			c := e.browser()
 			tok := e.login(c, "1")
 			failure := errors.New("users table unreachable")
 			e.userErr.Store(&failure)
@@ -716,9 +397,9 @@ func TestSessionTimeouts(t *testing.T) {
 // ---- S5: the session token is read from the cookie only ---------------------------
 
 func TestSessionTokenInURLIgnored(t *testing.T) {
-	forEachStore(t, func(t *testing.T, k storeKind) {
-		e := newTestEnv(t, k.open(t))
-		tok := e.login(e.client(), "1")
+	forEachBackend(t, func(t *testing.T, kind backend) {
+		e := newSessionEnv(t, kind.open(t).Sessions())
+		tok := e.login(e.browser(), "1")
 		for _, path := range []string{
 			"/me?session=" + tok,
 			"/me?" + defaultSessionCookieName + "=" + tok,
@@ -732,7 +413,7 @@ func TestSessionTokenInURLIgnored(t *testing.T) {
 			t.Fatal("a path parameter authenticated the request")
 		}
 		// The login redirect never carries the token.
-		r = e.do(e.client(), "POST", "/login", nil, url.Values{"user": {"1"}})
+		r = e.do(e.browser(), "POST", "/login", nil, url.Values{"user": {"1"}})
 		if loc := r.header.Get("Location"); loc != "/" {
 			t.Fatalf("Location %q", loc)
 		}
@@ -742,9 +423,9 @@ func TestSessionTokenInURLIgnored(t *testing.T) {
 // ---- S6: cross-site requests ------------------------------------------------------
 
 func TestSessionCrossOrigin(t *testing.T) {
-	forEachStore(t, func(t *testing.T, k storeKind) {
-		e := newTestEnv(t, k.open(t))
-		c := e.client()
+	forEachBackend(t, func(t *testing.T, kind backend) {
+		e := newSessionEnv(t, kind.open(t).Sessions())
+		c := e.browser()
 		tok := e.login(c, "1")
 		host := strings.TrimPrefix(e.srv.URL, "https://")
 		refused := []struct {
@@ -764,7 +445,7 @@ func TestSessionCrossOrigin(t *testing.T) {
 					t.Fatalf("error %v, want ErrCrossOrigin", err)
 				}
 				// Login CSRF and forced logout are refused too.
-				wantStatus(t, e.do(e.client(), "POST", "/login", tc.hdr, url.Values{"user": {"2"}}), 403, "")
+				wantStatus(t, e.do(e.browser(), "POST", "/login", tc.hdr, url.Values{"user": {"2"}}), 403, "")
 				wantStatus(t, e.do(c, "POST", "/logout", tc.hdr, nil), 403, "")
 				if !e.stored(tok) {
 					t.Fatal("a cross-site logout ended the session")
@@ -782,7 +463,7 @@ func TestSessionCrossOrigin(t *testing.T) {
 		}
 		// An anonymous cross-site POST on an Optional route is not refused:
 		// it carries no session to abuse.
-		wantStatus(t, e.do(e.client(), "POST", "/opt", http.Header{"Sec-Fetch-Site": {"cross-site"}}, nil), 200, "anonymous")
+		wantStatus(t, e.do(e.browser(), "POST", "/opt", http.Header{"Sec-Fetch-Site": {"cross-site"}}, nil), 200, "anonymous")
 	})
 }
 
@@ -791,8 +472,8 @@ func TestSessionTrustedOrigin(t *testing.T) {
 	if err := cop.AddTrustedOrigin("https://app.example"); err != nil {
 		t.Fatal(err)
 	}
-	e := newTestEnv(t, memstore.NewWithCleanupInterval(0), WithCrossOriginProtection(cop))
-	c := e.client()
+	e := newSessionEnv(t, memstore.NewWithCleanupInterval(0), WithCrossOriginProtection(cop))
+	c := e.browser()
 	e.login(c, "1")
 	wantStatus(t, e.do(c, "POST", "/me", http.Header{"Sec-Fetch-Site": {"cross-site"}, "Origin": {"https://app.example"}}, nil), 200, "alice via session")
 	wantStatus(t, e.do(c, "POST", "/me", http.Header{"Sec-Fetch-Site": {"cross-site"}, "Origin": {"https://evil.example"}}, nil), 403, "")
@@ -801,9 +482,9 @@ func TestSessionTrustedOrigin(t *testing.T) {
 // ---- S7: cookie attributes on login, renewal and logout --------------------------
 
 func TestSessionCookieAttributes(t *testing.T) {
-	forEachStore(t, func(t *testing.T, k storeKind) {
-		e := newTestEnv(t, k.open(t))
-		c := e.client()
+	forEachBackend(t, func(t *testing.T, kind backend) {
+		e := newSessionEnv(t, kind.open(t).Sessions())
+		c := e.browser()
 		r := e.do(c, "POST", "/login", nil, url.Values{"user": {"1"}})
 		wantStatus(t, r, 303, "")
 		tok := checkSetCookie(t, r, false)
@@ -832,14 +513,14 @@ func TestSessionCookieAttributes(t *testing.T) {
 
 func TestSessionPersistentCookie(t *testing.T) {
 	t.Run("remember me", func(t *testing.T) {
-		e := newTestEnv(t, memstore.NewWithCleanupInterval(0))
+		e := newSessionEnv(t, memstore.NewWithCleanupInterval(0))
 		e.serve(e.s.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if err := e.s.Login(r.Context(), "1"); err != nil {
 				t.Error(err)
 			}
 			e.sm.RememberMe(r.Context(), true)
 		})))
-		r := e.do(e.client(), "POST", "/", nil, nil)
+		r := e.do(e.browser(), "POST", "/", nil, nil)
 		line := sessionCookieLine(t, r.header)
 		if !strings.Contains(line, "; Max-Age=1800") && !strings.Contains(line, "; Max-Age=1801") {
 			t.Fatalf("Set-Cookie %q: want Max-Age of the idle timeout", line)
@@ -910,15 +591,15 @@ func (c countingCondStore) updateCtx(ctx context.Context, k string, b []byte, ex
 }
 
 func TestSessionStoreRoundTrips(t *testing.T) {
-	forEachStore(t, func(t *testing.T, k storeKind) {
-		inner := k.open(t)
+	forEachBackend(t, func(t *testing.T, kind backend) {
+		inner := kind.open(t).Sessions()
 		cs := &countingStore{Store: inner}
 		var store scs.Store = cs
 		if _, ok := inner.(conditionalStore); ok {
 			store = countingCondStore{cs}
 		}
-		e := newTestEnv(t, store)
-		c := e.client()
+		e := newSessionEnv(t, store)
+		c := e.browser()
 
 		wantStatus(t, e.do(c, "GET", "/me", nil, nil), 401, "")
 		cs.want(t, 0, 0, 0) // no cookie, no store access
@@ -957,32 +638,32 @@ func TestSessionStoreRoundTrips(t *testing.T) {
 // logout and saves it after; with PostgreSQL the request runs in a second
 // "process" (its own server, manager, store and connection pool).
 func TestSessionNoResurrection(t *testing.T) {
-	forEachStore(t, func(t *testing.T, k storeKind) {
-		a := newTestEnv(t, k.open(t))
+	forEachBackend(t, func(t *testing.T, kind backend) {
+		store := kind.open(t)
+		a := newSessionEnv(t, store.Sessions())
 		b := a
-		if k.name == "postgres" {
-			p, _ := pgByPool.Load(a.inner.(*postgresSessions).db)
-			b = newTestEnv(t, p.(*pgDB).reopen().store().Sessions())
+		if kind.reopen != nil {
+			b = newSessionEnv(t, kind.reopen(t, store).Sessions())
 		}
 		// inFlight starts GET path on env b with the cookie token, waits until
 		// its handler runs, and returns a function that releases it and
 		// returns its response.
-		inFlight := func(path, token string) func() testResponse {
-			done := make(chan testResponse, 1)
+		inFlight := func(path, token string) func() response {
+			done := make(chan response, 1)
 			go func() { done <- b.do(b.bare(), "GET", path, withCookie(token), nil) }()
 			select {
 			case <-b.slowStarted:
 			case <-time.After(10 * time.Second):
 				t.Fatal("the slow handler did not start")
 			}
-			return func() testResponse {
+			return func() response {
 				b.slowRelease <- struct{}{}
 				return <-done
 			}
 		}
 
 		t.Run("logout", func(t *testing.T) {
-			c := a.client()
+			c := a.browser()
 			tok := a.login(c, "1")
 			a.clock.Advance(2 * time.Minute) // the in-flight request also records activity
 			b.clock.Advance(2 * time.Minute)
@@ -1000,7 +681,7 @@ func TestSessionNoResurrection(t *testing.T) {
 		})
 
 		t.Run("renewal at login", func(t *testing.T) {
-			c := a.client()
+			c := a.browser()
 			old := a.login(c, "1")
 			release := inFlight("/slow", old)
 			renewed := a.login(c, "2")
@@ -1013,7 +694,7 @@ func TestSessionNoResurrection(t *testing.T) {
 		})
 
 		t.Run("anonymous session renewed at login (S4b)", func(t *testing.T) {
-			c := a.client()
+			c := a.browser()
 			wantStatus(t, a.do(c, "GET", "/visit", nil, nil), 200, "visited")
 			anon := a.jarToken(c)
 			release := inFlight("/slowvisit", anon)
@@ -1026,7 +707,7 @@ func TestSessionNoResurrection(t *testing.T) {
 		})
 
 		t.Run("version bump", func(t *testing.T) {
-			c := a.client()
+			c := a.browser()
 			tok := a.login(c, "1")
 			a.clock.Advance(2 * time.Minute)
 			b.clock.Advance(2 * time.Minute)
@@ -1045,7 +726,7 @@ func TestSessionNoResurrection(t *testing.T) {
 // ---- ordering ----------------------------------------------------------------------
 
 func TestSessionOrdering(t *testing.T) {
-	e := newTestEnv(t, memstore.NewWithCleanupInterval(0))
+	e := newSessionEnv(t, memstore.NewWithCleanupInterval(0))
 	var gotErr error
 	record := func(w http.ResponseWriter, r *http.Request, err error) { gotErr = err; DefaultErrorHandler(w, r, err) }
 	serve := func(h http.Handler, req *http.Request) *httptest.ResponseRecorder {
@@ -1084,7 +765,7 @@ func TestSessionOrdering(t *testing.T) {
 	})
 
 	t.Run("scs's LoadAndSave instead of the kit's", func(t *testing.T) {
-		tok := e.login(e.client(), "1")
+		tok := e.login(e.browser(), "1")
 		h := e.sm.LoadAndSave(Require[*testUser](e.s, WithErrorHandler(record))(http.NotFoundHandler()))
 		req := httptest.NewRequest("GET", "/", nil)
 		req.AddCookie(&http.Cookie{Name: defaultSessionCookieName, Value: tok})
@@ -1100,7 +781,7 @@ func TestSessionOrdering(t *testing.T) {
 
 	t.Run("nested loading commits once", func(t *testing.T) {
 		counting := &countingStore{Store: memstore.NewWithCleanupInterval(0)}
-		n := newTestEnv(t, counting)
+		n := newSessionEnv(t, counting)
 		h := n.s.LoadAndSave(Optional[*testUser](Any[*testUser](n.s, n.s))(n.s.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if err := n.s.Login(r.Context(), "1"); err != nil {
 				t.Error(err)
@@ -1108,7 +789,7 @@ func TestSessionOrdering(t *testing.T) {
 			w.WriteHeader(204)
 		}))))
 		n.serve(h)
-		r := n.do(n.client(), "POST", "/", nil, nil)
+		r := n.do(n.browser(), "POST", "/", nil, nil)
 		wantStatus(t, r, 204, "")
 		checkSetCookie(t, r, false)
 		if got := r.header.Values("Vary"); len(got) != 1 {
@@ -1122,8 +803,8 @@ func TestSessionOrdering(t *testing.T) {
 
 func TestSessionStoreFailureFailsClosed(t *testing.T) {
 	fs := &failingStore{Store: memstore.NewWithCleanupInterval(0)}
-	e := newTestEnv(t, fs)
-	c := e.client()
+	e := newSessionEnv(t, fs)
+	c := e.browser()
 	tok := e.login(c, "1")
 
 	fs.fail.Store(true)
@@ -1135,7 +816,7 @@ func TestSessionStoreFailureFailsClosed(t *testing.T) {
 	}
 	// A failed save at login: 500, no cookie, nothing of the handler's
 	// redirect.
-	r := e.do(e.client(), "POST", "/login", nil, url.Values{"user": {"2"}})
+	r := e.do(e.browser(), "POST", "/login", nil, url.Values{"user": {"2"}})
 	if r.status != 500 || sessionCookieLine(t, r.header) != "" || strings.Contains(r.body, "See Other") {
 		t.Fatalf("login with the store down: %d %q %v", r.status, r.body, r.header)
 	}
@@ -1151,7 +832,7 @@ func TestSessionStoreFailureFailsClosed(t *testing.T) {
 // ---- the same user however it came in ----------------------------------------------
 
 func TestSessionAndBearerShareTheUser(t *testing.T) {
-	e := newTestEnv(t, memstore.NewWithCleanupInterval(0))
+	e := newSessionEnv(t, memstore.NewWithCleanupInterval(0))
 	secret := []byte("0123456789abcdef0123456789abcdef")
 	j, err := NewJWT(func(_ context.Context, c *Claims) (*testUser, error) { return testUsers[c.Subject], nil },
 		WithIssuer("https://issuer.test"), WithAudience("api"), WithKey("k1", secret))
@@ -1188,7 +869,7 @@ func TestSessionAndBearerShareTheUser(t *testing.T) {
 // ---- the response writer -------------------------------------------------------------
 
 func TestSessionFlushCarriesTheCookie(t *testing.T) {
-	e := newTestEnv(t, memstore.NewWithCleanupInterval(0))
+	e := newSessionEnv(t, memstore.NewWithCleanupInterval(0))
 	e.serve(e.s.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := e.s.Login(r.Context(), "1"); err != nil {
 			t.Error(err)
@@ -1198,13 +879,13 @@ func TestSessionFlushCarriesTheCookie(t *testing.T) {
 		}
 		fmt.Fprint(w, "streamed")
 	})))
-	r := e.do(e.client(), "POST", "/", nil, nil)
+	r := e.do(e.browser(), "POST", "/", nil, nil)
 	wantStatus(t, r, 200, "streamed")
 	checkSetCookie(t, r, false)
 }
 
 func TestSessionInformationalHeaderBeforeLogin(t *testing.T) {
-	e := newTestEnv(t, memstore.NewWithCleanupInterval(0))
+	e := newSessionEnv(t, memstore.NewWithCleanupInterval(0))
 	e.serve(e.s.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Link", "</style.css>; rel=preload")
 		w.WriteHeader(http.StatusEarlyHints) // goes out before the session is final
@@ -1213,7 +894,7 @@ func TestSessionInformationalHeaderBeforeLogin(t *testing.T) {
 		}
 		fmt.Fprint(w, "in")
 	})))
-	r := e.do(e.client(), "POST", "/", nil, nil)
+	r := e.do(e.browser(), "POST", "/", nil, nil)
 	wantStatus(t, r, 200, "in")
 	checkSetCookie(t, r, false)
 }

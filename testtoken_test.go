@@ -7,6 +7,7 @@ package authkit
 // encodings, bad signatures.
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -17,6 +18,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"hash"
@@ -24,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 )
 
@@ -324,4 +327,39 @@ func mustPKIX(pub any) []byte {
 		panic(err)
 	}
 	return der
+}
+
+// ---- reading tokens ----
+
+// tokenParts decodes a compact token's header and claims.
+func tokenParts(t *testing.T, tok string) (map[string]any, map[string]any) {
+	t.Helper()
+	seg := strings.Split(tok, ".")
+	if len(seg) != 3 {
+		t.Fatalf("token %q has %d segments", tok, len(seg))
+	}
+	var out [2]map[string]any
+	for i := range out {
+		b, err := base64.RawURLEncoding.DecodeString(seg[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := json.NewDecoder(bytes.NewReader(b))
+		d.UseNumber()
+		if err := d.Decode(&out[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out[0], out[1]
+}
+
+func claim(t *testing.T, tok, name string) string {
+	t.Helper()
+	_, c := tokenParts(t, tok)
+	return fmt.Sprint(c[name])
+}
+
+func jtiHash(t *testing.T, tok string) [32]byte {
+	t.Helper()
+	return hashTokenID(claim(t, tok, "jti"))
 }

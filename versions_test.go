@@ -412,9 +412,8 @@ func TestPostgresVersionStoreWithIssuer(t *testing.T) {
 	if err := fs.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	kit := storeKit{families: fs, version: vs.Version, bump: vs.Bump}
-	e := newEnv(t, kit, envConfig{cache: true})
-	_, rt := e.mustLogin("1")
+	e := newEnv(t, envConfig{families: fs, versions: vs, cache: true})
+	_, rt := e.mustTokenLogin("1")
 	_, rt = e.mustRefresh(rt)
 	if _, err := e.cache.Bump(ctx, "1"); err != nil {
 		t.Fatal(err)
