@@ -256,12 +256,13 @@ func fixedClock() time.Time { return testNow }
 // nowPlus returns the test clock plus d seconds as a NumericDate text.
 func nowPlus(d int64) string { return num(testNow.Unix() + d) }
 
-// baseHeader is the header of the SECURITY.md §3 baseline token.
+// baseHeader is the header of the baseline token, the one valid token the
+// attack catalogue (attacks_test.go) alters.
 func baseHeader() obj {
 	return obj{{"typ", q("at+jwt")}, {"alg", q("ES256")}, {"kid", q("k1")}}
 }
 
-// baseClaims is the claims set of the SECURITY.md §3 baseline token:
+// baseClaims is the claims set of the baseline token:
 // exp=now+300, iat=now.
 func baseClaims() obj {
 	return obj{

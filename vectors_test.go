@@ -14,7 +14,7 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwk"
 )
 
-// The published JOSE test vectors of SECURITY.md §4, in testdata/jwt/vectors.
+// The published JOSE test vectors, in testdata/jwt/vectors.
 
 type vector struct {
 	Name            string          `json:"name"`
