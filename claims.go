@@ -49,9 +49,19 @@ func (c *Claims) DecodeExtra(name string, v any) (bool, error) {
 // the original, and every request gets its own, so that a toUser or handler
 // that changes its Claims changes them for no other request.
 func (c *Claims) clone() *Claims {
-	cp := *c
-	cp.Audience = slices.Clone(c.Audience)
-	return &cp
+	if len(c.Audience) > 2 {
+		cp := *c
+		cp.Audience = slices.Clone(c.Audience)
+		return &cp
+	}
+	// The usual one or two audiences share the copy's allocation.
+	cp := &struct {
+		Claims
+		aud [2]string
+	}{Claims: *c}
+	n := copy(cp.aud[:], c.Audience)
+	cp.Audience = cp.aud[:n:n]
+	return &cp.Claims
 }
 
 // maxNumericDate is 9999-12-31T23:59:59Z; larger dates are refused as junk.

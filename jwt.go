@@ -188,28 +188,16 @@ func WithJWKSet(data []byte) Option {
 	})
 }
 
-// WithJWKSURL verifies tokens with the keys published as a JWK Set at
-// jwksURL, such as an identity provider's jwks_uri. Keys come from this URL
-// only: a token's jku, x5u, jwk or x5c header is never followed. The URL must
-// be https unless [WithInsecureJWKSURL] is given. It cannot be combined with
-// static keys.
-//
-// [NewJWT] fetches the set before it returns, and fails if the endpoint
-// cannot be reached, answers other than 200, or serves no usable key. The set
-// is refetched in the background every refresh interval
-// ([WithJWKSRefresh], default 15 minutes; Cache-Control is ignored);
-// when a refetch fails, the error is logged with [log/slog] and the last good
-// keys stay in use. A token whose kid is unknown triggers one refetch, which
-// the request waits for (bounded by the HTTP client's timeout and the
-// request's context); after it, no refetch for an unknown kid happens within
-// the miss interval ([WithJWKSRefresh], default 1 minute), so random
-// kids cannot turn into outbound traffic. Keys follow the rules of
-// [WithJWKSet], except that an unusable key is skipped and logged rather than
-// failing the set, and a kid that appears twice is dropped.
-//
-// ctx bounds the background work: cancel it when the program shuts down.
-// After that, the last fetched keys keep verifying tokens but nothing is
-// fetched any more.
+// WithJWKSURL verifies tokens with the keys published as a JWK Set at jwksURL
+// (an identity provider's jwks_uri), and no other: a token's jku, x5u, jwk or
+// x5c header is refused. The URL must be https unless [WithInsecureJWKSURL].
+// [NewJWT] fetches the set before it returns, and fails if it cannot; the set
+// is then refetched in the background ([WithJWKSRefresh], default every 15
+// minutes), keeping the last good keys when a fetch fails (logged). A token
+// with an unknown kid triggers one refetch, at most once per miss interval
+// (default 1 minute), which the request waits for. Unusable keys are skipped
+// and logged, a kid given twice dropped. Cancel ctx at shutdown to stop the
+// background work. It cannot be combined with static keys.
 func WithJWKSURL(ctx context.Context, jwksURL string) Option {
 	return singleOption("WithJWKSURL", fmt.Sprintf("%q", jwksURL), forJWT, func(c *jwtConfig) error {
 		if ctx == nil {
