@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"math/big"
 
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jws/jwsbb"
@@ -64,6 +65,10 @@ func newVerifyKey(kid, alg string, key any) (*verifyKey, error) {
 		if len(k) != ed25519.PublicKeySize {
 			return nil, errors.New("Ed25519 public key has the wrong size")
 		}
+		if err := checkEd25519Point(k); err != nil {
+			return nil, err
+		}
+		k = bytes.Clone(k) // the caller's slice may change
 		if alg == "" {
 			alg = "EdDSA"
 		}
@@ -94,6 +99,69 @@ func newVerifyKey(kid, alg string, key any) (*verifyKey, error) {
 		return nil, errors.New("nil key")
 	}
 	return nil, fmt.Errorf("unsupported key type %T", key)
+}
+
+// Ed25519 point checks (RFC 8032 §5.1.3), with math/big: this runs once per
+// configured key, never per token.
+var (
+	ed25519P = new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 255), big.NewInt(19))
+	// ed25519D is d = -121665/121666 mod p.
+	ed25519D = func() *big.Int {
+		d := new(big.Int).ModInverse(big.NewInt(121666), ed25519P)
+		d.Mul(d, big.NewInt(-121665))
+		return d.Mod(d, ed25519P)
+	}()
+	// ed25519SmallOrderY are the y coordinates (little-endian, as encoded,
+	// sign bit clear) of the 8 points of order at most 8: y = 1 (the
+	// identity), y = -1 (order 2), y = 0 (the two points of order 4), and
+	// the two y values of the four points of order 8.
+	ed25519SmallOrderY = [][32]byte{
+		{0x01},
+		{0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+			0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f},
+		{},
+		{0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98, 0xf0,
+			0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53, 0xfc, 0x05},
+		{0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67, 0x0f,
+			0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac, 0x03, 0x7a},
+	}
+)
+
+// checkEd25519Point refuses an Ed25519 public key that is not the canonical
+// encoding of a curve point, or that is a point of small order. A key of
+// small order admits signatures made without any private key: with R the
+// identity and S = 0, crypto/ed25519 accepts the signature of one message in
+// up to eight (issue 10, item 1). Every other point of the curve is accepted
+// (those with a small-order component cannot be told apart cheaply, and
+// sign nothing without the private key).
+func checkEd25519Point(pub []byte) error {
+	var y [32]byte
+	copy(y[:], pub)
+	y[31] &= 0x7f // the sign bit of x
+	for _, s := range ed25519SmallOrderY {
+		if y == s {
+			return errors.New("Ed25519 public key is a point of small order, which admits forged signatures")
+		}
+	}
+	be := make([]byte, 32)
+	for i, b := range y {
+		be[31-i] = b
+	}
+	yy := new(big.Int).SetBytes(be)
+	if yy.Cmp(ed25519P) >= 0 {
+		return errors.New("Ed25519 public key is not canonically encoded (y >= p)")
+	}
+	// x² = (y² - 1) / (d·y² + 1) must have a square root; x = 0 only for
+	// y = ±1, refused above, so the sign bit needs no check.
+	y2 := new(big.Int).Mul(yy, yy)
+	u := new(big.Int).Sub(y2, big.NewInt(1))
+	v := new(big.Int).Mul(ed25519D, y2)
+	v.Add(v, big.NewInt(1)).Mod(v, ed25519P)
+	x2 := u.Mul(u, v.ModInverse(v, ed25519P)).Mod(u, ed25519P)
+	if big.Jacobi(x2, ed25519P) != 1 {
+		return errors.New("Ed25519 public key is not a point of the curve")
+	}
+	return nil
 }
 
 func newHMACKey(kid, alg string, secret []byte) (*verifyKey, error) {
