@@ -7,6 +7,7 @@ package authkit
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/rsa"
 	"encoding/hex"
 	"fmt"
 	"strings"
@@ -161,6 +162,31 @@ func TestHardeningEd25519NonCanonicalRefused(t *testing.T) {
 		}
 		if _, err := newVerifyKey("e", "", pub); err != nil {
 			t.Fatalf("a real Ed25519 key was refused: %v", err)
+		}
+	}
+}
+
+// TestHardeningRSAExponentRefused (item 2): even exponents and exponents
+// below 3 are refused at construction, by WithKey and in a JWK Set.
+func TestHardeningRSAExponentRefused(t *testing.T) {
+	n := testKeys().rsa.N
+	for _, e := range []int{-3, 0, 1, 2, 4, 6, 65536, 65538} {
+		key := &rsa.PublicKey{N: n, E: e}
+		_, err := NewJWT(toTestUser, WithIssuer(testIssuer), WithAudience(testAudience), WithKey("r", key))
+		if err == nil || !strings.Contains(err.Error(), "exponent") {
+			t.Errorf("WithKey(RSA e=%d) = %v, want an error about the exponent", e, err)
+		}
+		if e > 0 {
+			_, err = NewJWT(toTestUser, WithIssuer(testIssuer), WithAudience(testAudience),
+				WithJWKSet([]byte(`{"keys":[`+rsaJWK(key, "r", "RS256")+`]}`)))
+			if err == nil || !strings.Contains(err.Error(), "exponent") {
+				t.Errorf("WithJWKSet(RSA e=%d) = %v, want an error about the exponent", e, err)
+			}
+		}
+	}
+	for _, e := range []int{3, 17, 65537} {
+		if _, err := newVerifyKey("r", "", &rsa.PublicKey{N: n, E: e}); err != nil {
+			t.Errorf("RSA e=%d refused: %v", e, err)
 		}
 	}
 }

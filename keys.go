@@ -234,6 +234,11 @@ func newECDSAKey(kid, alg string, k *ecdsa.PublicKey) (*verifyKey, error) {
 }
 
 func newRSAKey(kid, alg string, k *rsa.PublicKey) (*verifyKey, error) {
+	// An even exponent, or one below 3, makes no RSA key: such keys never
+	// verify (crypto/rsa fails closed), so they are configuration errors.
+	if k.E < 3 || k.E%2 == 0 {
+		return nil, fmt.Errorf("RSA public exponent %d: it must be odd and at least 3 (usually 65537)", k.E)
+	}
 	bits := 0
 	if k.N != nil {
 		bits = k.N.BitLen()
