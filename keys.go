@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"hash"
 	"math/big"
+	"reflect"
 
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jws/jwsbb"
@@ -54,12 +55,18 @@ func newVerifyKey(kid, alg string, key any) (*verifyKey, error) {
 	case []byte:
 		return newHMACKey(kid, alg, k)
 	case *ecdsa.PrivateKey:
+		if k == nil {
+			return nil, errors.New("nil ECDSA private key")
+		}
 		return newVerifyKey(kid, alg, &k.PublicKey)
 	case ecdsa.PublicKey:
 		return newVerifyKey(kid, alg, &k)
 	case *ecdsa.PublicKey:
 		return newECDSAKey(kid, alg, k)
 	case ed25519.PrivateKey:
+		if len(k) != ed25519.PrivateKeySize {
+			return nil, errors.New("Ed25519 private key has the wrong size")
+		}
 		return newVerifyKey(kid, alg, k.Public())
 	case ed25519.PublicKey:
 		if len(k) != ed25519.PublicKeySize {
@@ -82,23 +89,42 @@ func newVerifyKey(kid, alg string, key any) (*verifyKey, error) {
 			return nil
 		}}, nil
 	case *rsa.PrivateKey:
+		if k == nil {
+			return nil, errors.New("nil RSA private key")
+		}
 		return newVerifyKey(kid, alg, &k.PublicKey)
 	case rsa.PublicKey:
 		return newVerifyKey(kid, alg, &k)
 	case *rsa.PublicKey:
 		return newRSAKey(kid, alg, k)
 	case jwk.Key:
+		if isNilPointer(k) {
+			return nil, errors.New("nil key")
+		}
 		var raw any
 		if err := jwk.Export(k, &raw); err != nil {
 			return nil, fmt.Errorf("exporting JWK: %w", err)
 		}
 		return newVerifyKey(kid, alg, raw)
 	case crypto.Signer:
+		if isNilPointer(k) {
+			return nil, fmt.Errorf("nil key of type %T", key)
+		}
 		return newVerifyKey(kid, alg, k.Public())
 	case nil:
 		return nil, errors.New("nil key")
 	}
 	return nil, fmt.Errorf("unsupported key type %T", key)
+}
+
+// isNilPointer reports whether key is a typed nil pointer (or nil slice, map
+// or func), on which a method such as Public would panic.
+func isNilPointer(key any) bool {
+	switch v := reflect.ValueOf(key); v.Kind() {
+	case reflect.Pointer, reflect.Slice, reflect.Map, reflect.Func, reflect.Interface, reflect.Chan:
+		return v.IsNil()
+	}
+	return false
 }
 
 // Ed25519 point checks (RFC 8032 §5.1.3), with math/big: this runs once per
@@ -204,6 +230,9 @@ func newHMACKey(kid, alg string, secret []byte) (*verifyKey, error) {
 }
 
 func newECDSAKey(kid, alg string, k *ecdsa.PublicKey) (*verifyKey, error) {
+	if k == nil {
+		return nil, errors.New("nil ECDSA public key")
+	}
 	var want string
 	var h crypto.Hash
 	switch k.Curve {
@@ -215,6 +244,12 @@ func newECDSAKey(kid, alg string, k *ecdsa.PublicKey) (*verifyKey, error) {
 		want, h = "ES512", crypto.SHA512
 	default:
 		return nil, errors.New("unsupported ECDSA curve (P-256, P-384 and P-521 are supported)")
+	}
+	if k.X == nil || k.Y == nil {
+		return nil, errors.New("ECDSA public key without coordinates")
+	}
+	if _, err := k.ECDH(); err != nil { // checks that the point is on the curve
+		return nil, fmt.Errorf("ECDSA public key is not a valid %s point", k.Curve.Params().Name)
 	}
 	if alg == "" {
 		alg = want
@@ -234,6 +269,9 @@ func newECDSAKey(kid, alg string, k *ecdsa.PublicKey) (*verifyKey, error) {
 }
 
 func newRSAKey(kid, alg string, k *rsa.PublicKey) (*verifyKey, error) {
+	if k == nil {
+		return nil, errors.New("nil RSA public key")
+	}
 	// An even exponent, or one below 3, makes no RSA key: such keys never
 	// verify (crypto/rsa fails closed), so they are configuration errors.
 	if k.E < 3 || k.E%2 == 0 {
