@@ -3,6 +3,7 @@ package authkit
 import (
 	"bytes"
 	"crypto"
+	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -10,6 +11,9 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
@@ -209,16 +213,14 @@ func newHMACKey(kid, alg string, secret []byte) (*verifyKey, error) {
 	if len(secret) < min {
 		return nil, fmt.Errorf("%s secret is %d bytes; at least %d random bytes are required (RFC 7518 §3.2)", alg, len(secret), min)
 	}
-	if bytes.Contains(secret, []byte("-----BEGIN")) || bytes.HasPrefix(bytes.TrimSpace(secret), []byte("{")) {
-		// A PEM or JWK used as an HMAC secret is the key-confusion attack
-		// (RFC 8725 §2.1), never a deliberate choice.
-		return nil, errors.New("HMAC secret looks like a PEM block or a JWK; use a random secret, and pass public keys as keys")
+	// Key material used as an HMAC secret is the key-confusion attack (RFC
+	// 8725 §2.1), never a deliberate choice; a low-entropy secret is a
+	// password (SECURITY.md K5).
+	if why := keyMaterial(secret, true); why != "" {
+		return nil, fmt.Errorf("HMAC secret %s; use a random secret, and pass public keys as keys", why)
 	}
-	if _, err := x509.ParsePKIXPublicKey(secret); err == nil {
-		return nil, errors.New("HMAC secret is a DER-encoded public key; use a random secret, and pass public keys as keys")
-	}
-	if _, err := x509.ParsePKCS1PublicKey(secret); err == nil {
-		return nil, errors.New("HMAC secret is a DER-encoded RSA public key; use a random secret, and pass public keys as keys")
+	if why := weakSecret(secret); why != "" {
+		return nil, fmt.Errorf("HMAC secret %s; use at least %d bytes from a CSPRNG (crypto/rand), not a password or placeholder", why, min)
 	}
 	key := bytes.Clone(secret)
 	return &verifyKey{id: kid, alg: alg, public: key, verify: func(in, sig []byte) error {
@@ -227,6 +229,119 @@ func newHMACKey(kid, alg string, secret []byte) (*verifyKey, error) {
 		}
 		return nil
 	}}, nil
+}
+
+// keyMaterial says what secret is when it is recognisably a key in some
+// encoding (PEM in any case, DER, an uncompressed EC point, a JWK or JWK Set,
+// an SSH public key line, and, when decode is set, base64 or hex of any of
+// these), or returns "". Only unambiguous encodings are recognised: a raw
+// 32-byte Ed25519 public key looks like random bytes and passes.
+func keyMaterial(secret []byte, decode bool) string {
+	lower := bytes.ToLower(secret)
+	if bytes.Contains(lower, []byte("-----begin")) || bytes.Contains(lower, []byte("---- begin ssh2")) {
+		return "looks like a PEM block"
+	}
+	trimmed := bytes.TrimSpace(bytes.TrimPrefix(bytes.TrimSpace(secret), []byte("\ufeff")))
+	for _, p := range []string{"ssh-ed25519 ", "ssh-rsa ", "ssh-dss ", "ecdsa-sha2-", "sk-ssh-ed25519@", "sk-ecdsa-sha2-"} {
+		if bytes.HasPrefix(bytes.ToLower(trimmed), []byte(p)) {
+			return "is an SSH public key line"
+		}
+	}
+	if len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[') &&
+		(json.Valid(trimmed) || bytes.Contains(trimmed, []byte(`"kty"`))) {
+		return "looks like a JWK or JWK Set (JSON)"
+	}
+	switch {
+	case parses(x509.ParsePKIXPublicKey, secret), parses(x509.ParsePKCS1PublicKey, secret):
+		return "is a DER-encoded public key"
+	case parses(x509.ParsePKCS8PrivateKey, secret), parses(x509.ParsePKCS1PrivateKey, secret), parses(x509.ParseECPrivateKey, secret):
+		return "is a DER-encoded private key"
+	case parses(x509.ParseCertificate, secret):
+		return "is a DER-encoded certificate"
+	}
+	if len(secret) > 0 && secret[0] == 4 {
+		for _, c := range []ecdh.Curve{ecdh.P256(), ecdh.P384(), ecdh.P521()} {
+			if _, err := c.NewPublicKey(secret); err == nil {
+				return "is an uncompressed EC point (a public key)"
+			}
+		}
+	}
+	if !decode {
+		return ""
+	}
+	text := bytes.Map(func(r rune) rune {
+		if r == ' ' || r == '\t' || r == '\r' || r == '\n' {
+			return -1
+		}
+		return r
+	}, trimmed)
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if raw, err := enc.DecodeString(string(text)); err == nil {
+			if why := keyMaterial(raw, false); why != "" {
+				return "is base64 of something that " + why
+			}
+		}
+	}
+	if raw, err := hex.DecodeString(string(text)); err == nil {
+		if why := keyMaterial(raw, false); why != "" {
+			return "is hex of something that " + why
+		}
+	}
+	return ""
+}
+
+func parses[T any](parse func([]byte) (T, error), b []byte) bool {
+	_, err := parse(b)
+	return err == nil
+}
+
+// placeholderWords are words that turn up in secrets typed by people, and
+// almost never (six letters or more) by chance in random text.
+var placeholderWords = []string{
+	"changeme", "change-me", "change_me", "changethis", "secret", "password", "passwd", "passphrase",
+	"placeholder", "replaceme", "replace-me", "replace_me", "example", "default", "letmein", "qwerty",
+}
+
+// weakSecret says why secret is obviously not random, or returns "": a
+// single repeated byte, very few distinct byte values, a repeated pattern,
+// mostly consecutive bytes (abcd…, 0123…), or a placeholder word. Random
+// secrets of 32 bytes or more, raw or as base64 or hex text, pass.
+func weakSecret(secret []byte) string {
+	var seen [256]bool
+	distinct := 0
+	for _, b := range secret {
+		if !seen[b] {
+			seen[b] = true
+			distinct++
+		}
+	}
+	if distinct == 1 {
+		return "is one byte value repeated"
+	}
+	lower := bytes.ToLower(secret)
+	for _, w := range placeholderWords {
+		if bytes.Contains(lower, []byte(w)) {
+			return fmt.Sprintf("contains the word %q, like a password or placeholder", w)
+		}
+	}
+	for period := 1; period <= len(secret)/2; period++ {
+		if bytes.Equal(secret[period:], secret[:len(secret)-period]) {
+			return fmt.Sprintf("repeats a %d-byte pattern", period)
+		}
+	}
+	consecutive := 0
+	for i := 1; i < len(secret); i++ {
+		if d := int(secret[i]) - int(secret[i-1]); d == 1 || d == -1 {
+			consecutive++
+		}
+	}
+	if consecutive >= len(secret)/2 {
+		return "is mostly consecutive bytes (such as abcd… or 0123…)"
+	}
+	if distinct < 8 {
+		return fmt.Sprintf("has only %d distinct byte values", distinct)
+	}
+	return ""
 }
 
 func newECDSAKey(kid, alg string, k *ecdsa.PublicKey) (*verifyKey, error) {
