@@ -285,6 +285,9 @@ func (s *jwksSource) transform(_ context.Context, res *http.Response) (*keySet, 
 	if len(body) > maxJWKSBodySize {
 		return nil, fmt.Errorf("JWK Set larger than %d bytes", maxJWKSBodySize)
 	}
+	if err := checkJWKSetJSON(body); err != nil {
+		return nil, err
+	}
 	// Not strict: a key that does not parse (an unknown kty, an RSA key
 	// under 2048 bits) stays in the set as a placeholder, which keysOf skips.
 	set, err := jwk.Parse(body, jwk.WithStrictKeySetParsing(false))

@@ -19,6 +19,7 @@ import (
 	"hash"
 	"math/big"
 	"reflect"
+	"slices"
 
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jws/jwsbb"
@@ -494,7 +495,15 @@ func verifyKeyFromJWK(k jwk.Key, i int, needKID bool) (*verifyKey, error) {
 		return nil, fmt.Errorf("JWK %q has use %q, not \"sig\"", kid, u)
 	}
 	if k.KeyType().String() == "oct" {
-		return nil, fmt.Errorf("JWK %q is a symmetric key; a JWK Set may only hold public keys", kid)
+		return nil, fmt.Errorf("JWK %q is a symmetric key, so its secret (\"k\") was published: treat it as compromised; a JWK Set may only hold public keys", kid)
+	}
+	for _, m := range jwkPrivateMembers {
+		if k.Has(m) {
+			return nil, fmt.Errorf("JWK %q has the private member %q: a private key was published in the JWK Set, a security incident (treat the key as compromised and replace it); the key is refused", kid, m)
+		}
+	}
+	if ops, ok := k.KeyOps(); ok && !slices.Contains(ops, jwk.KeyOpVerify) {
+		return nil, fmt.Errorf("JWK %q has key_ops %q, without \"verify\"", kid, ops)
 	}
 	var alg string
 	if a, ok := k.Algorithm(); ok {
@@ -509,4 +518,39 @@ func verifyKeyFromJWK(k jwk.Key, i int, needKID bool) (*verifyKey, error) {
 		return nil, fmt.Errorf("JWK %q: %w", kid, err)
 	}
 	return vk, nil
+}
+
+// jwkPrivateMembers are the members of private asymmetric JWKs (RFC 7518
+// §6.2.2, §6.3.2; RFC 8037 §2), including RSA's "oth" for further primes.
+var jwkPrivateMembers = []string{"d", "p", "q", "dp", "dq", "qi", "oth"}
+
+// checkJWKSetJSON validates the raw text of a JWK Set before jwk.Parse
+// reads it, with the strict reader: jwk.Parse lets the last of duplicate
+// members win at any level ({"keys":[],"keys":[…]}, two "kid"s in a key),
+// and accepts a single JWK in place of a set.
+func checkJWKSetJSON(data []byte) error {
+	var keys []byte
+	err := parseObject(data, func(name string, value []byte) error {
+		if name == "keys" {
+			keys = value
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errDuplicate):
+		return errors.New("the JWK Set has a duplicate member name, which readers may resolve differently")
+	case err != nil:
+		return fmt.Errorf("failed to parse the JWK Set: not a well-formed JSON object: %w", err)
+	case keys == nil:
+		return errors.New(`a single JWK or some other object, not a JWK Set: a set is {"keys":[…]} (RFC 7517 §5)`)
+	}
+	if err := forEachElement(keys, func(k []byte) error {
+		if k[0] != '{' {
+			return errNotObject
+		}
+		return nil
+	}); err != nil {
+		return errors.New(`the JWK Set's "keys" is not an array of objects`)
+	}
+	return nil
 }

@@ -170,6 +170,9 @@ func WithHMACSecret(kid string, secret []byte) JWTOption {
 // it. Symmetric keys are refused.
 func WithJWKSet(data []byte) JWTOption {
 	return func(c *jwtConfig) error {
+		if err := checkJWKSetJSON(data); err != nil {
+			return fmt.Errorf("WithJWKSet: %w", err)
+		}
 		set, err := jwk.Parse(data)
 		if err != nil {
 			return fmt.Errorf("WithJWKSet: %w", err)
