@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -206,10 +208,35 @@ func newJWKSSource(ctx context.Context, raw string, opts []JWKSOption) (*jwksSou
 		client = &http.Client{}
 	}
 	cfg.client = jwk.WrapHTTPClientDefaults(client) // a copy, with a redirect policy
+	// That policy lets a redirect go to any host: keys served from another
+	// origin than the configured one are not the provider's, so such a
+	// redirect is refused at each hop (SECURITY.md T2).
+	policy, want := cfg.client.CheckRedirect, urlOrigin(u)
+	cfg.client.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if got := urlOrigin(req.URL); got != want {
+			return fmt.Errorf("refusing a redirect from %s to another origin, %s", want, got)
+		}
+		return policy(req, via)
+	}
 	if client.Timeout == 0 {
 		cfg.client.Timeout = DefaultJWKSTimeout
 	}
 	return &jwksSource{url: raw, logURL: u.Redacted(), cfg: cfg, parent: ctx}, nil
+}
+
+// urlOrigin returns the origin of u (RFC 6454): lower-case scheme and host,
+// and the port, the scheme's default one when u has none.
+func urlOrigin(u *url.URL) string {
+	scheme, port := strings.ToLower(u.Scheme), u.Port()
+	if port == "" {
+		switch scheme {
+		case "https":
+			port = "443"
+		case "http":
+			port = "80"
+		}
+	}
+	return scheme + "://" + net.JoinHostPort(strings.ToLower(u.Hostname()), port)
 }
 
 // start fetches the set for the first time and leaves the cache refreshing
