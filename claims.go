@@ -39,6 +39,12 @@ func (c *Claims) DecodeExtra(name string, v any) (bool, error) {
 	if !ok {
 		return false, nil
 	}
+	// encoding/json lets the last of two members win, and matches struct
+	// fields ignoring case: refuse both ambiguities, at every depth, rather
+	// than decode {"Admin":false,"admin":true} as admin = true.
+	if err := checkFoldedNames(raw); err != nil {
+		return true, fmt.Errorf("authkit: claim %q: %w", name, err)
+	}
 	if err := json.Unmarshal(raw, v); err != nil {
 		return true, fmt.Errorf("authkit: claim %q: %w", name, err)
 	}

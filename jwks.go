@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -88,6 +90,16 @@ func startJWKSSource(ctx context.Context, raw string, cfg jwksConfig, now func()
 		client = &http.Client{}
 	}
 	cfg.client = jwk.WrapHTTPClientDefaults(client) // a copy, with a redirect policy
+	// That policy lets a redirect go to any host: keys served from another
+	// origin than the configured one are not the provider's, so such a
+	// redirect is refused at each hop (SECURITY.md T2).
+	policy, want := cfg.client.CheckRedirect, urlOrigin(u)
+	cfg.client.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if got := urlOrigin(req.URL); got != want {
+			return fmt.Errorf("refusing a redirect from %s to another origin, %s", want, got)
+		}
+		return policy(req, via)
+	}
 	if client.Timeout == 0 {
 		cfg.client.Timeout = defaultJWKSTimeout
 	}
@@ -96,6 +108,21 @@ func startJWKSSource(ctx context.Context, raw string, cfg jwksConfig, now func()
 		return nil, err
 	}
 	return s, nil
+}
+
+// urlOrigin returns the origin of u (RFC 6454): lower-case scheme and host,
+// and the port, the scheme's default one when u has none.
+func urlOrigin(u *url.URL) string {
+	scheme, port := strings.ToLower(u.Scheme), u.Port()
+	if port == "" {
+		switch scheme {
+		case "https":
+			port = "443"
+		case "http":
+			port = "80"
+		}
+	}
+	return scheme + "://" + net.JoinHostPort(strings.ToLower(u.Hostname()), port)
 }
 
 // start registers the set with httprc and waits for its first fetch.
@@ -169,6 +196,9 @@ func (s *jwksSource) transform(_ context.Context, res *http.Response) (*keySet, 
 	}
 	if len(body) > maxJWKSBodySize {
 		return nil, fmt.Errorf("JWK Set larger than %d bytes", maxJWKSBodySize)
+	}
+	if err := checkJWKSetJSON(body); err != nil {
+		return nil, err
 	}
 	// Not strict: a key that does not parse (an unknown kty, an RSA key
 	// under 2048 bits) stays in the set as a placeholder, which keysOf skips.
