@@ -168,3 +168,74 @@ func TestHardeningJWKSURLPrivateKeySkipped(t *testing.T) {
 	wantRefused(t, j, tok, "key a after its private part was published")
 	wantAccepted(t, j, b.token(t, clock.Now(), ""), "public key b")
 }
+
+// TestHardeningJWKSURLKeyTurnedPrivateDropped: a refetched set in which every
+// key is now published with its private part has no usable key, which used to
+// leave the last good keys, the leaked ones included, in use. The leaked keys
+// must stop verifying at once (cached tokens too), be logged as an incident,
+// and the keys the set does not mention stay, as after any refused refetch.
+func TestHardeningJWKSURLKeyTurnedPrivateDropped(t *testing.T) {
+	var logs bytes.Buffer
+	old := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(&logs, nil)))
+	t.Cleanup(func() { slog.SetDefault(old) })
+	noKID := `{"alg":"ES256","typ":"at+jwt"}`
+
+	t.Run("the only key", func(t *testing.T) {
+		logs.Reset()
+		a := newTestSigner(t, "a")
+		srv := newJWKSServer(t, jwksOf(t, a))
+		clock := newTestClock(testNow)
+		j := mustJWKSAuth(t, srv, clock)
+		tok, tokNoKID := a.token(t, clock.Now(), ""), a.token(t, clock.Now(), noKID)
+		wantAccepted(t, j, tok, "key a") // now in the verified-token cache
+		wantAccepted(t, j, tokNoKID, "key a, token without kid")
+
+		srv.set(jwksOf(t, privateJWK(t, a.key, "a")))
+		if err := sourceOf(j).ctrl.Refresh(context.Background(), sourceOf(j).url); err == nil {
+			t.Error("a set holding only a private key was taken as a good refetch")
+		}
+		wantRefused(t, j, tok, "cached token of key a after its private part was published")
+		wantRefused(t, j, a.token(t, clock.Now().Add(time.Second), ""), "new token of key a")
+		wantRefused(t, j, tokNoKID, "token without kid after a's private part was published")
+		if !strings.Contains(logs.String(), "security incident") || !strings.Contains(logs.String(), "private key was published") {
+			t.Errorf("log does not report the incident:\n%s", logs.String())
+		}
+	})
+
+	t.Run("under another kid", func(t *testing.T) {
+		logs.Reset()
+		a, b := newTestSigner(t, "a"), newTestSigner(t, "b")
+		srv := newJWKSServer(t, jwksOf(t, a, b))
+		clock := newTestClock(testNow)
+		j := mustJWKSAuth(t, srv, clock)
+		tokA, tokB := a.token(t, clock.Now(), ""), b.token(t, clock.Now(), "")
+		wantAccepted(t, j, tokA, "key a")
+		wantAccepted(t, j, tokB, "key b")
+
+		// a's private part under a new kid: a is known by its public key.
+		srv.set(jwksOf(t, privateJWK(t, a.key, "a-2026")))
+		_ = sourceOf(j).ctrl.Refresh(context.Background(), sourceOf(j).url)
+		wantRefused(t, j, tokA, "key a after its private part was published as a-2026")
+		wantAccepted(t, j, tokB, "key b, which the refused set does not mention")
+		wantRefused(t, j, b.token(t, clock.Now(), noKID), "a token without kid: b is not the only key of a set")
+	})
+
+	t.Run("public and private in one set", func(t *testing.T) {
+		logs.Reset()
+		a, b := newTestSigner(t, "a"), newTestSigner(t, "b")
+		srv := newJWKSServer(t, jwksOf(t, a, b))
+		clock := newTestClock(testNow)
+		j := mustJWKSAuth(t, srv, clock)
+		tokA := a.token(t, clock.Now(), "")
+		wantAccepted(t, j, tokA, "key a")
+
+		// The set is usable (b), and still lists a publicly: a must go too.
+		srv.set(jwksOf(t, a, privateJWK(t, a.key, "a-2026"), b))
+		if err := sourceOf(j).ctrl.Refresh(context.Background(), sourceOf(j).url); err != nil {
+			t.Fatal(err)
+		}
+		wantRefused(t, j, tokA, "key a, listed publicly beside its published private part")
+		wantAccepted(t, j, b.token(t, clock.Now(), ""), "key b")
+	})
+}

@@ -207,7 +207,10 @@ func WithJWKSet(data []byte) Option {
 // is refetched in the background every refresh interval
 // ([WithJWKSRefresh], default 15 minutes; Cache-Control is ignored);
 // when a refetch fails, the error is logged with [log/slog] and the last good
-// keys stay in use. A token whose kid is unknown triggers one refetch, which
+// keys stay in use. A key that a fetched set publishes with private members
+// is logged as a security incident and stops verifying at once: no key with
+// its kid or its public key stays in use, even when the set is otherwise
+// refused. A token whose kid is unknown triggers one refetch, which
 // the request waits for (bounded by the HTTP client's timeout and the
 // request's context); after it, no refetch for an unknown kid happens within
 // the miss interval ([WithJWKSRefresh], default 1 minute), so random
