@@ -33,11 +33,20 @@ type Claims struct {
 
 // DecodeExtra decodes the claim name, one the fields above do not hold, into
 // v with [encoding/json], and reports whether the claim was present. A claim
-// of the wrong JSON type is an error, not a silent conversion.
+// of the wrong JSON type is an error, not a silent conversion, and so is one
+// with an object, at any depth, whose member names repeat exactly or differ
+// only in case ({"Admin":false,"admin":true}), which encoding/json would
+// resolve silently.
 func (c *Claims) DecodeExtra(name string, v any) (bool, error) {
 	raw, ok := c.extra[name]
 	if !ok {
 		return false, nil
+	}
+	// encoding/json lets the last of two members win, and matches struct
+	// fields ignoring case: refuse both ambiguities, at every depth, rather
+	// than decode {"Admin":false,"admin":true} as admin = true.
+	if err := checkFoldedNames(raw); err != nil {
+		return true, fmt.Errorf("authkit: claim %q: %w", name, err)
 	}
 	if err := json.Unmarshal(raw, v); err != nil {
 		return true, fmt.Errorf("authkit: claim %q: %w", name, err)

@@ -144,11 +144,17 @@ func WithAudience(aud string) Option {
 
 // WithKey adds a public verification key under the key ID kid. key is an
 // *ecdsa.PublicKey (P-256, P-384 or P-521: ES256, ES384, ES512), an
-// ed25519.PublicKey (EdDSA), an *rsa.PublicKey of at least 2048 bits
-// (RS256), or an HMAC secret ([]byte, HS256) of at least 32 random bytes
-// (RFC 7518 §3.2; secrets that look like a PEM block or a JWK are refused:
-// the key-confusion attack). A private key or a [crypto.Signer] is accepted
-// and only its public half kept. The key verifies with that one algorithm;
+// ed25519.PublicKey (EdDSA; small-order and non-canonical points are
+// refused), an *rsa.PublicKey of at least 2048 bits with an odd exponent of
+// at least 3 (RS256), or an HMAC secret ([]byte, HS256) of at least 32
+// random bytes (RFC 7518 §3.2). A secret that is key material is refused
+// (the key-confusion attack): a PEM block in any case, DER, an SSH public key
+// line, a JWK or JWK Set, an uncompressed EC point, or base64 or hex of any
+// of these; so is an obviously low-entropy one: one repeated byte, a
+// repeated pattern, mostly consecutive bytes, fewer than 8 distinct bytes,
+// or a word such as "changeme", "secret" or "password". A private key or a
+// [crypto.Signer] is accepted and only its public half kept; a nil or
+// incomplete key is an error. The key verifies with that one algorithm;
 // use [WithKeyAlgorithm] for another (RS384, PS256, HS512, …). It may be
 // given once per key.
 //
@@ -175,8 +181,10 @@ func WithKeyAlgorithm(kid, alg string, key any) Option {
 
 // WithJWKSet adds the public keys of a JWK Set given as JSON (RFC 7517 §5).
 // Each key needs a "kid" when the set holds several; "use" must be absent or
-// "sig"; "alg", when present, must fit the key, and is otherwise derived from
-// it. Symmetric keys are refused.
+// "sig"; "key_ops", when present, must include "verify"; "alg", when
+// present, must fit the key, and is otherwise derived from it. Symmetric
+// keys, keys with private members ("d", …), a member name given twice at any
+// depth, and a single JWK in place of a set are refused.
 func WithJWKSet(data []byte) Option {
 	return optionFor("WithJWKSet", forJWT, func(c *jwtConfig) error {
 		keys, err := parseJWKSet(data)
@@ -193,11 +201,13 @@ func WithJWKSet(data []byte) Option {
 // x5c header is refused. The URL must be https unless [WithInsecureJWKSURL].
 // [NewJWT] fetches the set before it returns, and fails if it cannot; the set
 // is then refetched in the background ([WithJWKSRefresh], default every 15
-// minutes), keeping the last good keys when a fetch fails (logged). A token
-// with an unknown kid triggers one refetch, at most once per miss interval
-// (default 1 minute), which the request waits for. Unusable keys are skipped
-// and logged, a kid given twice dropped. Cancel ctx at shutdown to stop the
-// background work. It cannot be combined with static keys.
+// minutes), keeping the last good keys when a fetch fails (logged). A key
+// published with private members is logged as a security incident and stops
+// verifying at once. A token with an unknown kid triggers one refetch, at
+// most once per miss interval (default 1 minute), which the request waits
+// for. Unusable keys are skipped and logged, a kid given twice dropped.
+// Cancel ctx at shutdown to stop the background work. It cannot be combined
+// with static keys.
 func WithJWKSURL(ctx context.Context, jwksURL string) Option {
 	return singleOption("WithJWKSURL", fmt.Sprintf("%q", jwksURL), forJWT, func(c *jwtConfig) error {
 		if ctx == nil {
@@ -214,7 +224,7 @@ func WithJWKSURL(ctx context.Context, jwksURL string) Option {
 // WithHTTPClient sets the HTTP client that fetches the JWK Set of
 // [WithJWKSURL], for a proxy, custom TLS roots or tests. It is copied: if its
 // Timeout is zero, the copy gets 10 seconds, and redirects are limited to 5
-// and may not go from https to http. Default: a client with a 10 second
+// and may not leave the origin (scheme, host and port) of the JWKS URL. Default: a client with a 10 second
 // timeout and that redirect policy, never [net/http.DefaultClient].
 func WithHTTPClient(client *http.Client) Option {
 	return singleOption("WithHTTPClient", "client", forJWT, func(c *jwtConfig) error {
