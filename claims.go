@@ -32,11 +32,9 @@ type Claims struct {
 }
 
 // DecodeExtra decodes the claim name, one the fields above do not hold, into
-// v with [encoding/json], and reports whether the claim was present. A claim
-// of the wrong JSON type is an error, not a silent conversion, and so is one
-// with an object, at any depth, whose member names repeat exactly or differ
-// only in case ({"Admin":false,"admin":true}), which encoding/json would
-// resolve silently.
+// v with [encoding/json], and reports whether it was present. A claim of the
+// wrong JSON type is an error, as is an object, at any depth, whose member
+// names repeat or differ only in case.
 func (c *Claims) DecodeExtra(name string, v any) (bool, error) {
 	raw, ok := c.extra[name]
 	if !ok {

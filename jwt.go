@@ -142,25 +142,17 @@ func WithAudience(aud string) Option {
 	})
 }
 
-// WithKey adds a public verification key under the key ID kid. key is an
-// *ecdsa.PublicKey (P-256, P-384 or P-521: ES256, ES384, ES512), an
-// ed25519.PublicKey (EdDSA; small-order and non-canonical points are
-// refused), an *rsa.PublicKey of at least 2048 bits with an odd exponent of
-// at least 3 (RS256), or an HMAC secret ([]byte, HS256) of at least 32
-// random bytes (RFC 7518 §3.2). A secret that is key material is refused
-// (the key-confusion attack): a PEM block in any case, DER, an SSH public key
-// line, a JWK or JWK Set, an uncompressed EC point, or base64 or hex of any
-// of these; so is an obviously low-entropy one: one repeated byte, a
-// repeated pattern, mostly consecutive bytes, fewer than 8 distinct bytes,
-// or a word such as "changeme", "secret" or "password". A private key or a
-// [crypto.Signer] is accepted and only its public half kept; a nil or
-// incomplete key is an error. The key verifies with that one algorithm;
-// use [WithKeyAlgorithm] for another (RS384, PS256, HS512, …). It may be
-// given once per key.
-//
-// A token with a kid must name a configured key. A token without kid is
-// accepted only when exactly one key is configured; kid may be empty for
-// that single key.
+// WithKey adds a verification key under the key ID kid: an
+// *ecdsa.PublicKey (P-256/384/521: ES256/384/512), an ed25519.PublicKey
+// (EdDSA; small-order and non-canonical points refused), an *rsa.PublicKey of
+// at least 2048 bits with an odd exponent ≥ 3 (RS256), or an HMAC secret
+// ([]byte, HS256) of at least 32 random bytes. A secret that is key material
+// (PEM, DER, an SSH line, a JWK, an EC point, or base64 or hex of one: the
+// key-confusion attack) or obviously low-entropy ("changeme", repeated or
+// consecutive bytes) is refused. A private key or [crypto.Signer] gives its
+// public half; a nil or incomplete key is an error. The key verifies with
+// that one algorithm ([WithKeyAlgorithm] for another). A token's kid must
+// name a configured key; a token without kid needs exactly one key.
 func WithKey(kid string, key any) Option {
 	return WithKeyAlgorithm(kid, "", key)
 }
@@ -222,10 +214,9 @@ func WithJWKSURL(ctx context.Context, jwksURL string) Option {
 }
 
 // WithHTTPClient sets the HTTP client that fetches the JWK Set of
-// [WithJWKSURL], for a proxy, custom TLS roots or tests. It is copied: if its
-// Timeout is zero, the copy gets 10 seconds, and redirects are limited to 5
-// and may not leave the origin (scheme, host and port) of the JWKS URL. Default: a client with a 10 second
-// timeout and that redirect policy, never [net/http.DefaultClient].
+// [WithJWKSURL] (a proxy, custom roots, tests). It is copied: a zero Timeout
+// becomes 10 seconds, and redirects are limited to 5 within the JWKS URL's
+// origin. Default: such a client, never [net/http.DefaultClient].
 func WithHTTPClient(client *http.Client) Option {
 	return singleOption("WithHTTPClient", "client", forJWT, func(c *jwtConfig) error {
 		if client == nil {
@@ -332,12 +323,10 @@ func WithTokenCookie(name string) Option {
 }
 
 // WithTokenCacheSize sets how many verified access tokens the authenticator
-// remembers, keyed by the SHA-256 of their exact bytes, so that a token seen
-// again skips parsing and signature verification; 0 turns the cache off. A
-// hit still checks the token's times and that the key which verified it is
-// still configured; the version check and toUser run as on a miss. Only
-// tokens that verified are stored; when it is full an arbitrary entry is
-// evicted. Default: 10 000 tokens.
+// remembers, by the SHA-256 of their bytes, so that a token seen again skips
+// parsing and the signature; 0 turns the cache off. A hit still checks the
+// token's times and that its key is still configured; the version check and
+// toUser run as on a miss. Default: 10 000 tokens.
 func WithTokenCacheSize(n int) Option {
 	return singleOption("WithTokenCacheSize", n, forJWT, func(c *jwtConfig) error {
 		if n < 0 {
