@@ -32,12 +32,19 @@ type Claims struct {
 }
 
 // DecodeExtra decodes the claim name, one the fields above do not hold, into
-// v with [encoding/json], and reports whether the claim was present. A claim
-// of the wrong JSON type is an error, not a silent conversion.
+// v with [encoding/json], and reports whether it was present. A claim of the
+// wrong JSON type is an error, as is an object, at any depth, whose member
+// names repeat or differ only in case.
 func (c *Claims) DecodeExtra(name string, v any) (bool, error) {
 	raw, ok := c.extra[name]
 	if !ok {
 		return false, nil
+	}
+	// encoding/json lets the last of two members win, and matches struct
+	// fields ignoring case: refuse both ambiguities, at every depth, rather
+	// than decode {"Admin":false,"admin":true} as admin = true.
+	if err := checkFoldedNames(raw); err != nil {
+		return true, fmt.Errorf("authkit: claim %q: %w", name, err)
 	}
 	if err := json.Unmarshal(raw, v); err != nil {
 		return true, fmt.Errorf("authkit: claim %q: %w", name, err)
@@ -49,9 +56,19 @@ func (c *Claims) DecodeExtra(name string, v any) (bool, error) {
 // the original, and every request gets its own, so that a toUser or handler
 // that changes its Claims changes them for no other request.
 func (c *Claims) clone() *Claims {
-	cp := *c
-	cp.Audience = slices.Clone(c.Audience)
-	return &cp
+	if len(c.Audience) > 2 {
+		cp := *c
+		cp.Audience = slices.Clone(c.Audience)
+		return &cp
+	}
+	// The usual one or two audiences share the copy's allocation.
+	cp := &struct {
+		Claims
+		aud [2]string
+	}{Claims: *c}
+	n := copy(cp.aud[:], c.Audience)
+	cp.Audience = cp.aud[:n:n]
+	return &cp.Claims
 }
 
 // maxNumericDate is 9999-12-31T23:59:59Z; larger dates are refused as junk.

@@ -25,13 +25,10 @@ type RefreshFamily struct {
 	RevokedAt  time.Time // when it was revoked; zero while it is live
 }
 
-// FamilyStore keeps refresh-token families. [Store] (from [NewMemoryStore] or
-// [NewPostgresStore]) implements it. Implementations must be safe for
-// concurrent use, and RotateFamily must be atomic: of any number of
-// concurrent calls with the same old hash, at most one succeeds.
-//
-// Times are passed in by the kit (from its clock), so that stores never read
-// their own.
+// FamilyStore keeps refresh-token families; [Store] implements it.
+// Implementations must be safe for concurrent use, and RotateFamily atomic:
+// of concurrent calls with the same old hash, at most one succeeds. Times
+// come from the kit's clock; stores never read their own.
 type FamilyStore interface {
 	// CreateFamily records a new family whose current token has the ID hash
 	// current. f.ID is new and unique.

@@ -27,60 +27,18 @@ var errNotBuilt = errors.New("authkit: Issuer not built by NewIssuer")
 // JWK Set endpoints. Build one with [NewIssuer]; it is immutable and safe for
 // concurrent use.
 //
-// # Tokens
-//
-// [Issuer.Issue], called after the application has checked the user's
-// password, starts a refresh-token family and returns a [TokenPair]:
-//
-//   - an access token (RFC 9068): header typ "at+jwt", alg and kid; claims
-//     iss, sub (the user ID), aud, exp (default 15 minutes), iat, jti and ver
-//     (the user's token version). [NewJWT] with [WithTokensFrom] accepts it.
-//   - a refresh token: header typ "rt+jwt"; audience the refresh audience
-//     (default: the issuer name, never the access audience), plus "fam", the
-//     family ID. Neither token passes for the other: the types and the
-//     audiences differ (RFC 8725 §3.11-3.12).
-//
-// Both are signed with the configured private key (ES256 for a P-256 key,
-// EdDSA for Ed25519, RS256 for RSA, HS256 for a secret). The claims are
-// written by the kit from typed fields; there is no way to add a claim by
-// name.
-//
-// # Refresh
-//
-// [Issuer.RefreshHandler] (or [Issuer.Refresh]) exchanges a refresh token for
-// a new pair. It verifies the token (type, signature, issuer, refresh
-// audience, exp: the idle expiry), asks the [VersionLookup] once for the
-// user's current version (a token issued under an older version is refused; a
-// failing lookup refuses the refresh with 500 and issues nothing), then
-// rotates the family in one atomic conditional update of the [FamilyStore]:
-// the presented token becomes invalid, a new one is issued. The family's
-// absolute lifetime (default 7 days) is never extended by rotation; a refresh
-// token never outlives its family.
-//
-// # Reuse and concurrency: strict
-//
-// Presenting a refresh token that was already rotated revokes its whole
-// family (RFC 9700 §4.14.2) and reports a [ReuseEvent] (see
-// [WithReuseHandler]). The policy is strict, with no grace window: of several
-// concurrent refreshes with the same token exactly one succeeds, the others
-// count as reuse, and the family is revoked, so no successor stays valid
-// (the user logs in again). Clients must therefore serialize their refreshes
-// (one refresh in flight; other requests wait for its result). A grace window
-// was not implemented: handing a second caller the same successor needs the
-// successor stored or derivable, and keeps a stolen token usable during the
-// window.
-//
-// # Logging out
-//
-// [Issuer.LogoutHandler] (or [Issuer.Revoke]) revokes the family of the
-// presented refresh token and clears the cookie: "log out on this device".
-// To end a session as well, wrap LogoutHandler in a handler that also calls
-// [Session.Logout].
-//
-// "Log out everywhere" is a version bump: [VersionCache.Bump]. From then on every refresh token
-// and session of the user is refused, and access tokens too where [NewJWT]
-// has [WithVersionCheck]; without it, an access token stays valid until it
-// expires (at most the access TTL).
+// [Issuer.Issue], called once the application has checked the user's
+// password, starts a refresh-token family and returns a [TokenPair]: an
+// access token (typ "at+jwt", accepted by [NewJWT] with [WithTokensFrom]) and
+// a refresh token (typ "rt+jwt", another audience: neither passes for the
+// other). [Issuer.Refresh] rotates the family: the presented token dies, a new
+// one is issued, and the family's absolute lifetime is never extended. A
+// rotated token presented again revokes the family (RFC 9700 §4.14.2) and is
+// reported to [WithReuseHandler]; of concurrent refreshes with one token
+// exactly one wins and the family is revoked, so clients must serialize their
+// refreshes. [Issuer.Revoke] ends one family ("log out on this device");
+// [VersionCache.Bump] ends them all, with every session, and access tokens
+// where [NewJWT] has [WithVersionCheck]. ARCHITECTURE.md explains the model.
 type Issuer struct {
 	issuer, audience string
 	cfg              issuerConfig
@@ -134,20 +92,14 @@ type ReuseEvent struct {
 	DetectedAt      time.Time
 }
 
-// NewIssuer returns an issuer of tokens named issuer (the "iss" claim, e.g.
-// "https://auth.example.com"), for the API audience (the access tokens'
-// "aud"). key signs the tokens: an *ecdsa.PrivateKey (P-256: ES256, the
-// recommended default; P-384: ES384; P-521: ES512), an ed25519.PrivateKey
-// (EdDSA), an *rsa.PrivateKey of at least 2048 bits (RS256), any other
-// [crypto.Signer] with one of those public keys (a KMS or HSM key), or an
-// HMAC secret of at least 32 random bytes ([]byte, HS256; only where the
-// verifiers may hold the secret). families keeps the refresh-token families;
-// versions tells users' token versions: both are required (wrap versions in a
-// [VersionCache] to spare the store).
-//
-// NewIssuer checks everything once and returns one error naming every
-// problem: a bad key, a key ID collision, a TTL out of range, a refresh
-// audience equal to the access audience, an option given twice.
+// NewIssuer returns an issuer of tokens named issuer ("iss", e.g.
+// "https://auth.example.com") for the API audience ("aud"). key signs: an
+// *ecdsa.PrivateKey (P-256: ES256, the recommended default; P-384, P-521), an
+// ed25519.PrivateKey (EdDSA), an *rsa.PrivateKey of at least 2048 bits
+// (RS256), another [crypto.Signer] of those (a KMS key), or an HMAC secret of
+// at least 32 random bytes ([]byte, HS256). families and versions are
+// required (front versions with a [VersionCache]). It returns one error
+// naming every problem of the configuration.
 func NewIssuer(issuer, audience string, key any, families FamilyStore, versions VersionLookup, opts ...Option) (*Issuer, error) {
 	cfg := issuerConfig{
 		refreshAudience: issuer,
@@ -401,14 +353,11 @@ func (i *Issuer) JWKSHandler() http.Handler {
 	})
 }
 
-// Issue starts a refresh-token family for userID and returns its first
-// token pair. Call it once the application has authenticated the user (a
-// password check, say); write the result with [Issuer.WriteTokens].
-//
-// It asks the [VersionLookup] for the user's version: an unknown or disabled
-// user is an error wrapping [ErrUnknownUser], and any other lookup error is
-// returned as is; either way nothing is issued. userID must be non-empty
-// valid UTF-8 without NUL, at most 1024 bytes.
+// Issue starts a refresh-token family for userID (1 to 1024 bytes of UTF-8
+// without NUL) and returns its first pair; call it once the application has
+// authenticated the user, and write the pair with [Issuer.WriteTokens]. An
+// unknown user is an error wrapping [ErrUnknownUser]; a failing lookup or
+// store is returned wrapped; either way nothing is issued.
 func (i *Issuer) Issue(ctx context.Context, userID string) (*TokenPair, error) {
 	if i == nil || i.signer == nil {
 		return nil, errNotBuilt

@@ -3,7 +3,9 @@ package authkit
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strconv"
+	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -41,10 +43,7 @@ func parseObject(data []byte, fn func(name string, value []byte) error) error {
 		return errNotObject
 	}
 	i = skipSpace(data, i+1)
-	// Names seen so far, for duplicate detection; headers and claims sets are
-	// small, so a linear scan over a stack array beats a map.
-	var seenBuf [16]string
-	seen := seenBuf[:0]
+	var seen nameSet // names so far, for duplicate detection
 	if i < len(data) && data[i] == '}' {
 		i++
 	} else {
@@ -60,12 +59,9 @@ func parseObject(data []byte, fn func(name string, value []byte) error) error {
 			if err != nil {
 				return err
 			}
-			for _, s := range seen {
-				if s == name {
-					return errDuplicate
-				}
+			if !seen.add(name) {
+				return errDuplicate
 			}
-			seen = append(seen, name)
 			i = skipSpace(data, end)
 			if i >= len(data) || data[i] != ':' {
 				return errBadJSON
@@ -96,6 +92,119 @@ func parseObject(data []byte, fn func(name string, value []byte) error) error {
 		return errBadJSON
 	}
 	return nil
+}
+
+// nameSet holds the member names of one object, for duplicate detection:
+// objects are small, so a linear scan over a fixed array, then a map for
+// the rare large one (which would make the scan quadratic).
+type nameSet struct {
+	few [16]string
+	n   int
+	m   map[string]struct{}
+}
+
+// add adds name and reports whether it was new.
+func (s *nameSet) add(name string) bool {
+	if s.m != nil {
+		if _, dup := s.m[name]; dup {
+			return false
+		}
+		s.m[name] = struct{}{}
+		return true
+	}
+	for _, seen := range s.few[:s.n] {
+		if seen == name {
+			return false
+		}
+	}
+	if s.n < len(s.few) {
+		s.few[s.n] = name
+		s.n++
+		return true
+	}
+	s.m = make(map[string]struct{}, 2*len(s.few))
+	for _, seen := range s.few {
+		s.m[seen] = struct{}{}
+	}
+	s.m[name] = struct{}{}
+	return true
+}
+
+// forEachElement calls fn for each element of the JSON array arr, which
+// must be exactly one well-formed array.
+func forEachElement(arr []byte, fn func(value []byte) error) error {
+	i := skipSpace(arr, 0)
+	if i >= len(arr) || arr[i] != '[' {
+		return errBadJSON
+	}
+	end, err := skipValue(arr, i, 1)
+	if err != nil {
+		return err
+	}
+	if skipSpace(arr, end) != len(arr) {
+		return errBadJSON
+	}
+	i = skipSpace(arr, i+1)
+	for i < end-1 {
+		vend, err := skipValue(arr, i, 1)
+		if err != nil {
+			return err
+		}
+		if err := fn(arr[i:vend]); err != nil {
+			return err
+		}
+		i = skipSpace(arr, vend)
+		if arr[i] == ',' {
+			i = skipSpace(arr, i+1)
+		}
+	}
+	return nil
+}
+
+// checkFoldedNames refuses the JSON value v if it is not well-formed or if
+// any object in it, at any depth, has two member names that are equal
+// under Unicode simple case folding (strings.EqualFold): encoding/json
+// matches struct fields that way, so {"Admin":false,"admin":true} decodes
+// into the same field twice and the last one wins.
+func checkFoldedNames(v []byte) error {
+	i := skipSpace(v, 0)
+	if i >= len(v) {
+		return errBadJSON
+	}
+	switch v[i] {
+	case '{':
+		seen := make(map[string]struct{})
+		return parseObject(v, func(name string, value []byte) error {
+			k := foldKey(name)
+			if _, dup := seen[k]; dup {
+				return fmt.Errorf("%w (ignoring case): %q", errDuplicate, name)
+			}
+			seen[k] = struct{}{}
+			return checkFoldedNames(value)
+		})
+	case '[':
+		return forEachElement(v, checkFoldedNames)
+	}
+	end, err := skipValue(v, i, 1)
+	if err == nil && skipSpace(v, end) != len(v) {
+		err = errBadJSON
+	}
+	return err
+}
+
+// foldKey maps s to a key that two strings share exactly when
+// strings.EqualFold holds for them: each rune becomes the smallest rune of
+// its simple case-folding orbit.
+func foldKey(s string) string {
+	b := make([]byte, 0, len(s))
+	for _, r := range s {
+		m := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			m = min(m, f)
+		}
+		b = utf8.AppendRune(b, m)
+	}
+	return string(b)
 }
 
 func skipSpace(data []byte, i int) int {
@@ -152,6 +261,10 @@ func skipComposite(data []byte, i, depth int) (int, error) {
 	if i < len(data) && data[i] == closer {
 		return i + 1, nil
 	}
+	// Duplicates are refused at every depth, not only in the top-level
+	// object: encoding/json lets the last one win wherever it is, so
+	// {"role":{"admin":false,"admin":true}} would read as admin = true.
+	var seen nameSet
 	for {
 		if isObject {
 			if i >= len(data) || data[i] != '"' {
@@ -160,6 +273,13 @@ func skipComposite(data []byte, i, depth int) (int, error) {
 			end, err := skipString(data, i)
 			if err != nil {
 				return 0, err
+			}
+			name, err := unquote(data[i:end])
+			if err != nil {
+				return 0, err
+			}
+			if !seen.add(name) {
+				return 0, errDuplicate
 			}
 			i = skipSpace(data, end)
 			if i >= len(data) || data[i] != ':' {

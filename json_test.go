@@ -34,7 +34,7 @@ func TestParseObject(t *testing.T) {
 		{`{"a" : "x" , "b":[1,{"c":null}], "d":true,"e":false,"f":-0.5e+3}`, nil, `a="x";b=[1,{"c":null}];d=true;e=false;f=-0.5e+3`},
 		{`{"\u0073ub":"x","s\/b":1}`, nil, `sub="x";s/b=1`},
 		{`{"😀\ud83d\ude00":1}`, nil, "😀😀=1"},
-		{`{"a":{"a":1,"a":2}}`, nil, `a={"a":1,"a":2}`}, // nested duplicates are the claim's business
+		{`{"a":{"a":1,"a":2}}`, errDuplicate, ``}, // refused at every depth (issue 10, item 8)
 		{deep(maxJSONDepth), nil, "a=" + strings.Repeat("[", maxJSONDepth-1) + strings.Repeat("]", maxJSONDepth-1)},
 		{deep(maxJSONDepth + 1), errTooDeep, ``},
 		{`{"a":1,"a":1}`, errDuplicate, ``},
@@ -191,7 +191,14 @@ func judge(data []byte) oracle {
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
-	depth := 0
+	// One frame per open object or array: an object's frame holds its names
+	// so far, for duplicates at any depth; key tells whether the next token
+	// of an object is a member name.
+	type frame struct {
+		names map[string]bool // nil for an array
+		key   bool
+	}
+	var stack []frame
 	for {
 		tok, err := dec.Token()
 		if err == io.EOF {
@@ -200,12 +207,29 @@ func judge(data []byte) oracle {
 		if err != nil {
 			panic(err) // valid JSON
 		}
+		if n := len(stack); n > 0 && stack[n-1].names != nil && stack[n-1].key {
+			if name, ok := tok.(string); ok {
+				o.dup = o.dup || stack[n-1].names[name]
+				stack[n-1].names[name] = true
+				stack[n-1].key = false
+				continue
+			}
+		}
 		switch tok {
-		case json.Delim('{'), json.Delim('['):
-			depth++
-			o.depth = max(o.depth, depth)
+		case json.Delim('{'):
+			stack = append(stack, frame{names: map[string]bool{}, key: true})
+			o.depth = max(o.depth, len(stack))
+			continue
+		case json.Delim('['):
+			stack = append(stack, frame{})
+			o.depth = max(o.depth, len(stack))
+			continue
 		case json.Delim('}'), json.Delim(']'):
-			depth--
+			stack = stack[:len(stack)-1]
+		}
+		// A value ended: the next token of an enclosing object is a name.
+		if n := len(stack); n > 0 && stack[n-1].names != nil {
+			stack[n-1].key = true
 		}
 	}
 	dec = json.NewDecoder(bytes.NewReader(data))
@@ -224,7 +248,7 @@ func judge(data []byte) oracle {
 		if err := dec.Decode(&raw); err != nil {
 			panic(err)
 		}
-		o.dup = o.dup || seen[name]
+		o.dup = o.dup || seen[name] // also set above, with nested ones
 		seen[name] = true
 		o.members = append(o.members, member{name, raw})
 	}

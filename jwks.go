@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -24,8 +26,9 @@ import (
 // jwk.Parse and converts it to keys once per fetch, so that a request only
 // loads an atomic pointer. What the cache lacks is added here: a fast failure
 // at construction, unusable keys skipped rather than failing the set, a set
-// without usable keys refused (the last good one stays), and a rate-limited
-// refetch for unknown kids.
+// without usable keys refused (the last good one stays, less any key the
+// refused set publishes with its private part), and a rate-limited refetch
+// for unknown kids.
 
 // The JWKS source's limits and defaults; see the JWKS options in jwt.go.
 const (
@@ -88,6 +91,16 @@ func startJWKSSource(ctx context.Context, raw string, cfg jwksConfig, now func()
 		client = &http.Client{}
 	}
 	cfg.client = jwk.WrapHTTPClientDefaults(client) // a copy, with a redirect policy
+	// That policy lets a redirect go to any host: keys served from another
+	// origin than the configured one are not the provider's, so such a
+	// redirect is refused at each hop (SECURITY.md T2).
+	policy, want := cfg.client.CheckRedirect, urlOrigin(u)
+	cfg.client.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if got := urlOrigin(req.URL); got != want {
+			return fmt.Errorf("refusing a redirect from %s to another origin, %s", want, got)
+		}
+		return policy(req, via)
+	}
 	if client.Timeout == 0 {
 		cfg.client.Timeout = defaultJWKSTimeout
 	}
@@ -96,6 +109,21 @@ func startJWKSSource(ctx context.Context, raw string, cfg jwksConfig, now func()
 		return nil, err
 	}
 	return s, nil
+}
+
+// urlOrigin returns the origin of u (RFC 6454): lower-case scheme and host,
+// and the port, the scheme's default one when u has none.
+func urlOrigin(u *url.URL) string {
+	scheme, port := strings.ToLower(u.Scheme), u.Port()
+	if port == "" {
+		switch scheme {
+		case "https":
+			port = "443"
+		case "http":
+			port = "80"
+		}
+	}
+	return scheme + "://" + net.JoinHostPort(strings.ToLower(u.Hostname()), port)
 }
 
 // start registers the set with httprc and waits for its first fetch.
@@ -161,7 +189,7 @@ func (s *jwksSource) fetchFailed(_ context.Context, err error) {
 // transform turns a fetched JWK Set (the cache has checked the status: 200)
 // into keys and makes them current. It runs in the cache's worker, once per
 // fetch. A set without any usable key is an error, which leaves the last
-// good keys in place.
+// good keys in place, less those the set publishes as private (keysOf).
 func (s *jwksSource) transform(_ context.Context, res *http.Response) (*keySet, error) {
 	body, err := io.ReadAll(io.LimitReader(res.Body, maxJWKSBodySize+1))
 	if err != nil {
@@ -170,6 +198,9 @@ func (s *jwksSource) transform(_ context.Context, res *http.Response) (*keySet, 
 	if len(body) > maxJWKSBodySize {
 		return nil, fmt.Errorf("JWK Set larger than %d bytes", maxJWKSBodySize)
 	}
+	if err := checkJWKSetJSON(body); err != nil {
+		return nil, err
+	}
 	// Not strict: a key that does not parse (an unknown kty, an RSA key
 	// under 2048 bits) stays in the set as a placeholder, which keysOf skips.
 	set, err := jwk.Parse(body, jwk.WithStrictKeySetParsing(false))
@@ -177,10 +208,12 @@ func (s *jwksSource) transform(_ context.Context, res *http.Response) (*keySet, 
 		return nil, err
 	}
 	keys, err := s.keysOf(set, s.keys.Load())
+	if keys != nil {
+		s.keys.Store(keys)
+	}
 	if err != nil {
 		return nil, err
 	}
-	s.keys.Store(keys)
 	return keys, nil
 }
 
@@ -228,12 +261,26 @@ func (s *jwksSource) refetchDue() bool {
 // logged, and so are all keys of a kid that appears more than once. A key
 // equal to one in prev (same kid, algorithm and public key) is reused, so
 // that refetching an unchanged set yields the same keys.
+//
+// A key published with private members is compromised: it is logged as a
+// security incident, and no key with its kid or its public key verifies from
+// then on, in this set or in prev. A set without any usable key is an error
+// that leaves prev in use, except for the compromised keys: keysOf then
+// returns prev without them (possibly empty) along with the error.
 func (s *jwksSource) keysOf(set jwk.Set, prev *keySet) (*keySet, error) {
 	n := set.Len()
 	keys := make([]*verifyKey, 0, n)
 	count := make(map[string]int, n)
+	var leaked []leakedKey
 	for i := range n {
 		k, _ := set.Key(i)
+		if l, ok := leakedKeyOf(k); ok {
+			slog.Error("authkit: JWKS security incident: a private key was published in the JWK Set; "+
+				"the key is refused and tokens signed with it no longer verify (treat it as compromised and replace it)",
+				"url", s.logURL, "kid", l.kid, "member", l.member)
+			leaked = append(leaked, l)
+			continue
+		}
 		vk, err := verifyKeyFromJWK(k, i, n > 1)
 		if err != nil {
 			slog.Warn("authkit: JWKS key skipped", "url", s.logURL, "err", err)
@@ -250,6 +297,8 @@ func (s *jwksSource) keysOf(set jwk.Set, prev *keySet) (*keySet, error) {
 	usable := make([]*verifyKey, 0, len(keys))
 	for _, k := range keys {
 		switch c := count[k.id]; {
+		case isLeaked(k, leaked):
+			slog.Error("authkit: JWKS key refused: its private part is published in the same set", "url", s.logURL, "kid", k.id)
 		case c == 1:
 			usable = append(usable, k)
 		case c > 1:
@@ -257,10 +306,65 @@ func (s *jwksSource) keysOf(set jwk.Set, prev *keySet) (*keySet, error) {
 			count[k.id] = 0 // log once
 		}
 	}
-	if len(usable) == 0 {
-		return nil, errors.New("the JWK Set holds no usable key")
+	if len(usable) > 0 {
+		return newKeySet(usable)
 	}
-	return newKeySet(usable)
+	err := errors.New("the JWK Set holds no usable key")
+	if len(leaked) == 0 || prev == nil {
+		return nil, err
+	}
+	var kept []*verifyKey
+	for _, k := range prev.byID {
+		if !isLeaked(k, leaked) {
+			kept = append(kept, k)
+		}
+	}
+	if len(kept) == len(prev.byID) {
+		return nil, err
+	}
+	rest, kerr := newKeySet(kept) // a subset of a valid set: no duplicate kid
+	if kerr != nil {
+		return nil, errors.Join(err, kerr)
+	}
+	if prev.only == nil {
+		rest.only = nil // a token without kid had no key; it gets none now
+	}
+	return rest, fmt.Errorf("%w; the keys whose private part it publishes were dropped from the last good keys, %d remain", err, len(kept))
+}
+
+// leakedKey is a key that a JWK Set published with private members.
+type leakedKey struct {
+	kid, member string
+	public      crypto.PublicKey // nil when it cannot be derived
+}
+
+// leakedKeyOf reports whether k carries a private member, and which.
+func leakedKeyOf(k jwk.Key) (leakedKey, bool) {
+	for _, m := range jwkPrivateMembers {
+		if k.Has(m) {
+			l := leakedKey{member: m}
+			l.kid, _ = k.KeyID()
+			if pk, err := k.PublicKey(); err == nil {
+				var raw any
+				if jwk.Export(pk, &raw) == nil {
+					l.public = raw
+				}
+			}
+			return l, true
+		}
+	}
+	return leakedKey{}, false
+}
+
+// isLeaked reports whether k has the kid or the public key of a leaked key.
+func isLeaked(k *verifyKey, leaked []leakedKey) bool {
+	pub, _ := k.public.(interface{ Equal(crypto.PublicKey) bool })
+	for _, l := range leaked {
+		if l.kid != "" && l.kid == k.id || pub != nil && l.public != nil && pub.Equal(l.public) {
+			return true
+		}
+	}
+	return false
 }
 
 func sameKey(a, b *verifyKey) bool {

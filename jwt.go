@@ -142,19 +142,17 @@ func WithAudience(aud string) Option {
 	})
 }
 
-// WithKey adds a public verification key under the key ID kid. key is an
-// *ecdsa.PublicKey (P-256, P-384 or P-521: ES256, ES384, ES512), an
-// ed25519.PublicKey (EdDSA), an *rsa.PublicKey of at least 2048 bits
-// (RS256), or an HMAC secret ([]byte, HS256) of at least 32 random bytes
-// (RFC 7518 §3.2; secrets that look like a PEM block or a JWK are refused:
-// the key-confusion attack). A private key or a [crypto.Signer] is accepted
-// and only its public half kept. The key verifies with that one algorithm;
-// use [WithKeyAlgorithm] for another (RS384, PS256, HS512, …). It may be
-// given once per key.
-//
-// A token with a kid must name a configured key. A token without kid is
-// accepted only when exactly one key is configured; kid may be empty for
-// that single key.
+// WithKey adds a verification key under the key ID kid: an
+// *ecdsa.PublicKey (P-256/384/521: ES256/384/512), an ed25519.PublicKey
+// (EdDSA; small-order and non-canonical points refused), an *rsa.PublicKey of
+// at least 2048 bits with an odd exponent ≥ 3 (RS256), or an HMAC secret
+// ([]byte, HS256) of at least 32 random bytes. A secret that is key material
+// (PEM, DER, an SSH line, a JWK, an EC point, or base64 or hex of one: the
+// key-confusion attack) or obviously low-entropy ("changeme", repeated or
+// consecutive bytes) is refused. A private key or [crypto.Signer] gives its
+// public half; a nil or incomplete key is an error. The key verifies with
+// that one algorithm ([WithKeyAlgorithm] for another). A token's kid must
+// name a configured key; a token without kid needs exactly one key.
 func WithKey(kid string, key any) Option {
 	return WithKeyAlgorithm(kid, "", key)
 }
@@ -175,8 +173,10 @@ func WithKeyAlgorithm(kid, alg string, key any) Option {
 
 // WithJWKSet adds the public keys of a JWK Set given as JSON (RFC 7517 §5).
 // Each key needs a "kid" when the set holds several; "use" must be absent or
-// "sig"; "alg", when present, must fit the key, and is otherwise derived from
-// it. Symmetric keys are refused.
+// "sig"; "key_ops", when present, must include "verify"; "alg", when
+// present, must fit the key, and is otherwise derived from it. Symmetric
+// keys, keys with private members ("d", …), a member name given twice at any
+// depth, and a single JWK in place of a set are refused.
 func WithJWKSet(data []byte) Option {
 	return optionFor("WithJWKSet", forJWT, func(c *jwtConfig) error {
 		keys, err := parseJWKSet(data)
@@ -188,28 +188,18 @@ func WithJWKSet(data []byte) Option {
 	})
 }
 
-// WithJWKSURL verifies tokens with the keys published as a JWK Set at
-// jwksURL, such as an identity provider's jwks_uri. Keys come from this URL
-// only: a token's jku, x5u, jwk or x5c header is never followed. The URL must
-// be https unless [WithInsecureJWKSURL] is given. It cannot be combined with
-// static keys.
-//
-// [NewJWT] fetches the set before it returns, and fails if the endpoint
-// cannot be reached, answers other than 200, or serves no usable key. The set
-// is refetched in the background every refresh interval
-// ([WithJWKSRefresh], default 15 minutes; Cache-Control is ignored);
-// when a refetch fails, the error is logged with [log/slog] and the last good
-// keys stay in use. A token whose kid is unknown triggers one refetch, which
-// the request waits for (bounded by the HTTP client's timeout and the
-// request's context); after it, no refetch for an unknown kid happens within
-// the miss interval ([WithJWKSRefresh], default 1 minute), so random
-// kids cannot turn into outbound traffic. Keys follow the rules of
-// [WithJWKSet], except that an unusable key is skipped and logged rather than
-// failing the set, and a kid that appears twice is dropped.
-//
-// ctx bounds the background work: cancel it when the program shuts down.
-// After that, the last fetched keys keep verifying tokens but nothing is
-// fetched any more.
+// WithJWKSURL verifies tokens with the keys published as a JWK Set at jwksURL
+// (an identity provider's jwks_uri), and no other: a token's jku, x5u, jwk or
+// x5c header is refused. The URL must be https unless [WithInsecureJWKSURL].
+// [NewJWT] fetches the set before it returns, and fails if it cannot; the set
+// is then refetched in the background ([WithJWKSRefresh], default every 15
+// minutes), keeping the last good keys when a fetch fails (logged). A key
+// published with private members is logged as a security incident and stops
+// verifying at once. A token with an unknown kid triggers one refetch, at
+// most once per miss interval (default 1 minute), which the request waits
+// for. Unusable keys are skipped and logged, a kid given twice dropped.
+// Cancel ctx at shutdown to stop the background work. It cannot be combined
+// with static keys.
 func WithJWKSURL(ctx context.Context, jwksURL string) Option {
 	return singleOption("WithJWKSURL", fmt.Sprintf("%q", jwksURL), forJWT, func(c *jwtConfig) error {
 		if ctx == nil {
@@ -224,10 +214,9 @@ func WithJWKSURL(ctx context.Context, jwksURL string) Option {
 }
 
 // WithHTTPClient sets the HTTP client that fetches the JWK Set of
-// [WithJWKSURL], for a proxy, custom TLS roots or tests. It is copied: if its
-// Timeout is zero, the copy gets 10 seconds, and redirects are limited to 5
-// and may not go from https to http. Default: a client with a 10 second
-// timeout and that redirect policy, never [net/http.DefaultClient].
+// [WithJWKSURL] (a proxy, custom roots, tests). It is copied: a zero Timeout
+// becomes 10 seconds, and redirects are limited to 5 within the JWKS URL's
+// origin. Default: such a client, never [net/http.DefaultClient].
 func WithHTTPClient(client *http.Client) Option {
 	return singleOption("WithHTTPClient", "client", forJWT, func(c *jwtConfig) error {
 		if client == nil {
@@ -334,12 +323,10 @@ func WithTokenCookie(name string) Option {
 }
 
 // WithTokenCacheSize sets how many verified access tokens the authenticator
-// remembers, keyed by the SHA-256 of their exact bytes, so that a token seen
-// again skips parsing and signature verification; 0 turns the cache off. A
-// hit still checks the token's times and that the key which verified it is
-// still configured; the version check and toUser run as on a miss. Only
-// tokens that verified are stored; when it is full an arbitrary entry is
-// evicted. Default: 10 000 tokens.
+// remembers, by the SHA-256 of their bytes, so that a token seen again skips
+// parsing and the signature; 0 turns the cache off. A hit still checks the
+// token's times and that its key is still configured; the version check and
+// toUser run as on a miss. Default: 10 000 tokens.
 func WithTokenCacheSize(n int) Option {
 	return singleOption("WithTokenCacheSize", n, forJWT, func(c *jwtConfig) error {
 		if n < 0 {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -11,10 +12,15 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
+	"math/big"
+	"reflect"
+	"slices"
 
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jws/jwsbb"
@@ -55,17 +61,27 @@ func newVerifyKey(kid, alg string, key any) (*verifyKey, error) {
 	case []byte:
 		return newHMACKey(kid, alg, k)
 	case *ecdsa.PrivateKey:
+		if k == nil {
+			return nil, errors.New("nil ECDSA private key")
+		}
 		return newVerifyKey(kid, alg, &k.PublicKey)
 	case ecdsa.PublicKey:
 		return newVerifyKey(kid, alg, &k)
 	case *ecdsa.PublicKey:
 		return newECDSAKey(kid, alg, k)
 	case ed25519.PrivateKey:
+		if len(k) != ed25519.PrivateKeySize {
+			return nil, errors.New("Ed25519 private key has the wrong size")
+		}
 		return newVerifyKey(kid, alg, k.Public())
 	case ed25519.PublicKey:
 		if len(k) != ed25519.PublicKeySize {
 			return nil, errors.New("Ed25519 public key has the wrong size")
 		}
+		if err := checkEd25519Point(k); err != nil {
+			return nil, err
+		}
+		k = bytes.Clone(k) // the caller's slice may change
 		if alg == "" {
 			alg = "EdDSA"
 		}
@@ -79,23 +95,105 @@ func newVerifyKey(kid, alg string, key any) (*verifyKey, error) {
 			return nil
 		}}, nil
 	case *rsa.PrivateKey:
+		if k == nil {
+			return nil, errors.New("nil RSA private key")
+		}
 		return newVerifyKey(kid, alg, &k.PublicKey)
 	case rsa.PublicKey:
 		return newVerifyKey(kid, alg, &k)
 	case *rsa.PublicKey:
 		return newRSAKey(kid, alg, k)
 	case jwk.Key:
+		if isNilPointer(k) {
+			return nil, errors.New("nil key")
+		}
 		var raw any
 		if err := jwk.Export(k, &raw); err != nil {
 			return nil, fmt.Errorf("exporting JWK: %w", err)
 		}
 		return newVerifyKey(kid, alg, raw)
 	case crypto.Signer:
+		if isNilPointer(k) {
+			return nil, fmt.Errorf("nil key of type %T", key)
+		}
 		return newVerifyKey(kid, alg, k.Public())
 	case nil:
 		return nil, errors.New("nil key")
 	}
 	return nil, fmt.Errorf("unsupported key type %T", key)
+}
+
+// isNilPointer reports whether key is a typed nil pointer (or nil slice, map
+// or func), on which a method such as Public would panic.
+func isNilPointer(key any) bool {
+	switch v := reflect.ValueOf(key); v.Kind() {
+	case reflect.Pointer, reflect.Slice, reflect.Map, reflect.Func, reflect.Interface, reflect.Chan:
+		return v.IsNil()
+	}
+	return false
+}
+
+// Ed25519 point checks (RFC 8032 §5.1.3), with math/big: this runs once per
+// configured key, never per token.
+var (
+	ed25519P = new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 255), big.NewInt(19))
+	// ed25519D is d = -121665/121666 mod p.
+	ed25519D = func() *big.Int {
+		d := new(big.Int).ModInverse(big.NewInt(121666), ed25519P)
+		d.Mul(d, big.NewInt(-121665))
+		return d.Mod(d, ed25519P)
+	}()
+	// ed25519SmallOrderY are the y coordinates (little-endian, as encoded,
+	// sign bit clear) of the 8 points of order at most 8: y = 1 (the
+	// identity), y = -1 (order 2), y = 0 (the two points of order 4), and
+	// the two y values of the four points of order 8.
+	ed25519SmallOrderY = [][32]byte{
+		{0x01},
+		{0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+			0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f},
+		{},
+		{0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98, 0xf0,
+			0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53, 0xfc, 0x05},
+		{0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67, 0x0f,
+			0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac, 0x03, 0x7a},
+	}
+)
+
+// checkEd25519Point refuses an Ed25519 public key that is not the canonical
+// encoding of a curve point, or that is a point of small order. A key of
+// small order admits signatures made without any private key: with R the
+// identity and S = 0, crypto/ed25519 accepts the signature of one message in
+// up to eight (issue 10, item 1). Every other point of the curve is accepted
+// (those with a small-order component cannot be told apart cheaply, and
+// sign nothing without the private key).
+func checkEd25519Point(pub []byte) error {
+	var y [32]byte
+	copy(y[:], pub)
+	y[31] &= 0x7f // the sign bit of x
+	for _, s := range ed25519SmallOrderY {
+		if y == s {
+			return errors.New("Ed25519 public key is a point of small order, which admits forged signatures")
+		}
+	}
+	be := make([]byte, 32)
+	for i, b := range y {
+		be[31-i] = b
+	}
+	yy := new(big.Int).SetBytes(be)
+	if yy.Cmp(ed25519P) >= 0 {
+		return errors.New("Ed25519 public key is not canonically encoded (y >= p)")
+	}
+	// x² = (y² - 1) / (d·y² + 1) must have a square root; x = 0 only for
+	// y = ±1, refused above, so the sign bit needs no check.
+	y2 := new(big.Int).Mul(yy, yy)
+	u := new(big.Int).Sub(y2, big.NewInt(1))
+	v := new(big.Int).Mul(ed25519D, y2)
+	v.Add(v, big.NewInt(1)).Mod(v, ed25519P)
+	x2 := u.Mul(u, v.ModInverse(v, ed25519P)).Mod(u, ed25519P)
+	if big.Jacobi(x2, ed25519P) != 1 {
+		return errors.New("Ed25519 public key is not a point of the curve")
+	}
+	return nil
 }
 
 func newHMACKey(kid, alg string, secret []byte) (*verifyKey, error) {
@@ -117,17 +215,14 @@ func newHMACKey(kid, alg string, secret []byte) (*verifyKey, error) {
 	if len(secret) < min {
 		return nil, fmt.Errorf("%s secret is %d bytes; at least %d random bytes are required (RFC 7518 §3.2)", alg, len(secret), min)
 	}
-	if t := bytes.TrimSpace(secret); bytes.Contains(secret, []byte("-----BEGIN")) ||
-		bytes.HasPrefix(t, []byte("{")) && (json.Valid(t) || bytes.Contains(t, []byte(`"kty"`))) {
-		// A PEM or JWK used as an HMAC secret is the key-confusion attack
-		// (RFC 8725 §2.1), never a deliberate choice.
-		return nil, errors.New("HMAC secret looks like a PEM block or a JWK; use a random secret, and pass public keys as keys")
+	// Key material used as an HMAC secret is the key-confusion attack (RFC
+	// 8725 §2.1), never a deliberate choice; a low-entropy secret is a
+	// password (SECURITY.md K5).
+	if why := keyMaterial(secret, true); why != "" {
+		return nil, fmt.Errorf("HMAC secret %s; use a random secret, and pass public keys as keys", why)
 	}
-	if _, err := x509.ParsePKIXPublicKey(secret); err == nil {
-		return nil, errors.New("HMAC secret is a DER-encoded public key; use a random secret, and pass public keys as keys")
-	}
-	if _, err := x509.ParsePKCS1PublicKey(secret); err == nil {
-		return nil, errors.New("HMAC secret is a DER-encoded RSA public key; use a random secret, and pass public keys as keys")
+	if why := weakSecret(secret); why != "" {
+		return nil, fmt.Errorf("HMAC secret %s; use at least %d bytes from a CSPRNG (crypto/rand), not a password or placeholder", why, min)
 	}
 	key := bytes.Clone(secret)
 	return &verifyKey{id: kid, alg: alg, public: key, verify: func(in, sig []byte) error {
@@ -138,7 +233,123 @@ func newHMACKey(kid, alg string, secret []byte) (*verifyKey, error) {
 	}}, nil
 }
 
+// keyMaterial says what secret is when it is recognisably a key in some
+// encoding (PEM in any case, DER, an uncompressed EC point, a JWK or JWK Set,
+// an SSH public key line, and, when decode is set, base64 or hex of any of
+// these), or returns "". Only unambiguous encodings are recognised: a raw
+// 32-byte Ed25519 public key looks like random bytes and passes.
+func keyMaterial(secret []byte, decode bool) string {
+	lower := bytes.ToLower(secret)
+	if bytes.Contains(lower, []byte("-----begin")) || bytes.Contains(lower, []byte("---- begin ssh2")) {
+		return "looks like a PEM block"
+	}
+	trimmed := bytes.TrimSpace(bytes.TrimPrefix(bytes.TrimSpace(secret), []byte("\ufeff")))
+	for _, p := range []string{"ssh-ed25519 ", "ssh-rsa ", "ssh-dss ", "ecdsa-sha2-", "sk-ssh-ed25519@", "sk-ecdsa-sha2-"} {
+		if bytes.HasPrefix(bytes.ToLower(trimmed), []byte(p)) {
+			return "is an SSH public key line"
+		}
+	}
+	if len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[') &&
+		(json.Valid(trimmed) || bytes.Contains(trimmed, []byte(`"kty"`))) {
+		return "looks like a JWK or JWK Set (JSON)"
+	}
+	switch {
+	case parses(x509.ParsePKIXPublicKey, secret), parses(x509.ParsePKCS1PublicKey, secret):
+		return "is a DER-encoded public key"
+	case parses(x509.ParsePKCS8PrivateKey, secret), parses(x509.ParsePKCS1PrivateKey, secret), parses(x509.ParseECPrivateKey, secret):
+		return "is a DER-encoded private key"
+	case parses(x509.ParseCertificate, secret):
+		return "is a DER-encoded certificate"
+	}
+	if len(secret) > 0 && secret[0] == 4 {
+		for _, c := range []ecdh.Curve{ecdh.P256(), ecdh.P384(), ecdh.P521()} {
+			if _, err := c.NewPublicKey(secret); err == nil {
+				return "is an uncompressed EC point (a public key)"
+			}
+		}
+	}
+	if !decode {
+		return ""
+	}
+	text := bytes.Map(func(r rune) rune {
+		if r == ' ' || r == '\t' || r == '\r' || r == '\n' {
+			return -1
+		}
+		return r
+	}, trimmed)
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if raw, err := enc.DecodeString(string(text)); err == nil {
+			if why := keyMaterial(raw, false); why != "" {
+				return "is base64 of something that " + why
+			}
+		}
+	}
+	if raw, err := hex.DecodeString(string(text)); err == nil {
+		if why := keyMaterial(raw, false); why != "" {
+			return "is hex of something that " + why
+		}
+	}
+	return ""
+}
+
+func parses[T any](parse func([]byte) (T, error), b []byte) bool {
+	_, err := parse(b)
+	return err == nil
+}
+
+// placeholderWords are words that turn up in secrets typed by people, and
+// almost never (six letters or more) by chance in random text.
+var placeholderWords = []string{
+	"changeme", "change-me", "change_me", "changethis", "secret", "password", "passwd", "passphrase",
+	"placeholder", "replaceme", "replace-me", "replace_me", "example", "default", "letmein", "qwerty",
+}
+
+// weakSecret says why secret is obviously not random, or returns "": a
+// single repeated byte, very few distinct byte values, a repeated pattern,
+// mostly consecutive bytes (abcd…, 0123…), or a placeholder word. Random
+// secrets of 32 bytes or more, raw or as base64 or hex text, pass.
+func weakSecret(secret []byte) string {
+	var seen [256]bool
+	distinct := 0
+	for _, b := range secret {
+		if !seen[b] {
+			seen[b] = true
+			distinct++
+		}
+	}
+	if distinct == 1 {
+		return "is one byte value repeated"
+	}
+	lower := bytes.ToLower(secret)
+	for _, w := range placeholderWords {
+		if bytes.Contains(lower, []byte(w)) {
+			return fmt.Sprintf("contains the word %q, like a password or placeholder", w)
+		}
+	}
+	for period := 1; period <= len(secret)/2; period++ {
+		if bytes.Equal(secret[period:], secret[:len(secret)-period]) {
+			return fmt.Sprintf("repeats a %d-byte pattern", period)
+		}
+	}
+	consecutive := 0
+	for i := 1; i < len(secret); i++ {
+		if d := int(secret[i]) - int(secret[i-1]); d == 1 || d == -1 {
+			consecutive++
+		}
+	}
+	if consecutive >= len(secret)/2 {
+		return "is mostly consecutive bytes (such as abcd… or 0123…)"
+	}
+	if distinct < 8 {
+		return fmt.Sprintf("has only %d distinct byte values", distinct)
+	}
+	return ""
+}
+
 func newECDSAKey(kid, alg string, k *ecdsa.PublicKey) (*verifyKey, error) {
+	if k == nil {
+		return nil, errors.New("nil ECDSA public key")
+	}
 	var want string
 	var h crypto.Hash
 	switch k.Curve {
@@ -150,6 +361,12 @@ func newECDSAKey(kid, alg string, k *ecdsa.PublicKey) (*verifyKey, error) {
 		want, h = "ES512", crypto.SHA512
 	default:
 		return nil, errors.New("unsupported ECDSA curve (P-256, P-384 and P-521 are supported)")
+	}
+	if k.X == nil || k.Y == nil {
+		return nil, errors.New("ECDSA public key without coordinates")
+	}
+	if _, err := k.ECDH(); err != nil { // checks that the point is on the curve
+		return nil, fmt.Errorf("ECDSA public key is not a valid %s point", k.Curve.Params().Name)
 	}
 	if alg == "" {
 		alg = want
@@ -169,6 +386,14 @@ func newECDSAKey(kid, alg string, k *ecdsa.PublicKey) (*verifyKey, error) {
 }
 
 func newRSAKey(kid, alg string, k *rsa.PublicKey) (*verifyKey, error) {
+	if k == nil {
+		return nil, errors.New("nil RSA public key")
+	}
+	// An even exponent, or one below 3, makes no RSA key: such keys never
+	// verify (crypto/rsa fails closed), so they are configuration errors.
+	if k.E < 3 || k.E%2 == 0 {
+		return nil, fmt.Errorf("RSA public exponent %d: it must be odd and at least 3 (usually 65537)", k.E)
+	}
 	bits := 0
 	if k.N != nil {
 		bits = k.N.BitLen()
@@ -271,7 +496,15 @@ func verifyKeyFromJWK(k jwk.Key, i int, needKID bool) (*verifyKey, error) {
 		return nil, fmt.Errorf("JWK %q has use %q, not \"sig\"", kid, u)
 	}
 	if k.KeyType().String() == "oct" {
-		return nil, fmt.Errorf("JWK %q is a symmetric key; a JWK Set may only hold public keys", kid)
+		return nil, fmt.Errorf("JWK %q is a symmetric key, so its secret (\"k\") was published: treat it as compromised; a JWK Set may only hold public keys", kid)
+	}
+	for _, m := range jwkPrivateMembers {
+		if k.Has(m) {
+			return nil, fmt.Errorf("JWK %q has the private member %q: a private key was published in the JWK Set, a security incident (treat the key as compromised and replace it); the key is refused", kid, m)
+		}
+	}
+	if ops, ok := k.KeyOps(); ok && !slices.Contains(ops, jwk.KeyOpVerify) {
+		return nil, fmt.Errorf("JWK %q has key_ops %q, without \"verify\"", kid, ops)
 	}
 	var alg string
 	if a, ok := k.Algorithm(); ok {
@@ -301,9 +534,47 @@ func (s *keySet) key(_ context.Context, kid string, hasKID bool) (*verifyKey, er
 // parseJWKSet reads a JWK Set given as JSON (RFC 7517 §5) and converts it by
 // the rules of keysFromJWKSet.
 func parseJWKSet(data []byte) ([]*verifyKey, error) {
+	if err := checkJWKSetJSON(data); err != nil {
+		return nil, err
+	}
 	set, err := jwk.Parse(data)
 	if err != nil {
 		return nil, err
 	}
 	return keysFromJWKSet(set)
+}
+
+// jwkPrivateMembers are the members of private asymmetric JWKs (RFC 7518
+// §6.2.2, §6.3.2; RFC 8037 §2), including RSA's "oth" for further primes.
+var jwkPrivateMembers = []string{"d", "p", "q", "dp", "dq", "qi", "oth"}
+
+// checkJWKSetJSON validates the raw text of a JWK Set before jwk.Parse
+// reads it, with the strict reader: jwk.Parse lets the last of duplicate
+// members win at any level ({"keys":[],"keys":[…]}, two "kid"s in a key),
+// and accepts a single JWK in place of a set.
+func checkJWKSetJSON(data []byte) error {
+	var keys []byte
+	err := parseObject(data, func(name string, value []byte) error {
+		if name == "keys" {
+			keys = value
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errDuplicate):
+		return errors.New("the JWK Set has a duplicate member name, which readers may resolve differently")
+	case err != nil:
+		return fmt.Errorf("failed to parse the JWK Set: not a well-formed JSON object: %w", err)
+	case keys == nil:
+		return errors.New(`a single JWK or some other object, not a JWK Set: a set is {"keys":[…]} (RFC 7517 §5)`)
+	}
+	if err := forEachElement(keys, func(k []byte) error {
+		if k[0] != '{' {
+			return errNotObject
+		}
+		return nil
+	}); err != nil {
+		return errors.New(`the JWK Set's "keys" is not an array of objects`)
+	}
+	return nil
 }

@@ -7,17 +7,12 @@ import (
 	"net/http"
 )
 
-// An Authenticator decides who made a request. Authenticate does not write
-// the response; the kit's session authenticator may update server-side
-// session state (it records activity and destroys a session it refuses).
-//
-// It returns [ErrNoCredentials] (possibly wrapped) when the request carries
-// none of the credentials it understands, an error wrapping
-// [ErrInvalidRequest] or [ErrInvalidToken] when it refuses them, and any other
-// error when it could not decide (a store or callback failed), which the
-// middleware turns into a 500.
-//
-// Implementations must be safe for concurrent use.
+// An Authenticator decides who made a request. It does not write the
+// response (the kit's session authenticator may update session state). It
+// returns [ErrNoCredentials] (possibly wrapped) when the request carries none
+// of its credentials, an error wrapping [ErrInvalidRequest] or
+// [ErrInvalidToken] when it refuses them, and any other error when it could
+// not decide (500). Implementations must be safe for concurrent use.
 type Authenticator[U any] interface {
 	Authenticate(r *http.Request) (U, error)
 }
@@ -68,7 +63,6 @@ func identify[U any](a Authenticator[U], r *http.Request) (U, *Claims, Method, e
 // invalid bearer token is therefore refused even when a valid session cookie
 // is also present; list the authenticators in order of preference, bearer
 // token first. When none finds credentials, the result is ErrNoCredentials.
-//
 // Any panics if auths is empty or holds a nil Authenticator, at construction,
 // never at request time.
 func Any[U any](auths ...Authenticator[U]) Authenticator[U] {
@@ -139,24 +133,20 @@ func newGuardConfig(opts []Option) (guardConfig, error) {
 }
 
 // Require returns middleware that lets a request through only when a
-// authenticates it, with the user in the request context (see [UserFrom]).
-// Otherwise the error handler answers (default [DefaultErrorHandler]: 401
-// without or with a refused credential, 400 for a malformed request, 403 for
-// a cross-origin request, 500 when a store or callback failed) and the wrapped
-// handler is not called.
-//
-// Require panics at construction, never at request time, if a is nil or an
-// option is invalid. The middleware is safe for concurrent use.
+// authenticates it, with the user in the context ([UserFrom]). Otherwise the
+// error handler answers (default [DefaultErrorHandler]: 401, 400 for a
+// malformed request, 403 cross-origin, 500 for a failing store or callback)
+// and the wrapped handler is not called. Require panics at construction,
+// never at request time, if a is nil or an option is invalid. The middleware
+// is safe for concurrent use.
 func Require[U any](a Authenticator[U], opts ...Option) func(http.Handler) http.Handler {
 	return guard(a, false, opts)
 }
 
-// Optional returns middleware like [Require], except that a request that
-// carries no credentials goes through anonymously ([UserFrom] reports false).
-// A request that presents a token which is refused is still refused. A
-// session that the kit refuses and destroys (timed out, revoked) counts as
-// no credentials once it is gone: the request goes through anonymously while
-// the response clears the cookie.
+// Optional returns middleware like [Require], except that a request without
+// credentials goes through anonymously ([UserFrom] reports false). A refused
+// token is still refused; a session the kit refuses and destroys counts as no
+// credentials once it is gone (the response clears the cookie).
 func Optional[U any](a Authenticator[U], opts ...Option) func(http.Handler) http.Handler {
 	return guard(a, true, opts)
 }
@@ -215,11 +205,8 @@ func identityFrom(ctx context.Context) *identity {
 }
 
 // UserFrom returns the user that [Require] or [Optional] put in ctx, and
-// whether there is one. U must be exactly the type the authenticator returns:
-// a user stored as *User is not found by UserFrom[User].
-//
-// Sessions and bearer tokens store the user under the same key, so a handler
-// does not need to know how the request was authenticated.
+// whether there is one, however the request was authenticated. U must be
+// exactly the authenticator's type: a *User is not found by UserFrom[User].
 func UserFrom[U any](ctx context.Context) (U, bool) {
 	if id := identityFrom(ctx); id != nil {
 		u, ok := id.user.(U)

@@ -86,14 +86,12 @@ func WithUsersTable(table, idColumn, versionColumn string) Option {
 	})
 }
 
-// NewPostgresStore returns a [Store] in PostgreSQL, through [database/sql]
-// (any driver; the kit's tests use pgx), shared by every process that uses
-// the database. It does not touch the database; call [Store.Migrate] at start
-// to create its tables: the session table (default "sessions", scs's schema:
-// token text primary key, data bytea, expiry timestamptz),
-// authkit_refresh_families, and authkit_token_versions unless
-// [WithUsersTable] puts the versions in a column of the application's users
-// table. Expired sessions are deleted by scs's cleanup every five minutes.
+// NewPostgresStore returns a [Store] in PostgreSQL through [database/sql]
+// (any driver; the tests use pgx), shared by every process on the database.
+// It does not touch the database: [Store.Migrate] creates the session table
+// (default "sessions", scs's schema), authkit_refresh_families and, unless
+// [WithUsersTable], authkit_token_versions. scs deletes expired sessions
+// every five minutes.
 func NewPostgresStore(db *sql.DB, opts ...Option) (*Store, error) {
 	cfg := postgresConfig{sessionTable: `"sessions"`, sessionsIndex: `"sessions_expiry_idx"`, cleanup: 5 * time.Minute}
 	err := applyOptions(opts, forStore, &cfg)

@@ -139,34 +139,23 @@ func (i *Issuer) Revoke(ctx context.Context, refreshToken string) error {
 	return err
 }
 
-// RefreshHandler returns the refresh endpoint, for POST requests (other
-// methods: 405). The refresh token comes from the refresh cookie (see
-// [WithRefreshCookie]) or from a JSON body {"refresh_token": "…"} sent with
-// Content-Type: application/json (at most 9 KiB; a "grant_type" member, if
-// present, must be "refresh_token"; other members are ignored, so a body
-// without "refresh_token" leaves the cookie to carry the token).
+// RefreshHandler returns the refresh endpoint, for POST (other methods: 405).
+// The refresh token comes from the refresh cookie ([WithRefreshCookie]) or a
+// JSON body {"refresh_token": "…"} (Content-Type application/json, at most
+// 9 KiB; a "grant_type" member must be "refresh_token"). Answers, JSON with
+// Cache-Control: no-store (errors through [WithErrorHandler], default
+// [DefaultTokenErrorHandler]):
 //
-// Answers, all JSON with Cache-Control: no-store:
-//
-//   - 200: the new pair as RFC 6749 §5.1 ({"access_token", "token_type":
-//     "Bearer", "expires_in", "refresh_token"}), and the new refresh cookie.
-//     When the token came in the cookie, the new one goes only in the cookie:
-//     the body then has no "refresh_token", so scripts never see it.
-//   - 403 {"error":"invalid_request"}: the token came in the cookie and the
-//     request is cross-origin ([net/http.CrossOriginProtection]), so a
-//     sibling site cannot make the browser refresh (or, at the logout
-//     endpoint, revoke) on its behalf.
-//   - 400 {"error":"invalid_request"}: no token, a token in both the cookie
-//     and the body, the cookie twice, a body that is not such JSON.
-//   - 400 {"error":"invalid_grant"} (RFC 6749 §5.2): the token is refused:
-//     malformed, forged, expired, of an older version, of a revoked or
-//     expired family, an unknown or disabled user, or reused (which revokes
-//     the family). The refresh cookie, if it carried the token, is cleared.
-//     400 rather than 401 because RFC 6749 §5.2 says so and OAuth clients
-//     expect it.
-//   - 500 {"error":"server_error"}: the VersionLookup or the FamilyStore
-//     failed (logged with [log/slog]); nothing was issued or rotated, so the
-//     client may retry with the same token.
+//   - 200: the new pair (RFC 6749 §5.1) and the new refresh cookie; a token
+//     that came in the cookie is answered in the cookie only, never the body;
+//   - 403 invalid_request: the token came in the cookie on a cross-origin
+//     request;
+//   - 400 invalid_request: no token, a token in both places, the cookie
+//     twice, a malformed body;
+//   - 400 invalid_grant (RFC 6749 §5.2): the token is refused (forged,
+//     expired, revoked, of an older version, reused: which revokes the
+//     family); a refusing cookie is cleared;
+//   - 500 server_error: the store or lookup failed; nothing was rotated.
 func (i *Issuer) RefreshHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
@@ -222,12 +211,10 @@ func (i *Issuer) revokeRequest(w http.ResponseWriter, r *http.Request) error {
 }
 
 // LogoutHandler returns the "log out on this device" endpoint, for POST
-// requests (other methods: 405): it revokes the family of the presented
-// refresh token and clears the refresh cookie (logging out twice is not an error).
-// It answers 204 No Content, also when there was no valid token (logging out
-// twice is not an error); 400 {"error":"invalid_request"} for a malformed
-// request; 500 {"error":"server_error"} when the store failed. All answers
-// carry Cache-Control: no-store.
+// (other methods: 405): it revokes the family of the presented refresh token
+// and clears the refresh cookie. It answers 204, also without a valid token
+// (logging out twice is not an error); 400 invalid_request for a malformed
+// request; 500 server_error when the store failed; always no-store.
 func (i *Issuer) LogoutHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
@@ -244,16 +231,11 @@ func (i *Issuer) LogoutHandler() http.Handler {
 }
 
 // WriteTokens writes pair as a successful RFC 6749 §5.1 token response: 200,
-// Cache-Control: no-store, Pragma: no-cache, the refresh cookie (Secure,
-// HttpOnly, SameSite=Strict, scoped to the refresh path, expiring with the
-// refresh token), and the JSON body
-//
-//	{"access_token":"…","token_type":"Bearer","expires_in":900,"refresh_token":"…"}
-//
-// The body carries the refresh token too, for clients without cookies; a
-// browser client should leave it in the HttpOnly cookie and not keep the
-// body's copy where scripts can read it. Call WriteTokens before anything
-// else is written to w.
+// Cache-Control: no-store, the refresh cookie (Secure, HttpOnly,
+// SameSite=Strict, on the refresh path) and the JSON body {"access_token",
+// "token_type": "Bearer", "expires_in", "refresh_token"}; the body's refresh
+// token is for clients without cookies. Call it before anything else is
+// written to w.
 func (i *Issuer) WriteTokens(w http.ResponseWriter, pair *TokenPair) {
 	i.writeTokens(w, pair, true)
 }

@@ -18,20 +18,19 @@ import (
 // or [DefaultTokenErrorHandler], passing err on unchanged.
 type ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 
-// DefaultErrorHandler answers as RFC 6750 §3 prescribes, with no detail of
-// the failure in the body (the cause is logged at debug level for refusals and
-// at error level for failures):
+// DefaultErrorHandler answers as RFC 6750 §3 prescribes, with the plain
+// status text as body, Cache-Control: no-store, and the realm of the
+// middleware that refused the request ([WithRealm], default "authkit"):
 //
 //   - [ErrInvalidRequest]: 400, WWW-Authenticate: Bearer realm="…", error="invalid_request"
-//   - [ErrInvalidToken] (including expired and revoked): 401, WWW-Authenticate: Bearer realm="…", error="invalid_token"
-//   - [ErrNoCredentials]: 401, WWW-Authenticate: Bearer realm="…" (no error attribute)
+//   - [ErrInvalidToken] (expired and revoked too): 401, the same with error="invalid_token"
+//   - [ErrNoCredentials]: 401, WWW-Authenticate: Bearer realm="…"
 //   - [ErrCrossOrigin]: 403
-//   - anything else (a store or callback failure): 500, logged with [log/slog]
+//   - anything else (a failing store or callback): 500
 //
-// The realm is the one set with [WithRealm] on the middleware that refused
-// the request, which travels with err ("authkit" by default). Bodies are the
-// plain [net/http.StatusText] of the status. Every answer carries
-// Cache-Control: no-store. It is safe for concurrent use.
+// The cause is logged with [log/slog], at debug level for refusals and error
+// level for failures, never written to the body. It is safe for concurrent
+// use.
 func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	realm := realmOf(err)
 	h := w.Header()
@@ -63,16 +62,11 @@ func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // DefaultTokenErrorHandler answers a refused or failed request to an
-// [Issuer]'s endpoints as RFC 6749 §5.2 prescribes, with a JSON body
-// {"error":"…"} and Cache-Control: no-store:
-//
-//   - [ErrInvalidRequest]: 400 invalid_request
-//   - [ErrInvalidToken] (a refused refresh token): 400 invalid_grant
-//   - [ErrCrossOrigin]: 403 invalid_request
-//   - anything else (a store or lookup failure): 500 server_error, logged
-//     with [log/slog]
-//
-// It is safe for concurrent use.
+// [Issuer]'s endpoints as RFC 6749 §5.2 prescribes, JSON {"error":"…"} with
+// Cache-Control: no-store: [ErrInvalidRequest] 400 invalid_request,
+// [ErrInvalidToken] 400 invalid_grant, [ErrCrossOrigin] 403 invalid_request,
+// anything else 500 server_error (logged with [log/slog]). It is safe for
+// concurrent use.
 func DefaultTokenErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, ErrCrossOrigin):

@@ -109,28 +109,15 @@ func WithPersistentSessionCookie() Option {
 }
 
 // NewSessionManager returns an scs session manager with the kit's secure
-// defaults, ready for [NewSession]; store is where sessions live (nil: a new
-// memstore, for a single process, whose cleanup goroutine runs for the life
-// of the program). The defaults, which the program may
-// change on the returned manager before calling NewSession:
-//
-//   - Cookie: Name "__Host-session", Secure, HttpOnly,
-//     SameSite=Lax, Path=/, no Domain, and Persist false (no Expires or
-//     Max-Age: the cookie ends with the browser session);
-//   - HashTokenInStore true: the store holds SHA-256 hashes of the tokens,
-//     never the tokens themselves;
-//   - IdleTimeout 0: the kit keeps the idle timeout itself, writing the
-//     session at most once per touch interval, where scs's IdleTimeout would
-//     write it on every request;
-//   - ErrorFunc [DefaultErrorHandler]: a store failure is answered 500 and
-//     logged;
-//   - Lifetime stays scs's 24 hours; it only bounds anonymous sessions, since
-//     the kit sets the deadline of a logged-in session from its timeouts.
-//
-// The store is wrapped so that a commit never re-creates a session deleted
-// meanwhile (see [Session]); do not replace sm.Store afterwards. For
-// PostgreSQL pass [Store.Sessions]. The manager is safe for
-// concurrent use once configured.
+// defaults, ready for [NewSession]; store is where sessions live (nil: a
+// memstore with its cleanup goroutine; for PostgreSQL, [Store.Sessions]). The
+// program may change the defaults before calling NewSession, which checks
+// them: Cookie "__Host-session", Secure, HttpOnly, SameSite=Lax, Path=/, no
+// Domain, not persistent; HashTokenInStore true; IdleTimeout 0 (the kit keeps
+// the idle timeout, writing at most once per touch interval); ErrorFunc
+// [DefaultErrorHandler] (500, logged); Lifetime 24 hours, which only bounds
+// anonymous sessions. store is wrapped so that a commit never re-creates a
+// session deleted meanwhile; do not replace sm.Store afterwards.
 func NewSessionManager(store scs.Store) *scs.SessionManager {
 	sm := scs.New()
 	if store == nil {
@@ -153,58 +140,31 @@ func NewSessionManager(store scs.Store) *scs.SessionManager {
 // Session authenticates requests by a server-side session kept by scs: the
 // session cookie names a session in the manager's store, which holds the ID
 // of the user who logged in. Build one with [NewSession]; use it with
-// [Require], [Optional] and [Any] like any [Authenticator]. The user goes
-// under the same context key as a bearer token's, so [UserFrom] works either
-// way, and [MethodFrom] reports [MethodSession].
+// [Require], [Optional] and [Any]. The user goes under the same context key as
+// a bearer token's; [MethodFrom] reports [MethodSession]. A Session is
+// immutable and safe for concurrent use.
 //
-// A Session is immutable and safe for concurrent use.
+// The kit loads and saves the session itself: [Require] and [Optional] given
+// a Session (alone or in [Any]) load it around the protected handler, and
+// routes that call [Session.Login] or [Session.Logout] without them are
+// wrapped with [Session.LoadAndSave] (nesting is harmless). Used where the kit
+// did not load it, or under scs's own LoadAndSave, a request gets 500
+// (logged), never scs's panic.
 //
-// # Loading and ordering
+// A request without the cookie costs no store access; with one, one read; the
+// session is written back only when it changed or its recorded activity is
+// older than the touch interval.
 //
-// The kit loads and saves the session itself; do not wrap routes in scs's
-// LoadAndSave. [Require] and [Optional] given a Session (alone or in [Any])
-// load it around the protected handler. Routes that call [Session.Login] or
-// [Session.Logout] without Require or Optional (the login form's POST) are
-// wrapped with [Session.LoadAndSave]. Nesting these is harmless: the
-// innermost finds the session loaded and leaves it to the outermost, which
-// commits it once. If the session is used where the kit did not load it, the
-// request is refused with an error (errSessionNotLoaded) (500, logged), never with scs's
-// panic.
-//
-// # What a request costs
-//
-// A request without the session cookie costs no store access. A request
-// with one costs one store read; the session is written back only when it
-// changed (login, logout, the application's own Put) or when its last
-// recorded activity is older than the touch interval.
-//
-// # Refusals
-//
-// A session is refused, and destroyed, when its idle or absolute timeout has
-// passed, when its stored token version is below the user's current one, or
-// when the version lookup or the user loader reports [ErrUnknownUser]. The
-// error wraps [ErrInvalidToken] ([ErrTokenExpired] or [ErrTokenRevoked]) and
-// also [ErrNoCredentials]: [Require] answers 401 while the response clears the
-// cookie, and [Optional] serves the request as anonymous, since the session is
-// gone. A request carrying the session cookie twice (cookie tossing) is
-// refused with [ErrInvalidRequest] (400) and its cookies are read as neither.
-// A cookie that is not a well-formed scs token (43 base64url characters) is
-// ignored without a store query.
-//
-// # Cross-site requests
-//
-// A state-changing request (any method but GET, HEAD and OPTIONS) that the
-// session authenticates must pass [net/http.CrossOriginProtection]; otherwise it
-// is refused with [ErrCrossOrigin] (403). Requests from non-browser clients,
-// which send neither Sec-Fetch-Site nor Origin, pass. Bearer-token requests
-// are not checked: they carry no ambient credential.
-//
-// # Logged-out sessions stay dead
-//
-// A request that loaded a session before it was logged out, and saves it
-// after, does not bring it back, even across processes sharing a
-// PostgreSQL [Store] (scs alone re-inserts it). The store wrapper that
-// [NewSessionManager] installs does this; sessionstore.go explains how.
+// Refusals: a session past its idle or absolute timeout, below the user's
+// current token version, or whose user is [ErrUnknownUser] is destroyed and
+// refused with an error matching [ErrInvalidToken] and [ErrNoCredentials]
+// (Require: 401 and the cookie cleared; Optional: anonymous). The cookie sent
+// twice is 400 ([ErrInvalidRequest]); a malformed cookie is ignored without a
+// store query. A state-changing request the session authenticates must pass
+// the cross-origin check ([WithCrossOriginProtection]), else 403
+// ([ErrCrossOrigin]). A logged-out session never comes back, not even from a
+// request in flight, across processes sharing a PostgreSQL [Store]
+// (sessionstore.go explains how).
 type Session[U any] struct {
 	sm       *scs.SessionManager
 	g        *guardedStore
@@ -212,22 +172,16 @@ type Session[U any] struct {
 	cfg      sessionConfig
 }
 
-// NewSession returns a session authenticator over sm. loadUser turns the user
-// ID stored at login into the program's user type; it is called on every
-// authenticated request. An error from it that wraps [ErrUnknownUser] refuses
-// and destroys the session (401); any other error is a failure (500).
-//
-// sm is best built with [NewSessionManager]. NewSession checks it and
-// refuses, with an error naming every problem, a cookie without Secure
-// (unless [WithInsecureSessionCookie]), without the __Host- prefix, HttpOnly
-// or SameSite Lax or Strict, with a Path other than "/" or any Domain, a
-// persistent cookie (unless [WithPersistentSessionCookie]), HashTokenInStore
-// off, scs's IdleTimeout on, or a bare *postgresstore.PostgresStore (use
-// [Store.Sessions], which cannot re-insert a logged-out session).
-//
-// NewSession wraps sm.Store (see "Logged-out sessions stay dead" on
-// [Session]); configure the store before calling it and do not replace it
-// afterwards. Several Sessions may share one manager.
+// NewSession returns a session authenticator over sm, which must come from
+// [NewSessionManager]. loadUser turns the user ID stored at login into the
+// program's user type, on every authenticated request; an error wrapping
+// [ErrUnknownUser] refuses and destroys the session (401), any other is a
+// failure (500). NewSession refuses, naming every problem, a manager whose
+// cookie lacks Secure (unless [WithInsecureSessionCookie]), the __Host-
+// prefix, HttpOnly or SameSite Lax/Strict, has another Path or a Domain, or
+// persists (unless [WithPersistentSessionCookie]), with HashTokenInStore off,
+// scs's IdleTimeout on, or a store it does not guard. It does not change sm;
+// several Sessions may share one.
 func NewSession[U any](sm *scs.SessionManager, loadUser func(ctx context.Context, userID string) (U, error), opts ...Option) (*Session[U], error) {
 	if sm == nil {
 		return nil, errors.New("authkit: NewSession: nil SessionManager")
@@ -383,25 +337,19 @@ type sessionEnded struct{ reason error }
 func (e *sessionEnded) Error() string   { return e.reason.Error() + " (session destroyed)" }
 func (e *sessionEnded) Unwrap() []error { return []error{e.reason, ErrNoCredentials} }
 
-// Login makes the session of the request in ctx belong to userID: it renews
-// the session token (so a token planted before login, session fixation, is
-// worth nothing afterwards; the old token is deleted and cannot come back),
-// then stores the user ID, the login time and, with
-// [WithVersionCheck], the user's current token version. If the session
-// belonged to another user, its other values are cleared. Call it again after
-// any privilege change (password or role change); it also restarts the
-// absolute timeout.
+// Login makes the session of the request in ctx belong to userID. It renews
+// the session token first (session fixation: the old token is deleted and
+// cannot come back), then stores the user ID, the login time and, with
+// [WithVersionCheck], the user's current version; a session of another user
+// loses its other values. Call it again after a privilege change. The new
+// cookie goes out, with Cache-Control: no-store, when the handler first
+// writes.
 //
-// The response sets the new cookie, with Cache-Control: no-store, when the
-// handler first writes. ctx must come from a request loaded by the kit (see
-// [Session]); otherwise Login returns an error (errSessionNotLoaded). It returns an
-// error wrapping [ErrCrossOrigin] for a cross-origin request,
-// [ErrInvalidRequest] for a request carrying the session cookie twice, and an
-// error wrapping the version lookup's or the store's when they fail; in every
-// case the session is unchanged. An unknown user (the lookup's error wraps
-// [ErrUnknownUser]) is reported as a refusal: the error also wraps
-// [ErrInvalidToken], which [DefaultErrorHandler] answers with 401. Login never
-// panics.
+// ctx must come from a request the kit loaded (see [Session]). Login returns
+// an error wrapping [ErrCrossOrigin] for a cross-origin request,
+// [ErrInvalidRequest] for the cookie sent twice, [ErrInvalidToken] and
+// [ErrUnknownUser] for an unknown user, or the lookup's or store's error; in
+// every case the session is unchanged.
 func (s *Session[U]) Login(ctx context.Context, userID string) error {
 	if userID == "" {
 		return errors.New("authkit: Login: empty user ID")
@@ -433,14 +381,10 @@ func (s *Session[U]) Login(ctx context.Context, userID string) error {
 	return nil
 }
 
-// Logout ends the session of the request in ctx: it deletes it from the store
-// (no request still in flight with it can bring it back) and the response
-// expires the cookie (Max-Age=0, Cache-Control: no-store). A later Put in
-// the same request starts a new, anonymous session. To end every session of
-// a user, bump the user's token version (see [WithVersionCheck]).
-//
-// Errors are those of [Session.Login], except for the version lookup; on
-// error the session is unchanged. Logout never panics.
+// Logout ends the session of the request in ctx: it deletes it from the
+// store, so that no request in flight brings it back, and the response
+// expires the cookie. To end every session of a user, bump the version (see
+// [WithVersionCheck]). Its errors are [Session.Login]'s, bar the lookup's.
 func (s *Session[U]) Logout(ctx context.Context) error {
 	if err := s.usable(ctx); err != nil {
 		return err
@@ -467,21 +411,17 @@ func (s *Session[U]) usable(ctx context.Context) error {
 
 // LoadAndSave is middleware that loads the session around next and saves it
 // after, in place of scs's LoadAndSave (which must not be used with the kit).
-// Wrap with it the routes whose handlers call [Session.Login] or
-// [Session.Logout] or use the session without [Require] or [Optional]: the
-// login and logout forms' POST routes, typically. It refuses a state-changing
-// cross-origin request with 403 (login CSRF) and a request carrying the
-// session cookie twice with 400, answered by [DefaultErrorHandler]; a store
-// failure is answered by the manager's ErrorFunc. It does not authenticate:
-// next runs for anonymous requests too.
+// Wrap with it the routes that call [Session.Login] or [Session.Logout]
+// without [Require] or [Optional], e.g. the login form's POST. It does not
+// authenticate: next runs for anonymous requests too. A state-changing
+// cross-origin request (403, login CSRF) and the cookie sent twice (400) are
+// answered by the error handler ([WithErrorHandler]); a store failure by the
+// manager's ErrorFunc (500).
 //
 // Responses get Vary: Cookie, and Cache-Control: no-store when they set or
-// clear the cookie. The session is saved when the handler first writes its
-// header or body (changes after that are lost, as with scs), or when it
-// returns; if saving fails, the manager's ErrorFunc answers and what the
-// handler writes afterwards is dropped. Nested inside Require, Optional or
-// another LoadAndSave of the same manager, it neither loads nor saves again,
-// but still refuses what is listed above.
+// clear the cookie. The session is saved when the handler first writes, or
+// returns; if saving fails, ErrorFunc answers and the handler's later writes
+// are dropped. Nested in another loader of the same manager it only refuses.
 func (s *Session[U]) LoadAndSave(next http.Handler) http.Handler {
 	return s.load(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := s.g.state(r.Context())

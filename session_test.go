@@ -833,7 +833,7 @@ func TestSessionStoreFailureFailsClosed(t *testing.T) {
 
 func TestSessionAndBearerShareTheUser(t *testing.T) {
 	e := newSessionEnv(t, memstore.NewWithCleanupInterval(0))
-	secret := []byte("0123456789abcdef0123456789abcdef")
+	secret := []byte("q7Vx2LmN9pRt4WsK8dZc3FhJ6bYg1TeA") // random, not a pattern: WithKey refuses those
 	j, err := NewJWT(func(_ context.Context, c *Claims) (*testUser, error) { return testUsers[c.Subject], nil },
 		WithIssuer("https://issuer.test"), WithAudience("api"), WithKey("k1", secret))
 	if err != nil {

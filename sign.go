@@ -2,6 +2,9 @@ package authkit
 
 import (
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -40,6 +43,9 @@ func newSigner(kid, alg string, key any) (*signer, error) {
 	case []byte:
 		pub = k
 	case crypto.Signer:
+		if err := checkPrivateKey(k); err != nil {
+			return nil, err
+		}
 		pub = k.Public()
 	case nil:
 		return nil, errors.New("nil signing key")
@@ -68,7 +74,7 @@ func newSigner(kid, alg string, key any) (*signer, error) {
 		s.key = vk.public // newVerifyKey's private copy of the secret
 	}
 	in := []byte("authkit signing self-test")
-	sig, err := jwsbb.Sign(s.key, s.alg, in, nil)
+	sig, err := selfTestSign(s.key, s.alg, in)
 	if err != nil {
 		return nil, fmt.Errorf("signing with %s: %w", s.alg, err)
 	}
@@ -76,6 +82,41 @@ func newSigner(kid, alg string, key any) (*signer, error) {
 		return nil, fmt.Errorf("a %s signature made with the key does not verify: %w", s.alg, err)
 	}
 	return s, nil
+}
+
+// checkPrivateKey refuses the private keys on which Public or Sign would
+// panic: typed nils, and the standard library's key types without their
+// private part or with the wrong size.
+func checkPrivateKey(k crypto.Signer) error {
+	if isNilPointer(k) {
+		return fmt.Errorf("nil signing key of type %T", k)
+	}
+	switch k := k.(type) {
+	case *ecdsa.PrivateKey:
+		if k.D == nil || k.D.Sign() <= 0 {
+			return errors.New("ECDSA private key without its private scalar")
+		}
+	case *rsa.PrivateKey:
+		if k.D == nil || k.D.Sign() <= 0 || len(k.Primes) < 2 {
+			return errors.New("RSA private key without its private exponent and primes")
+		}
+	case ed25519.PrivateKey:
+		if len(k) != ed25519.PrivateKeySize {
+			return errors.New("Ed25519 private key has the wrong size")
+		}
+	}
+	return nil
+}
+
+// selfTestSign signs in with key, turning a panic of a third-party
+// crypto.Signer into an error: construction fails, it does not crash.
+func selfTestSign(key any, alg string, in []byte) (sig []byte, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("the signing key panicked: %v", p)
+		}
+	}()
+	return jwsbb.Sign(key, alg, in, nil)
 }
 
 // thumbprint returns the base64url RFC 7638 SHA-256 thumbprint of a public

@@ -7,14 +7,12 @@ import (
 	"github.com/alexedwards/scs/v2"
 )
 
-// Store keeps what the kit remembers between requests: sessions (through
-// [Store.Sessions]), refresh-token families (it is a [FamilyStore]) and
-// users' token versions (it is a [VersionStore]). [NewMemoryStore] keeps
-// them in memory, [NewPostgresStore] in PostgreSQL; the methods behave alike.
-// A user must be added ([Store.Add]) before its version can be looked up: an
-// unknown or removed user is [ErrUnknownUser]. Families past their absolute
-// lifetime are deleted as new ones are created, at most once a minute. A
-// Store is safe for concurrent use.
+// Store keeps what the kit remembers between requests: sessions
+// ([Store.Sessions]), refresh-token families (a [FamilyStore]) and token
+// versions (a [VersionStore]), in memory ([NewMemoryStore]) or PostgreSQL
+// ([NewPostgresStore]), alike. An unknown user, one not added with
+// [Store.Add], is [ErrUnknownUser]. Expired families are deleted as new ones
+// are created, at most once a minute. It is safe for concurrent use.
 type Store struct{ b storeBackend }
 
 // storeBackend is what the memory and PostgreSQL stores implement.

@@ -70,25 +70,15 @@ func checkVersion(ctx context.Context, lookup VersionLookup, userID string, vers
 
 // VersionCache puts a small cache in front of a [VersionStore], so that a
 // busy user costs at most one store query per TTL. Its Lookup method value is
-// a [VersionLookup]: pass cache.Lookup wherever one is wanted
-// ([WithVersionCheck], [NewIssuer]).
-//
-//   - An entry lives for the TTL ([WithCacheTTL], default 5 seconds): a
-//     version bumped on another instance (or directly in the database) is
-//     seen within it. A bump through [VersionCache.Bump] is seen by this
-//     instance at once.
-//   - The cache holds at most [WithCacheSize] users (default 10 000); when it
-//     is full an arbitrary entry makes room for the new one.
-//   - Concurrent misses for one user share one store query. A caller whose
-//     context ends stops waiting; the shared query runs on, detached from any
-//     one caller's cancellation, so the store must bound its own time.
-//   - It fails closed: an error, including [ErrUnknownUser], is never cached.
-//
-// A VersionCache is safe for concurrent use.
-//
-// A hit takes no lock, reads no clock and allocates nothing: without
-// [WithClock] an entry is removed by a timer when its TTL ends; with it (for
-// tests) entries expire by that clock, checked on each lookup.
+// a [VersionLookup] for [WithVersionCheck] and [NewIssuer]. An entry lives
+// for the TTL ([WithCacheTTL], default 5 seconds): a bump made elsewhere is
+// seen within it, one through [VersionCache.Bump] at once. It holds at most
+// [WithCacheSize] users (default 10 000), evicting an arbitrary one when full.
+// Concurrent misses for a user share one query, which runs on when a caller
+// gives up, so the store must bound its own time. Errors, [ErrUnknownUser]
+// included, are never cached. A hit takes no lock, reads no clock (entries
+// expire by timer; with [WithClock], by that clock) and allocates nothing. It
+// is safe for concurrent use.
 type VersionCache struct {
 	store VersionStore
 	ttl   time.Duration
