@@ -29,6 +29,18 @@ type Claims struct {
 	// produced them; they are never handed out, so no request can change
 	// them for another. Read one with [Claims.DecodeExtra].
 	extra map[string][]byte
+
+	// granted holds the scopes the profile's scope claims grant, for
+	// WithScopes. It is never changed after verification, so copies share it.
+	granted []string
+}
+
+// putExtra keeps the claim name as raw JSON, for DecodeExtra.
+func (c *Claims) putExtra(name string, value []byte) {
+	if c.extra == nil {
+		c.extra = make(map[string][]byte, 4)
+	}
+	c.extra[name] = value[:len(value):len(value)]
 }
 
 // DecodeExtra decodes the claim name, one the fields above do not hold, into

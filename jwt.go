@@ -26,6 +26,8 @@ type jwtConfig struct {
 	maxSize     int
 	cookieName  string
 	cacheSize   int
+	profile     *profileRules   // WithProfile; nil: the kit's own
+	trusted     []trustedConfig // WithTrustedIssuer
 }
 
 func newJWTConfig(opts []Option) (*jwtConfig, error) {
@@ -63,22 +65,43 @@ func (c *jwtConfig) resolve() error {
 			c.maxLifetime = c.from.cfg.accessTTL
 		}
 	}
-	if c.issuer == "" {
-		errs = append(errs, errors.New("WithIssuer is required"))
+	direct := c.issuer != "" || len(c.audience) > 0 || len(c.keys) > 0 || c.jwksURL != ""
+	if direct || len(c.trusted) == 0 {
+		if c.issuer == "" {
+			errs = append(errs, errors.New("WithIssuer is required (or WithTrustedIssuer)"))
+		}
+		if len(c.audience) == 0 {
+			errs = append(errs, errors.New("WithAudience is required"))
+		}
+		if len(c.keys) == 0 && c.jwksURL == "" {
+			errs = append(errs, errors.New("no verification key: use WithKey, WithJWKSet, WithJWKSURL or WithTokensFrom"))
+		}
 	}
-	if len(c.audience) == 0 {
-		errs = append(errs, errors.New("WithAudience is required"))
+	seen := map[string]bool{c.issuer: c.issuer != ""}
+	for _, t := range c.trusted {
+		if seen[t.issuer] {
+			errs = append(errs, fmt.Errorf("issuer %q configured twice", t.issuer))
+		}
+		seen[t.issuer] = true
+	}
+	if c.profile != nil {
+		for _, name := range []string{"WithTokensFrom", "WithVersionCheck"} {
+			if c.has(name) {
+				errs = append(errs, fmt.Errorf("WithProfile cannot be combined with %s: only the kit's own tokens carry its version", name))
+			}
+		}
+	}
+	if c.versions != nil && c.issuer == "" {
+		errs = append(errs, errors.New("WithVersionCheck needs WithIssuer: trusted issuers' tokens carry no kit version"))
 	}
 	switch {
-	case len(c.keys) == 0 && c.jwksURL == "":
-		errs = append(errs, errors.New("no verification key: use WithKey, WithJWKSet, WithJWKSURL or WithTokensFrom"))
 	case len(c.keys) > 0 && c.jwksURL != "":
 		errs = append(errs, errors.New("WithJWKSURL cannot be combined with static keys (WithKey, WithKeyAlgorithm, WithJWKSet, WithTokensFrom)"))
 	}
-	if c.jwksURL == "" {
+	if c.jwksURL == "" && len(c.trusted) == 0 {
 		for _, name := range []string{"WithHTTPClient", "WithInsecureJWKSURL", "WithJWKSRefresh"} {
 			if c.has(name) {
-				errs = append(errs, fmt.Errorf("%s needs WithJWKSURL", name))
+				errs = append(errs, fmt.Errorf("%s needs WithJWKSURL or WithTrustedIssuer", name))
 			}
 		}
 	}
@@ -89,29 +112,50 @@ func (c *jwtConfig) resolve() error {
 // only here, once the rest of the configuration is known to be valid, so
 // that a refused configuration leaves no goroutine or request behind.
 func (c *jwtConfig) verifier() (verifier, error) {
-	v := verifier{
+	base := verifier{
 		typ:         accessTokenType,
-		issuer:      c.issuer,
-		audiences:   c.audience,
 		leeway:      c.leeway,
 		maxLifetime: c.maxLifetime,
 		maxSize:     c.maxSize,
 		now:         c.clock(),
 	}
-	if c.jwksURL != "" {
-		s, err := startJWKSSource(c.jwksCtx, c.jwksURL, c.jwks, v.now)
+	var all []*verifier
+	if c.issuer != "" {
+		v := base
+		v.issuer, v.audiences, v.rules = c.issuer, c.audience, c.profile
+		if c.jwksURL != "" {
+			s, err := startJWKSSource(c.jwksCtx, c.jwksURL, c.jwks, v.now)
+			if err != nil {
+				return verifier{}, err
+			}
+			v.keys = s
+		} else {
+			set, err := newKeySet(c.keys)
+			if err != nil {
+				return verifier{}, err
+			}
+			v.keys = set
+		}
+		all = append(all, &v)
+	}
+	for _, t := range c.trusted {
+		// Checked above; no I/O: discovery runs in the background.
+		s, err := startDiscovery(t.ctx, t.issuer, c.jwks, base.now)
 		if err != nil {
 			return verifier{}, err
 		}
-		v.keys = s
-		return v, nil
+		v := base
+		v.issuer, v.audiences, v.rules, v.keys = t.issuer, t.audiences, t.rules, s
+		all = append(all, &v)
 	}
-	set, err := newKeySet(c.keys)
-	if err != nil {
-		return verifier{}, err
+	if len(all) == 1 {
+		return *all[0], nil
 	}
-	v.keys = set
-	return v, nil
+	base.byIssuer = make(map[string]*verifier, len(all))
+	for _, v := range all {
+		base.byIssuer[v.issuer] = v
+	}
+	return base, nil
 }
 
 // WithIssuer sets the issuer ("iss") a token must name, compared exactly.
@@ -349,6 +393,7 @@ type JWT[U any] struct {
 	cookieName  string
 	crossOrigin *http.CrossOriginProtection
 	versions    VersionLookup
+	ownIssuer   string // the issuer whose tokens carry the kit's version; "" for none
 }
 
 // NewJWT returns an authenticator of access tokens. toUser turns verified
@@ -375,6 +420,9 @@ func NewJWT[U any](toUser func(context.Context, *Claims) (U, error), opts ...Opt
 		return nil, fmt.Errorf("authkit: NewJWT: %w", err)
 	}
 	j := &JWT[U]{v: v, toUser: toUser, cookieName: cfg.cookieName, crossOrigin: cfg.crossOrigin, versions: cfg.versions}
+	if cfg.profile == nil {
+		j.ownIssuer = cfg.issuer
+	}
 	if cfg.cacheSize > 0 {
 		j.cache = newTokenCache(cfg.cacheSize)
 	}
@@ -411,7 +459,7 @@ func (j *JWT[U]) identify(r *http.Request) (U, *Claims, Method, error) {
 	if err != nil {
 		return zero, nil, MethodBearer, err
 	}
-	if j.versions != nil {
+	if j.versions != nil && c.Issuer == j.ownIssuer {
 		if _, err := checkVersion(ctx, j.versions, c.Subject, c.Version); err != nil {
 			return zero, nil, MethodBearer, err
 		}
@@ -424,6 +472,18 @@ func (j *JWT[U]) identify(r *http.Request) (U, *Claims, Method, error) {
 		return zero, nil, MethodBearer, err
 	}
 	return u, c, MethodBearer, nil
+}
+
+// issuers returns the verifier of each issuer j trusts.
+func (j *JWT[U]) issuers() []*verifier {
+	if j.v.byIssuer == nil {
+		return []*verifier{&j.v}
+	}
+	all := make([]*verifier, 0, len(j.v.byIssuer))
+	for _, v := range j.v.byIssuer {
+		all = append(all, v)
+	}
+	return all
 }
 
 // token extracts the access token from the request (RFC 6750 §2): the

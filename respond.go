@@ -26,6 +26,8 @@ type ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 //   - [ErrInvalidToken] (expired and revoked too): 401, the same with error="invalid_token"
 //   - [ErrNoCredentials]: 401, WWW-Authenticate: Bearer realm="…"
 //   - [ErrCrossOrigin]: 403
+//   - [ErrInsufficientScope]: 403, WWW-Authenticate: Bearer realm="…", error="insufficient_scope", scope="…"
+//   - [ErrNotReady]: 503, Retry-After: 5
 //   - anything else (a failing store or callback): 500
 //
 // The cause is logged with [log/slog], at debug level for refusals and error
@@ -39,6 +41,12 @@ func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, ErrCrossOrigin):
 		status = http.StatusForbidden
+	case errors.Is(err, ErrInsufficientScope):
+		status = http.StatusForbidden
+		h.Set("WWW-Authenticate", `Bearer realm="`+realm+`", error="insufficient_scope", scope="`+scopeOf(err)+`"`)
+	case errors.Is(err, ErrNotReady):
+		status = http.StatusServiceUnavailable
+		h.Set("Retry-After", discoveryRetryAfter)
 	case errors.Is(err, ErrInvalidRequest):
 		status = http.StatusBadRequest
 		h.Set("WWW-Authenticate", `Bearer realm="`+realm+`", error="invalid_request"`)
