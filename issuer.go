@@ -64,6 +64,7 @@ type issuerConfig struct {
 	kid, alg        string
 	extra           []*verifyKey
 	extraJWK        [][]byte
+	scopes          func(ctx context.Context, userID string) ([]string, error) // WithScopeLookup
 }
 
 // TokenPair is what [Issuer.Issue] and [Issuer.Refresh] return: a new access
@@ -369,6 +370,10 @@ func (i *Issuer) Issue(ctx context.Context, userID string) (*TokenPair, error) {
 	if err != nil {
 		return nil, err
 	}
+	scope, err := i.grantedScope(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
 	now := i.cfg.now()
 	f := RefreshFamily{
 		ID:         rand.Text(),
@@ -382,12 +387,13 @@ func (i *Issuer) Issue(ctx context.Context, userID string) (*TokenPair, error) {
 	if err := i.families.CreateFamily(ctx, f, hashTokenID(jti)); err != nil {
 		return nil, err
 	}
-	return i.mint(userID, ver, f.ID, f.ExpiresAt, jti, now)
+	return i.mint(userID, scope, ver, f.ID, f.ExpiresAt, jti, now)
 }
 
 // mint signs an access token and the refresh token jti of family famID,
-// whose expiry is capped by famExpires unless that is zero.
-func (i *Issuer) mint(userID string, ver int64, famID string, famExpires time.Time, jti string, now time.Time) (*TokenPair, error) {
+// whose expiry is capped by famExpires unless that is zero; both carry
+// scope, when not empty.
+func (i *Issuer) mint(userID, scope string, ver int64, famID string, famExpires time.Time, jti string, now time.Time) (*TokenPair, error) {
 	now = now.Truncate(time.Second)
 	refreshExp := now.Add(i.cfg.refreshTTL)
 	if !famExpires.IsZero() && famExpires.Before(refreshExp) {
@@ -395,13 +401,13 @@ func (i *Issuer) mint(userID string, ver int64, famID string, famExpires time.Ti
 	}
 	buf := make([]byte, 0, 512)
 	at := tokenClaims{issuer: i.issuer, subject: userID, audience: i.audience,
-		issuedAt: now, expiresAt: now.Add(i.cfg.accessTTL), id: rand.Text(), version: ver}
+		issuedAt: now, expiresAt: now.Add(i.cfg.accessTTL), id: rand.Text(), version: ver, scope: scope}
 	access, err := i.signer.sign(i.accessHeader, at.appendJSON(buf))
 	if err != nil {
 		return nil, err
 	}
 	rt := tokenClaims{issuer: i.issuer, subject: userID, audience: i.cfg.refreshAudience,
-		issuedAt: now, expiresAt: refreshExp, id: jti, version: ver, family: famID}
+		issuedAt: now, expiresAt: refreshExp, id: jti, version: ver, family: famID, scope: scope}
 	refresh, err := i.signer.sign(i.refreshHeader, rt.appendJSON(buf[:0]))
 	if err != nil {
 		return nil, err

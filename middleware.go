@@ -108,7 +108,8 @@ func (as anyOf[U]) wrapHandler(next http.Handler) http.Handler {
 
 type guardConfig struct {
 	common
-	realm string
+	realm  string
+	scopes []string // WithScopes
 }
 
 // WithRealm sets the realm named in WWW-Authenticate challenges. It must be
@@ -175,6 +176,12 @@ func guard[U any](a Authenticator[U], optional bool, opts []Option) func(http.Ha
 				}
 				cfg.errorHandler(w, r, withRealm(err, cfg.realm))
 				return
+			}
+			if cfg.scopes != nil {
+				if err := checkScopes(claims, cfg.scopes); err != nil {
+					cfg.errorHandler(w, r, withRealm(err, cfg.realm))
+					return
+				}
 			}
 			next.ServeHTTP(w, r.WithContext(withIdentity(r.Context(), &identity{user: u, claims: claims, method: method})))
 		})
