@@ -271,8 +271,9 @@ func WithHTTPClient(client *http.Client) Option {
 	})
 }
 
-// WithInsecureJWKSURL lets [WithJWKSURL] fetch over plain http, for local
-// development and tests. Default: https only.
+// WithInsecureJWKSURL lets [WithJWKSURL] fetch over plain http, and
+// [WithTrustedIssuer] too but on loopback hosts only, for local development
+// and tests. Default: https only.
 func WithInsecureJWKSURL() Option {
 	return singleOption("WithInsecureJWKSURL", "", forJWT, func(c *jwtConfig) error {
 		c.jwks.insecureHTTP = true
