@@ -117,3 +117,20 @@ func validClaimString(s string, max int) bool {
 	}
 	return true
 }
+
+// maxScopeLen bounds one scope-token, as maxClaimLen bounds a name.
+const maxScopeLen = 1024
+
+// validScope reports whether s is a scope-token: 1*( %x21 / %x23-5B /
+// %x5D-7E ), which also makes it safe inside a quoted auth-param.
+func validScope(s string) bool {
+	if s == "" || len(s) > maxScopeLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}

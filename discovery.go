@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -24,76 +23,9 @@ const (
 	maxDiscoveryBody     = 1 << 20
 	maxDiscoveryRetry    = time.Minute // the longest wait between two failed discoveries
 	firstDiscoveryRetry  = time.Second
-	discoveryRetryAfter  = "5" // seconds, the Retry-After of DefaultErrorHandler for ErrNotReady
 	wellKnownOpenID      = "/.well-known/openid-configuration"
 	wellKnownOAuthServer = "/.well-known/oauth-authorization-server"
 )
-
-// TrustedIssuer is an identity provider whose access tokens a [JWT] accepts,
-// found by its issuer URL alone; see [WithTrustedIssuer].
-type TrustedIssuer struct {
-	// Issuer is the issuer identifier, exactly as the provider's tokens and
-	// discovery document name it (e.g. "https://example.eu.auth0.com/"):
-	// https, or http on a loopback host with [WithInsecureJWKSURL].
-	Issuer string
-	// Audiences lists the accepted audiences, at least one; a token must name
-	// one of them in its profile's audience claim ("aud" by default).
-	Audiences []string
-	// Profile says what the provider's access tokens look like. Default (the
-	// zero Profile): RFC 9068. See [Preset].
-	Profile Profile
-}
-
-// WithTrustedIssuer accepts the access tokens of an identity provider,
-// configured by its issuer URL: the kit reads the provider's OpenID
-// Connect discovery document ({issuer}/.well-known/openid-configuration, or
-// RFC 8414's oauth-authorization-server), requires its "issuer" to equal
-// t.Issuer exactly, and verifies with the keys at its "jwks_uri", with the
-// caching, refresh and unknown-kid refetch of [WithJWKSURL] ([WithHTTPClient]
-// and [WithJWKSRefresh] apply). Both must be https unless
-// [WithInsecureJWKSURL], which allows http on loopback hosts only; a redirect
-// to another origin is not followed. It may be given several times, and
-// with [WithIssuer]: a token's "iss" picks the issuer, and only that
-// issuer's keys, audiences and profile apply to it (RFC 8725 §3.8).
-//
-// [NewJWT] does not wait for the network: discovery runs in the background,
-// retried with backoff up to a minute until it succeeds. Until then a token
-// of that issuer is refused with [ErrNotReady] (503 with Retry-After); see
-// [JWT.Ready]. Cancel ctx at shutdown to stop the background work.
-func WithTrustedIssuer(ctx context.Context, t TrustedIssuer) Option {
-	return optionFor("WithTrustedIssuer", forJWT, func(c *jwtConfig) error {
-		var errs []error
-		if ctx == nil {
-			errs = append(errs, errors.New("nil context"))
-		}
-		if _, err := issuerURL(t.Issuer, true); err != nil {
-			errs = append(errs, err)
-		}
-		if len(t.Audiences) == 0 {
-			errs = append(errs, errors.New("no audience"))
-		}
-		for i, a := range t.Audiences {
-			if !validClaimString(a, maxClaimLen) || slices.Index(t.Audiences, a) != i {
-				errs = append(errs, fmt.Errorf("audience %q: empty, not UTF-8, or given twice", a))
-			}
-		}
-		r, err := t.Profile.rules()
-		errs = append(errs, err)
-		if err := errors.Join(errs...); err != nil {
-			return fmt.Errorf("WithTrustedIssuer(%q): %w", t.Issuer, err)
-		}
-		c.trusted = append(c.trusted, trustedConfig{ctx: ctx, issuer: t.Issuer, audiences: append([]string(nil), t.Audiences...), rules: r})
-		return nil
-	})
-}
-
-// trustedConfig is one WithTrustedIssuer.
-type trustedConfig struct {
-	ctx       context.Context
-	issuer    string
-	audiences []string
-	rules     *profileRules
-}
 
 // issuerURL parses an issuer or jwks_uri: https, or (insecure) http on a
 // loopback host; no query or fragment for an issuer.
@@ -317,23 +249,4 @@ func (s *discoverySource) ready() error {
 		return nil
 	}
 	return &authError{kind: ErrNotReady, msg: "issuer " + s.issuer + ": " + *s.lastErr.Load()}
-}
-
-// Ready reports whether j can verify tokens of every issuer it trusts: nil
-// once the keys of each [WithTrustedIssuer] were fetched (those of
-// [WithJWKSURL] and static keys are there when [NewJWT] returns), else an
-// error wrapping [ErrNotReady] naming the issuers that are not ready and
-// why. Gate a readiness probe on it; it does no I/O and is safe for
-// concurrent use.
-func (j *JWT[U]) Ready() error {
-	if j == nil {
-		return errors.New("authkit: JWT not built by NewJWT")
-	}
-	var errs []error
-	for _, v := range j.issuers() {
-		if d, ok := v.keys.(*discoverySource); ok {
-			errs = append(errs, d.ready())
-		}
-	}
-	return errors.Join(errs...)
 }

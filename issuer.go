@@ -354,6 +354,40 @@ func (i *Issuer) JWKSHandler() http.Handler {
 	})
 }
 
+// WithScopeLookup makes [Issuer.Issue] ask lookup for the scopes to grant
+// userID and write them into the access token's "scope" claim (RFC 9068
+// §2.2.3), and into the refresh token, so that a refresh grants the same
+// ones. Each must be an RFC 6749 scope-token; an error from lookup, or an
+// invalid scope, issues nothing. lookup must be safe for concurrent use.
+// Default: tokens without scopes.
+func WithScopeLookup(lookup func(ctx context.Context, userID string) ([]string, error)) Option {
+	return singleOption("WithScopeLookup", "func", forIssuer, func(c *issuerConfig) error {
+		if lookup == nil {
+			return errors.New("WithScopeLookup(nil)")
+		}
+		c.scopes = lookup
+		return nil
+	})
+}
+
+// grantedScope asks the issuer's scope lookup, if any, for userID's scopes
+// as a "scope" claim value.
+func (i *Issuer) grantedScope(ctx context.Context, userID string) (string, error) {
+	if i.cfg.scopes == nil {
+		return "", nil
+	}
+	scopes, err := i.cfg.scopes(ctx, userID)
+	if err != nil {
+		return "", fmt.Errorf("authkit: scope lookup: %w", err)
+	}
+	for _, s := range scopes {
+		if !validScope(s) {
+			return "", fmt.Errorf("authkit: scope lookup: %q is not an RFC 6749 scope-token", s)
+		}
+	}
+	return strings.Join(scopes, " "), nil
+}
+
 // Issue starts a refresh-token family for userID (1 to 1024 bytes of UTF-8
 // without NUL) and returns its first pair; call it once the application has
 // authenticated the user, and write the pair with [Issuer.WriteTokens]. An

@@ -15,7 +15,6 @@ const (
 	defaultLeeway           = 30 * time.Second // clock skew allowed on exp, nbf and iat
 	maxLeeway               = time.Minute      // the largest leeway WithLeeway accepts
 	defaultMaxTokenLifetime = time.Hour        // exp - iat of an access token (RFC 6750 §5.3)
-	accessTokenType         = "at+jwt"
 )
 
 // verifier checks compact JWS tokens of one type against a set of keys. It

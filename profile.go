@@ -99,6 +99,9 @@ func Preset(name string) Profile {
 	return p
 }
 
+// accessTokenType is the typ of RFC 9068 access tokens, the kit's own.
+const accessTokenType = "at+jwt"
+
 // unknownPreset marks the Profile that Preset returns for an unknown name.
 const unknownPreset = "\x00unknown preset"
 
@@ -118,22 +121,6 @@ var presets = map[string]Profile{
 	"clerk": {Types: []string{"JWT"}, IgnoredHeaders: []string{"cat"}, AudienceClaim: "azp",
 		Require: []string{"sid"}},
 	"zitadel": {Types: []string{"JWT", accessTokenType}, Require: []string{"jti"}, Refuse: idTokenMarks},
-}
-
-// WithProfile sets the [Profile] of the tokens of [WithIssuer], for a
-// provider configured by hand (a JWKS URL or static keys, such as Supabase's
-// HS256 secret). It also stops "ver" being read as the kit's token version,
-// so it cannot be combined with [WithVersionCheck] or [WithTokensFrom].
-// Default: the kit's own profile, RFC 9068 with "ver".
-func WithProfile(p Profile) Option {
-	return singleOption("WithProfile", fmt.Sprintf("%q", p.Name), forJWT, func(c *jwtConfig) error {
-		r, err := p.rules()
-		if err != nil {
-			return fmt.Errorf("WithProfile: %w", err)
-		}
-		c.profile = r
-		return nil
-	})
 }
 
 // profileRules is a checked Profile, as the verifier applies it. A nil
