@@ -29,6 +29,18 @@ type Claims struct {
 	// produced them; they are never handed out, so no request can change
 	// them for another. Read one with [Claims.DecodeExtra].
 	extra map[string][]byte
+
+	// granted holds the scopes the profile's scope claims grant, for
+	// WithScopes. It is never changed after verification, so copies share it.
+	granted []string
+}
+
+// putExtra keeps the claim name as raw JSON, for DecodeExtra.
+func (c *Claims) putExtra(name string, value []byte) {
+	if c.extra == nil {
+		c.extra = make(map[string][]byte, 4)
+	}
+	c.extra[name] = value[:len(value):len(value)]
 }
 
 // DecodeExtra decodes the claim name, one the fields above do not hold, into
@@ -100,6 +112,23 @@ func validClaimString(s string, max int) bool {
 	}
 	for i := 0; i < len(s); i++ {
 		if s[i] == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// maxScopeLen bounds one scope-token, as maxClaimLen bounds a name.
+const maxScopeLen = 1024
+
+// validScope reports whether s is a scope-token: 1*( %x21 / %x23-5B /
+// %x5D-7E ), which also makes it safe inside a quoted auth-param.
+func validScope(s string) bool {
+	if s == "" || len(s) > maxScopeLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
 			return false
 		}
 	}

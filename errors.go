@@ -53,6 +53,17 @@ var (
 	// 403, without a WWW-Authenticate challenge.
 	ErrCrossOrigin = errors.New("authkit: cross-origin request refused")
 
+	// ErrNotReady means the keys of the token's issuer have not been fetched
+	// yet ([WithTrustedIssuer] discovers them in the background): the token
+	// could not be judged, so it is refused. The default answer is 503 with
+	// Retry-After; [JWT.Ready] tells when it is over.
+	ErrNotReady = errors.New("authkit: issuer keys not fetched yet")
+
+	// ErrInsufficientScope means the token verified but lacks a scope the
+	// route requires ([WithScopes]). The default answer is 403 with
+	// error="insufficient_scope" and the required scopes (RFC 6750 §3.1).
+	ErrInsufficientScope = errors.New("authkit: insufficient scope")
+
 	// ErrFamilyNotFound is what a [FamilyStore] returns for an unknown
 	// refresh-token family.
 	ErrFamilyNotFound = errors.New("authkit: refresh family not found")

@@ -64,6 +64,7 @@ type issuerConfig struct {
 	kid, alg        string
 	extra           []*verifyKey
 	extraJWK        [][]byte
+	scopes          func(ctx context.Context, userID string) ([]string, error) // WithScopeLookup
 }
 
 // TokenPair is what [Issuer.Issue] and [Issuer.Refresh] return: a new access
@@ -353,6 +354,40 @@ func (i *Issuer) JWKSHandler() http.Handler {
 	})
 }
 
+// WithScopeLookup makes [Issuer.Issue] ask lookup for the scopes to grant
+// userID and write them into the access token's "scope" claim (RFC 9068
+// §2.2.3), and into the refresh token, so that a refresh grants the same
+// ones. Each must be an RFC 6749 scope-token; an error from lookup, or an
+// invalid scope, issues nothing. lookup must be safe for concurrent use.
+// Default: tokens without scopes.
+func WithScopeLookup(lookup func(ctx context.Context, userID string) ([]string, error)) Option {
+	return singleOption("WithScopeLookup", "func", forIssuer, func(c *issuerConfig) error {
+		if lookup == nil {
+			return errors.New("WithScopeLookup(nil)")
+		}
+		c.scopes = lookup
+		return nil
+	})
+}
+
+// grantedScope asks the issuer's scope lookup, if any, for userID's scopes
+// as a "scope" claim value.
+func (i *Issuer) grantedScope(ctx context.Context, userID string) (string, error) {
+	if i.cfg.scopes == nil {
+		return "", nil
+	}
+	scopes, err := i.cfg.scopes(ctx, userID)
+	if err != nil {
+		return "", fmt.Errorf("authkit: scope lookup: %w", err)
+	}
+	for _, s := range scopes {
+		if !validScope(s) {
+			return "", fmt.Errorf("authkit: scope lookup: %q is not an RFC 6749 scope-token", s)
+		}
+	}
+	return strings.Join(scopes, " "), nil
+}
+
 // Issue starts a refresh-token family for userID (1 to 1024 bytes of UTF-8
 // without NUL) and returns its first pair; call it once the application has
 // authenticated the user, and write the pair with [Issuer.WriteTokens]. An
@@ -369,6 +404,10 @@ func (i *Issuer) Issue(ctx context.Context, userID string) (*TokenPair, error) {
 	if err != nil {
 		return nil, err
 	}
+	scope, err := i.grantedScope(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
 	now := i.cfg.now()
 	f := RefreshFamily{
 		ID:         rand.Text(),
@@ -382,12 +421,13 @@ func (i *Issuer) Issue(ctx context.Context, userID string) (*TokenPair, error) {
 	if err := i.families.CreateFamily(ctx, f, hashTokenID(jti)); err != nil {
 		return nil, err
 	}
-	return i.mint(userID, ver, f.ID, f.ExpiresAt, jti, now)
+	return i.mint(userID, scope, ver, f.ID, f.ExpiresAt, jti, now)
 }
 
 // mint signs an access token and the refresh token jti of family famID,
-// whose expiry is capped by famExpires unless that is zero.
-func (i *Issuer) mint(userID string, ver int64, famID string, famExpires time.Time, jti string, now time.Time) (*TokenPair, error) {
+// whose expiry is capped by famExpires unless that is zero; both carry
+// scope, when not empty.
+func (i *Issuer) mint(userID, scope string, ver int64, famID string, famExpires time.Time, jti string, now time.Time) (*TokenPair, error) {
 	now = now.Truncate(time.Second)
 	refreshExp := now.Add(i.cfg.refreshTTL)
 	if !famExpires.IsZero() && famExpires.Before(refreshExp) {
@@ -395,13 +435,13 @@ func (i *Issuer) mint(userID string, ver int64, famID string, famExpires time.Ti
 	}
 	buf := make([]byte, 0, 512)
 	at := tokenClaims{issuer: i.issuer, subject: userID, audience: i.audience,
-		issuedAt: now, expiresAt: now.Add(i.cfg.accessTTL), id: rand.Text(), version: ver}
+		issuedAt: now, expiresAt: now.Add(i.cfg.accessTTL), id: rand.Text(), version: ver, scope: scope}
 	access, err := i.signer.sign(i.accessHeader, at.appendJSON(buf))
 	if err != nil {
 		return nil, err
 	}
 	rt := tokenClaims{issuer: i.issuer, subject: userID, audience: i.cfg.refreshAudience,
-		issuedAt: now, expiresAt: refreshExp, id: jti, version: ver, family: famID}
+		issuedAt: now, expiresAt: refreshExp, id: jti, version: ver, family: famID, scope: scope}
 	refresh, err := i.signer.sign(i.refreshHeader, rt.appendJSON(buf[:0]))
 	if err != nil {
 		return nil, err

@@ -15,7 +15,6 @@ const (
 	defaultLeeway           = 30 * time.Second // clock skew allowed on exp, nbf and iat
 	maxLeeway               = time.Minute      // the largest leeway WithLeeway accepts
 	defaultMaxTokenLifetime = time.Hour        // exp - iat of an access token (RFC 6750 §5.3)
-	accessTokenType         = "at+jwt"
 )
 
 // verifier checks compact JWS tokens of one type against a set of keys. It
@@ -31,6 +30,12 @@ type verifier struct {
 	maxLifetime time.Duration
 	maxSize     int
 	now         func() time.Time
+	rules       *profileRules // nil: the kit's own profile (RFC 9068, "ver" read)
+
+	// byIssuer, when set, holds a verifier per trusted issuer: the token's
+	// unverified iss picks the one whose keys, alone, may verify it
+	// (RFC 8725 §3.8). The fields above are then unused but for maxSize.
+	byIssuer map[string]*verifier
 }
 
 // jws is a compact JWS split into its parts. The decoded segments share one
@@ -46,6 +51,7 @@ type jws struct {
 // it, found by the header's kid (hasKID false: the token had none).
 type verified struct {
 	claims *Claims
+	by     *verifier // the issuer's verifier, whose keys the cache consults
 	key    *verifyKey
 	kid    string
 	hasKID bool
@@ -67,6 +73,15 @@ func (v *verifier) verify(ctx context.Context, token string) (verified, error) {
 	t, err := splitJWS(token)
 	if err != nil {
 		return verified{}, err
+	}
+	if v.byIssuer != nil {
+		iss, err := peekIssuer(t.payload)
+		if err != nil {
+			return verified{}, err
+		}
+		if v = v.byIssuer[iss]; v == nil {
+			return verified{}, invalidToken("not a trusted issuer")
+		}
 	}
 	h, err := v.readHeader(t.header)
 	if err != nil {
@@ -91,7 +106,31 @@ func (v *verifier) verify(ctx context.Context, token string) (verified, error) {
 	if err != nil {
 		return verified{}, err
 	}
-	return verified{claims: c, key: key, kid: h.kid, hasKID: h.hasKID}, nil
+	return verified{claims: c, by: v, key: key, kid: h.kid, hasKID: h.hasKID}, nil
+}
+
+// peekIssuer reads the unverified iss of a payload, only to pick the
+// issuer whose keys may verify it; the claims are checked again, in full,
+// once the signature verified.
+func peekIssuer(payload []byte) (string, error) {
+	var iss string
+	has := false
+	err := parseObject(payload, func(name string, value []byte) error {
+		if name != "iss" {
+			return nil
+		}
+		has = true
+		var err error
+		iss, err = jsonString(value)
+		return err
+	})
+	switch {
+	case err != nil:
+		return "", invalidTokenCause("claims", err)
+	case !has:
+		return "", invalidToken("a required claim (exp, iat, iss, aud, sub) is missing")
+	}
+	return iss, nil
 }
 
 // splitJWS checks that token is exactly three non-empty segments of the
@@ -160,7 +199,11 @@ func (v *verifier) readHeader(b []byte) (header, error) {
 			h.hasKID = true
 		default:
 			// crit, jku, jwk, x5u, x5c, x5t, cty, b64, zip, enc and anything
-			// else: the kit understands none of them (RFC 7515 §4.1.11).
+			// else: the kit understands none of them (RFC 7515 §4.1.11). A
+			// profile may name members to accept and ignore.
+			if v.rules != nil && slices.Contains(v.rules.headers, name) {
+				return nil
+			}
 			return fmt.Errorf("header parameter %q is not accepted", name)
 		}
 		return err
@@ -170,7 +213,7 @@ func (v *verifier) readHeader(b []byte) (header, error) {
 		return h, invalidTokenCause("header", err)
 	case !h.hasAlg:
 		return h, invalidToken("header without alg")
-	case !h.hasTyp || !v.typeOK(h.typ):
+	case !v.typeOK(h.typ, h.hasTyp):
 		return h, invalidToken("wrong token type")
 	case h.hasKID && (h.kid == "" || len(h.kid) > maxKIDLen):
 		return h, invalidToken("bad kid")
@@ -178,8 +221,11 @@ func (v *verifier) readHeader(b []byte) (header, error) {
 	return h, nil
 }
 
-func (v *verifier) typeOK(typ string) bool {
-	return strings.TrimPrefix(strings.ToLower(typ), "application/") == v.typ
+func (v *verifier) typeOK(typ string, has bool) bool {
+	if v.rules != nil {
+		return v.rules.typeOK(typ, has)
+	}
+	return has && strings.TrimPrefix(strings.ToLower(typ), "application/") == v.typ
 }
 
 // claims parses and checks the claims set of a token whose signature
@@ -189,7 +235,14 @@ func (v *verifier) claims(payload []byte) (*Claims, error) {
 	var exp, iat, nbf float64
 	var hasExp, hasIat, hasNbf, hasIss, hasAud bool
 	audOK := false
+	var st profileState
+	r := v.rules
 	err := parseObject(payload, func(name string, value []byte) error {
+		if r != nil {
+			if err := r.claim(&st, c, v.audiences, name, value); err != nil {
+				return err
+			}
+		}
 		var err error
 		switch name {
 		case "iss":
@@ -212,6 +265,10 @@ func (v *verifier) claims(payload []byte) (*Claims, error) {
 		case "jti":
 			c.ID, err = jsonString(value)
 		case "ver":
+			if r != nil { // a provider's own "ver" ("2.0", 1): not the kit's
+				c.putExtra(name, value)
+				return nil
+			}
 			c.Version, err = jsonInt64(value)
 			if err == nil && c.Version < 0 {
 				err = errors.New("negative")
@@ -220,11 +277,11 @@ func (v *verifier) claims(payload []byte) (*Claims, error) {
 			c.ClientID, err = jsonString(value)
 		case "scope":
 			c.Scope, err = jsonString(value)
-		default:
-			if c.extra == nil {
-				c.extra = make(map[string][]byte, 4)
+			if err == nil && r == nil && c.Scope != "" {
+				c.granted = strings.Fields(c.Scope)
 			}
-			c.extra[name] = value[:len(value):len(value)]
+		default:
+			c.putExtra(name, value)
 			return nil
 		}
 		if err != nil {
@@ -232,6 +289,18 @@ func (v *verifier) claims(payload []byte) (*Claims, error) {
 		}
 		return nil
 	})
+	maxLifetime := v.maxLifetime
+	if r != nil {
+		if err == nil {
+			err = r.finish(&st)
+		}
+		if r.audClaim != "" { // another claim holds the audience: aud is optional
+			hasAud, audOK = true, st.audOK
+		}
+		if r.maxLifetime > 0 {
+			maxLifetime = r.maxLifetime
+		}
+	}
 	switch {
 	case err != nil:
 		return nil, invalidTokenCause("claims", err)
@@ -248,7 +317,7 @@ func (v *verifier) claims(payload []byte) (*Claims, error) {
 	switch {
 	case iat > nowS+leeway:
 		return nil, invalidToken("issued in the future")
-	case exp-iat > v.maxLifetime.Seconds():
+	case exp-iat > maxLifetime.Seconds():
 		return nil, invalidToken("lifetime longer than allowed")
 	case exp < iat:
 		return nil, invalidToken("expires before it was issued")

@@ -26,6 +26,8 @@ type jwtConfig struct {
 	maxSize     int
 	cookieName  string
 	cacheSize   int
+	profile     *profileRules   // WithProfile; nil: the kit's own
+	trusted     []trustedConfig // WithTrustedIssuer
 }
 
 func newJWTConfig(opts []Option) (*jwtConfig, error) {
@@ -63,22 +65,43 @@ func (c *jwtConfig) resolve() error {
 			c.maxLifetime = c.from.cfg.accessTTL
 		}
 	}
-	if c.issuer == "" {
-		errs = append(errs, errors.New("WithIssuer is required"))
+	direct := c.issuer != "" || len(c.audience) > 0 || len(c.keys) > 0 || c.jwksURL != ""
+	if direct || len(c.trusted) == 0 {
+		if c.issuer == "" {
+			errs = append(errs, errors.New("WithIssuer is required (or WithTrustedIssuer)"))
+		}
+		if len(c.audience) == 0 {
+			errs = append(errs, errors.New("WithAudience is required"))
+		}
+		if len(c.keys) == 0 && c.jwksURL == "" {
+			errs = append(errs, errors.New("no verification key: use WithKey, WithJWKSet, WithJWKSURL or WithTokensFrom"))
+		}
 	}
-	if len(c.audience) == 0 {
-		errs = append(errs, errors.New("WithAudience is required"))
+	seen := map[string]bool{c.issuer: c.issuer != ""}
+	for _, t := range c.trusted {
+		if seen[t.issuer] {
+			errs = append(errs, fmt.Errorf("issuer %q configured twice", t.issuer))
+		}
+		seen[t.issuer] = true
+	}
+	if c.profile != nil {
+		for _, name := range []string{"WithTokensFrom", "WithVersionCheck"} {
+			if c.has(name) {
+				errs = append(errs, fmt.Errorf("WithProfile cannot be combined with %s: only the kit's own tokens carry its version", name))
+			}
+		}
+	}
+	if c.versions != nil && c.issuer == "" {
+		errs = append(errs, errors.New("WithVersionCheck needs WithIssuer: trusted issuers' tokens carry no kit version"))
 	}
 	switch {
-	case len(c.keys) == 0 && c.jwksURL == "":
-		errs = append(errs, errors.New("no verification key: use WithKey, WithJWKSet, WithJWKSURL or WithTokensFrom"))
 	case len(c.keys) > 0 && c.jwksURL != "":
 		errs = append(errs, errors.New("WithJWKSURL cannot be combined with static keys (WithKey, WithKeyAlgorithm, WithJWKSet, WithTokensFrom)"))
 	}
-	if c.jwksURL == "" {
+	if c.jwksURL == "" && len(c.trusted) == 0 {
 		for _, name := range []string{"WithHTTPClient", "WithInsecureJWKSURL", "WithJWKSRefresh"} {
 			if c.has(name) {
-				errs = append(errs, fmt.Errorf("%s needs WithJWKSURL", name))
+				errs = append(errs, fmt.Errorf("%s needs WithJWKSURL or WithTrustedIssuer", name))
 			}
 		}
 	}
@@ -89,29 +112,50 @@ func (c *jwtConfig) resolve() error {
 // only here, once the rest of the configuration is known to be valid, so
 // that a refused configuration leaves no goroutine or request behind.
 func (c *jwtConfig) verifier() (verifier, error) {
-	v := verifier{
+	base := verifier{
 		typ:         accessTokenType,
-		issuer:      c.issuer,
-		audiences:   c.audience,
 		leeway:      c.leeway,
 		maxLifetime: c.maxLifetime,
 		maxSize:     c.maxSize,
 		now:         c.clock(),
 	}
-	if c.jwksURL != "" {
-		s, err := startJWKSSource(c.jwksCtx, c.jwksURL, c.jwks, v.now)
+	var all []*verifier
+	if c.issuer != "" {
+		v := base
+		v.issuer, v.audiences, v.rules = c.issuer, c.audience, c.profile
+		if c.jwksURL != "" {
+			s, err := startJWKSSource(c.jwksCtx, c.jwksURL, c.jwks, v.now)
+			if err != nil {
+				return verifier{}, err
+			}
+			v.keys = s
+		} else {
+			set, err := newKeySet(c.keys)
+			if err != nil {
+				return verifier{}, err
+			}
+			v.keys = set
+		}
+		all = append(all, &v)
+	}
+	for _, t := range c.trusted {
+		// Checked above; no I/O: discovery runs in the background.
+		s, err := startDiscovery(t.ctx, t.issuer, c.jwks, base.now)
 		if err != nil {
 			return verifier{}, err
 		}
-		v.keys = s
-		return v, nil
+		v := base
+		v.issuer, v.audiences, v.rules, v.keys = t.issuer, t.audiences, t.rules, s
+		all = append(all, &v)
 	}
-	set, err := newKeySet(c.keys)
-	if err != nil {
-		return verifier{}, err
+	if len(all) == 1 {
+		return *all[0], nil
 	}
-	v.keys = set
-	return v, nil
+	base.byIssuer = make(map[string]*verifier, len(all))
+	for _, v := range all {
+		base.byIssuer[v.issuer] = v
+	}
+	return base, nil
 }
 
 // WithIssuer sets the issuer ("iss") a token must name, compared exactly.
@@ -213,6 +257,88 @@ func WithJWKSURL(ctx context.Context, jwksURL string) Option {
 	})
 }
 
+// WithProfile sets the [Profile] of the tokens of [WithIssuer], for a
+// provider configured by hand (a JWKS URL or static keys, such as Supabase's
+// HS256 secret). It also stops "ver" being read as the kit's token version,
+// so it cannot be combined with [WithVersionCheck] or [WithTokensFrom].
+// Default: the kit's own profile, RFC 9068 with "ver".
+func WithProfile(p Profile) Option {
+	return singleOption("WithProfile", fmt.Sprintf("%q", p.Name), forJWT, func(c *jwtConfig) error {
+		r, err := p.rules()
+		if err != nil {
+			return fmt.Errorf("WithProfile: %w", err)
+		}
+		c.profile = r
+		return nil
+	})
+}
+
+// TrustedIssuer is an identity provider whose access tokens a [JWT] accepts,
+// found by its issuer URL alone; see [WithTrustedIssuer].
+type TrustedIssuer struct {
+	// Issuer is the issuer identifier, exactly as the provider's tokens and
+	// discovery document name it (e.g. "https://example.eu.auth0.com/"):
+	// https, or http on a loopback host with [WithInsecureJWKSURL].
+	Issuer string
+	// Audiences lists the accepted audiences, at least one; a token must name
+	// one of them in its profile's audience claim ("aud" by default).
+	Audiences []string
+	// Profile says what the provider's access tokens look like. Default (the
+	// zero Profile): RFC 9068. See [Preset].
+	Profile Profile
+}
+
+// WithTrustedIssuer accepts the access tokens of an identity provider,
+// configured by its issuer URL: the kit reads the provider's OpenID
+// Connect discovery document ({issuer}/.well-known/openid-configuration, or
+// RFC 8414's oauth-authorization-server), requires its "issuer" to equal
+// t.Issuer exactly, and verifies with the keys at its "jwks_uri", with the
+// caching, refresh and unknown-kid refetch of [WithJWKSURL] ([WithHTTPClient]
+// and [WithJWKSRefresh] apply). Both must be https unless
+// [WithInsecureJWKSURL], which allows http on loopback hosts only; a redirect
+// to another origin is not followed. It may be given several times, and
+// with [WithIssuer]: a token's "iss" picks the issuer, and only that
+// issuer's keys, audiences and profile apply to it (RFC 8725 §3.8).
+//
+// [NewJWT] does not wait for the network: discovery runs in the background,
+// retried with backoff up to a minute until it succeeds. Until then a token
+// of that issuer is refused with [ErrNotReady] (503 with Retry-After); see
+// [JWT.Ready]. Cancel ctx at shutdown to stop the background work.
+func WithTrustedIssuer(ctx context.Context, t TrustedIssuer) Option {
+	return optionFor("WithTrustedIssuer", forJWT, func(c *jwtConfig) error {
+		var errs []error
+		if ctx == nil {
+			errs = append(errs, errors.New("nil context"))
+		}
+		if _, err := issuerURL(t.Issuer, true); err != nil {
+			errs = append(errs, err)
+		}
+		if len(t.Audiences) == 0 {
+			errs = append(errs, errors.New("no audience"))
+		}
+		for i, a := range t.Audiences {
+			if !validClaimString(a, maxClaimLen) || slices.Index(t.Audiences, a) != i {
+				errs = append(errs, fmt.Errorf("audience %q: empty, not UTF-8, or given twice", a))
+			}
+		}
+		r, err := t.Profile.rules()
+		errs = append(errs, err)
+		if err := errors.Join(errs...); err != nil {
+			return fmt.Errorf("WithTrustedIssuer(%q): %w", t.Issuer, err)
+		}
+		c.trusted = append(c.trusted, trustedConfig{ctx: ctx, issuer: t.Issuer, audiences: append([]string(nil), t.Audiences...), rules: r})
+		return nil
+	})
+}
+
+// trustedConfig is one WithTrustedIssuer.
+type trustedConfig struct {
+	ctx       context.Context
+	issuer    string
+	audiences []string
+	rules     *profileRules
+}
+
 // WithHTTPClient sets the HTTP client that fetches the JWK Set of
 // [WithJWKSURL] (a proxy, custom roots, tests). It is copied: a zero Timeout
 // becomes 10 seconds, and redirects are limited to 5 within the JWKS URL's
@@ -227,8 +353,9 @@ func WithHTTPClient(client *http.Client) Option {
 	})
 }
 
-// WithInsecureJWKSURL lets [WithJWKSURL] fetch over plain http, for local
-// development and tests. Default: https only.
+// WithInsecureJWKSURL lets [WithJWKSURL] fetch over plain http, and
+// [WithTrustedIssuer] too but on loopback hosts only, for local development
+// and tests. Default: https only.
 func WithInsecureJWKSURL() Option {
 	return singleOption("WithInsecureJWKSURL", "", forJWT, func(c *jwtConfig) error {
 		c.jwks.insecureHTTP = true
@@ -349,6 +476,7 @@ type JWT[U any] struct {
 	cookieName  string
 	crossOrigin *http.CrossOriginProtection
 	versions    VersionLookup
+	ownIssuer   string // the issuer whose tokens carry the kit's version; "" for none
 }
 
 // NewJWT returns an authenticator of access tokens. toUser turns verified
@@ -375,6 +503,9 @@ func NewJWT[U any](toUser func(context.Context, *Claims) (U, error), opts ...Opt
 		return nil, fmt.Errorf("authkit: NewJWT: %w", err)
 	}
 	j := &JWT[U]{v: v, toUser: toUser, cookieName: cfg.cookieName, crossOrigin: cfg.crossOrigin, versions: cfg.versions}
+	if cfg.profile == nil {
+		j.ownIssuer = cfg.issuer
+	}
 	if cfg.cacheSize > 0 {
 		j.cache = newTokenCache(cfg.cacheSize)
 	}
@@ -411,7 +542,7 @@ func (j *JWT[U]) identify(r *http.Request) (U, *Claims, Method, error) {
 	if err != nil {
 		return zero, nil, MethodBearer, err
 	}
-	if j.versions != nil {
+	if j.versions != nil && c.Issuer == j.ownIssuer {
 		if _, err := checkVersion(ctx, j.versions, c.Subject, c.Version); err != nil {
 			return zero, nil, MethodBearer, err
 		}
@@ -424,6 +555,37 @@ func (j *JWT[U]) identify(r *http.Request) (U, *Claims, Method, error) {
 		return zero, nil, MethodBearer, err
 	}
 	return u, c, MethodBearer, nil
+}
+
+// Ready reports whether j can verify tokens of every issuer it trusts: nil
+// once the keys of each [WithTrustedIssuer] were fetched (those of
+// [WithJWKSURL] and static keys are there when [NewJWT] returns), else an
+// error wrapping [ErrNotReady] naming the issuers that are not ready and
+// why. Gate a readiness probe on it; it does no I/O and is safe for
+// concurrent use.
+func (j *JWT[U]) Ready() error {
+	if j == nil {
+		return errors.New("authkit: JWT not built by NewJWT")
+	}
+	var errs []error
+	for _, v := range j.issuers() {
+		if d, ok := v.keys.(*discoverySource); ok {
+			errs = append(errs, d.ready())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// issuers returns the verifier of each issuer j trusts.
+func (j *JWT[U]) issuers() []*verifier {
+	if j.v.byIssuer == nil {
+		return []*verifier{&j.v}
+	}
+	all := make([]*verifier, 0, len(j.v.byIssuer))
+	for _, v := range j.v.byIssuer {
+		all = append(all, v)
+	}
+	return all
 }
 
 // token extracts the access token from the request (RFC 6750 §2): the

@@ -377,6 +377,7 @@ func TestClaimsContent(t *testing.T) {
 		ExpiresAt: testNow.Add(300*time.Second + 250*time.Millisecond).UTC(),
 		IssuedAt:  testNow.UTC(), NotBefore: testNow.Add(-5 * time.Second).UTC(),
 		ID: "b9d1c0e8-3f0c-4d5e-9a1b-6c2f7e8d9a01", Version: 7, ClientID: "client-1", Scope: "read write",
+		granted: []string{"read", "write"},
 	}
 	got := *claims
 	got.extra = nil

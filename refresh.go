@@ -46,7 +46,7 @@ func (i *Issuer) Refresh(ctx context.Context, refreshToken string) (*TokenPair, 
 	// Sign before rotating, so that a signer failing (a remote KMS, say)
 	// leaves the presented token valid for a retry.
 	next := rand.Text()
-	pair, err := i.mint(c.Subject, current, famID, time.Time{}, next, now)
+	pair, err := i.mint(c.Subject, c.Scope, current, famID, time.Time{}, next, now)
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +68,7 @@ func (i *Issuer) Refresh(ctx context.Context, refreshToken string) (*TokenPair, 
 	}
 	if f.ExpiresAt.Before(pair.RefreshTokenExpiresAt) {
 		// Within a refresh TTL of the family's end: no token outlives it.
-		return i.mint(c.Subject, current, famID, f.ExpiresAt, next, now)
+		return i.mint(c.Subject, c.Scope, current, famID, f.ExpiresAt, next, now)
 	}
 	return pair, nil
 }

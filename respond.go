@@ -26,6 +26,8 @@ type ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 //   - [ErrInvalidToken] (expired and revoked too): 401, the same with error="invalid_token"
 //   - [ErrNoCredentials]: 401, WWW-Authenticate: Bearer realm="…"
 //   - [ErrCrossOrigin]: 403
+//   - [ErrInsufficientScope]: 403, WWW-Authenticate: Bearer realm="…", error="insufficient_scope", scope="…"
+//   - [ErrNotReady]: 503, Retry-After: 5
 //   - anything else (a failing store or callback): 500
 //
 // The cause is logged with [log/slog], at debug level for refusals and error
@@ -39,6 +41,12 @@ func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, ErrCrossOrigin):
 		status = http.StatusForbidden
+	case errors.Is(err, ErrInsufficientScope):
+		status = http.StatusForbidden
+		h.Set("WWW-Authenticate", `Bearer realm="`+realm+`", error="insufficient_scope", scope="`+scopeOf(err)+`"`)
+	case errors.Is(err, ErrNotReady):
+		status = http.StatusServiceUnavailable
+		h.Set("Retry-After", notReadyRetryAfter)
 	case errors.Is(err, ErrInvalidRequest):
 		status = http.StatusBadRequest
 		h.Set("WWW-Authenticate", `Bearer realm="`+realm+`", error="invalid_request"`)
@@ -123,6 +131,26 @@ func realmOf(err error) string {
 }
 
 const defaultRealm = "authkit"
+
+// notReadyRetryAfter is the Retry-After, in seconds, of the answer to
+// ErrNotReady.
+const notReadyRetryAfter = "5"
+
+// scopeError is ErrInsufficientScope with the scopes the route requires.
+type scopeError struct{ scope string }
+
+func (e *scopeError) Error() string {
+	return "authkit: insufficient scope: the route requires " + e.scope
+}
+func (e *scopeError) Unwrap() error { return ErrInsufficientScope }
+
+func scopeOf(err error) string {
+	var se *scopeError
+	if errors.As(err, &se) {
+		return se.scope
+	}
+	return ""
+}
 
 // validRealm reports whether s can stand inside a quoted auth-param without
 // escaping (RFC 6750 §3: %x20-21 / %x23-5B / %x5D-7E).

@@ -191,10 +191,12 @@ type tokenClaims struct {
 	id        string // jti
 	version   int64  // ver
 	family    string // fam: refresh tokens only
+	scope     string // scope, when not empty
 }
 
-// appendJSON writes c as a JSON object: iss, sub, aud, exp, iat, jti, ver
-// and, for a refresh token, fam. NumericDates are whole seconds.
+// appendJSON writes c as a JSON object: iss, sub, aud, exp, iat, jti, ver,
+// scope when there is one and, for a refresh token, fam. NumericDates are
+// whole seconds.
 func (c *tokenClaims) appendJSON(b []byte) []byte {
 	b = append(b, `{"iss":`...)
 	b = appendJSONString(b, c.issuer)
@@ -210,6 +212,10 @@ func (c *tokenClaims) appendJSON(b []byte) []byte {
 	b = appendJSONString(b, c.id)
 	b = append(b, `,"ver":`...)
 	b = strconv.AppendInt(b, c.version, 10)
+	if c.scope != "" {
+		b = append(b, `,"scope":`...)
+		b = appendJSONString(b, c.scope)
+	}
 	if c.family != "" {
 		b = append(b, `,"fam":`...)
 		b = appendJSONString(b, c.family)

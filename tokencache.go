@@ -46,7 +46,7 @@ func (tc *tokenCache) verify(ctx context.Context, v *verifier, token string) (*C
 	e, ok := tc.entries[sum]
 	tc.mu.RUnlock()
 	if ok {
-		if k, err := v.keys.key(ctx, e.kid, e.hasKID); err == nil && k == e.key {
+		if k, err := e.by.keys.key(ctx, e.kid, e.hasKID); err == nil && k == e.key {
 			if err := v.checkTimes(e.claims); err != nil {
 				return nil, err
 			}

@@ -39,7 +39,8 @@ const (
 // the token was accepted and that the handler ran; a refusal carries the
 // kit's error in X-Kit-Error.
 //
-// This is the only function of the module that calls the kit.
+// It and newTrustedVerifier are the only functions of the module that call
+// the kit.
 func newVerifier(t testing.TB, iss, aud, jwksURI string, now func() time.Time) http.Handler {
 	t.Helper()
 	opts := []authkit.Option{
@@ -58,6 +59,44 @@ func newVerifier(t testing.TB, iss, aud, jwksURI string, now func() time.Time) h
 	}
 	return authkit.Require(auth, authkit.WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("X-Kit-Error", err.Error()) // for the test's log only
+		authkit.DefaultErrorHandler(w, r, err)
+	}))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sub, _ := authkit.UserFrom[string](r.Context())
+		w.Header().Set("X-Handler", "called")
+		_, _ = io.WriteString(w, sub)
+	}))
+}
+
+// newTrustedVerifier is newVerifier configured by the issuer URL alone
+// (authkit.WithTrustedIssuer: OpenID discovery, http allowed on loopback)
+// with the kit's preset profile; it waits until the kit has the issuer's
+// keys (authkit.JWT.Ready).
+func newTrustedVerifier(t testing.TB, iss, aud, profile string, now func() time.Time) http.Handler {
+	t.Helper()
+	opts := []authkit.Option{
+		authkit.WithTrustedIssuer(t.Context(), authkit.TrustedIssuer{
+			Issuer: iss, Audiences: []string{aud}, Profile: authkit.Preset(profile),
+		}),
+		authkit.WithInsecureJWKSURL(),
+	}
+	if now != nil {
+		opts = append(opts, authkit.WithClock(now))
+	}
+	auth, err := authkit.NewJWT(func(_ context.Context, c *authkit.Claims) (string, error) {
+		return c.Subject, nil
+	}, opts...)
+	if err != nil {
+		t.Fatalf("NewJWT(trusted issuer %s, audience %s, profile %s): %v", iss, aud, profile, err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for auth.Ready() != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("issuer %s not ready: %v", iss, auth.Ready())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return authkit.Require(auth, authkit.WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err error) {
+		w.Header().Set("X-Kit-Error", err.Error())
 		authkit.DefaultErrorHandler(w, r, err)
 	}))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sub, _ := authkit.UserFrom[string](r.Context())
