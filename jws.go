@@ -231,71 +231,16 @@ func (v *verifier) typeOK(typ string, has bool) bool {
 // claims parses and checks the claims set of a token whose signature
 // verified.
 func (v *verifier) claims(payload []byte) (*Claims, error) {
-	c := new(Claims)
-	var exp, iat, nbf float64
-	var hasExp, hasIat, hasNbf, hasIss, hasAud bool
-	audOK := false
-	var st profileState
-	r := v.rules
-	err := parseObject(payload, func(name string, value []byte) error {
-		if r != nil {
-			if err := r.claim(&st, c, v.audiences, name, value); err != nil {
-				return err
-			}
-		}
-		var err error
-		switch name {
-		case "iss":
-			c.Issuer, err = jsonString(value)
-			hasIss = true
-		case "sub":
-			c.Subject, err = jsonString(value)
-		case "aud":
-			hasAud = true
-			audOK, err = v.parseAudience(c, value)
-		case "exp":
-			exp, err = numericDate(value)
-			hasExp = true
-		case "iat":
-			iat, err = numericDate(value)
-			hasIat = true
-		case "nbf":
-			nbf, err = numericDate(value)
-			hasNbf = true
-		case "jti":
-			c.ID, err = jsonString(value)
-		case "ver":
-			if r != nil { // a provider's own "ver" ("2.0", 1): not the kit's
-				c.putExtra(name, value)
-				return nil
-			}
-			c.Version, err = jsonInt64(value)
-			if err == nil && c.Version < 0 {
-				err = errors.New("negative")
-			}
-		case "client_id":
-			c.ClientID, err = jsonString(value)
-		case "scope":
-			c.Scope, err = jsonString(value)
-			if err == nil && r == nil && c.Scope != "" {
-				c.granted = strings.Fields(c.Scope)
-			}
-		default:
-			c.putExtra(name, value)
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("claim %q: %w", name, err)
-		}
-		return nil
-	})
+	cr := claimReader{v: v, c: new(Claims)}
+	err := parseObject(payload, cr.member)
+	c, r := cr.c, v.rules
 	maxLifetime := v.maxLifetime
 	if r != nil {
 		if err == nil {
-			err = r.finish(&st)
+			err = r.finish(&cr.st)
 		}
 		if r.audClaim != "" { // another claim holds the audience: aud is optional
-			hasAud, audOK = true, st.audOK
+			cr.hasAud, cr.audOK = true, cr.st.audOK
 		}
 		if r.maxLifetime > 0 {
 			maxLifetime = r.maxLifetime
@@ -304,33 +249,108 @@ func (v *verifier) claims(payload []byte) (*Claims, error) {
 	switch {
 	case err != nil:
 		return nil, invalidTokenCause("claims", err)
-	case !hasExp || !hasIat || !hasIss || !hasAud || c.Subject == "":
+	case !cr.hasExp || !cr.hasIat || !cr.hasIss || !cr.hasAud || c.Subject == "":
 		return nil, invalidToken("a required claim (exp, iat, iss, aud, sub) is missing")
 	case c.Issuer != v.issuer:
 		return nil, invalidToken("wrong issuer")
-	case !audOK:
+	case !cr.audOK:
 		return nil, invalidToken("wrong audience")
 	}
+	if err := v.checkNumericDates(cr.exp, cr.iat, cr.nbf, cr.hasNbf, maxLifetime); err != nil {
+		return nil, err
+	}
+	c.ExpiresAt, c.IssuedAt = unixTime(cr.exp), unixTime(cr.iat)
+	if cr.hasNbf {
+		c.NotBefore = unixTime(cr.nbf)
+	}
+	return c, nil
+}
+
+// claimReader collects a claims set member by member.
+type claimReader struct {
+	v                                      *verifier
+	c                                      *Claims
+	exp, iat, nbf                          float64
+	hasExp, hasIat, hasNbf, hasIss, hasAud bool
+	audOK                                  bool
+	st                                     profileState
+}
+
+// member reads one claim: the registered ones into their fields, the others
+// into the raw extra claims; the issuer's profile sees every one first.
+func (cr *claimReader) member(name string, value []byte) error {
+	c, r := cr.c, cr.v.rules
+	if r != nil {
+		if err := r.claim(&cr.st, c, cr.v.audiences, name, value); err != nil {
+			return err
+		}
+	}
+	var err error
+	switch name {
+	case "iss":
+		c.Issuer, err = jsonString(value)
+		cr.hasIss = true
+	case "sub":
+		c.Subject, err = jsonString(value)
+	case "aud":
+		cr.hasAud = true
+		cr.audOK, err = cr.v.parseAudience(c, value)
+	case "exp":
+		cr.exp, err = numericDate(value)
+		cr.hasExp = true
+	case "iat":
+		cr.iat, err = numericDate(value)
+		cr.hasIat = true
+	case "nbf":
+		cr.nbf, err = numericDate(value)
+		cr.hasNbf = true
+	case "jti":
+		c.ID, err = jsonString(value)
+	case "ver":
+		if r != nil { // a provider's own "ver" ("2.0", 1): not the kit's
+			c.putExtra(name, value)
+			return nil
+		}
+		c.Version, err = jsonInt64(value)
+		if err == nil && c.Version < 0 {
+			err = errors.New("negative")
+		}
+	case "client_id":
+		c.ClientID, err = jsonString(value)
+	case "scope":
+		c.Scope, err = jsonString(value)
+		if err == nil && r == nil && c.Scope != "" {
+			c.granted = strings.Fields(c.Scope)
+		}
+	default:
+		c.putExtra(name, value)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("claim %q: %w", name, err)
+	}
+	return nil
+}
+
+// checkNumericDates checks exp, iat and nbf (seconds since the epoch)
+// against the clock, the leeway and the longest lifetime.
+func (v *verifier) checkNumericDates(exp, iat, nbf float64, hasNbf bool, maxLifetime time.Duration) error {
 	now := v.now()
 	nowS := float64(now.Unix()) + float64(now.Nanosecond())/1e9
 	leeway := v.leeway.Seconds()
 	switch {
 	case iat > nowS+leeway:
-		return nil, invalidToken("issued in the future")
+		return invalidToken("issued in the future")
 	case exp-iat > maxLifetime.Seconds():
-		return nil, invalidToken("lifetime longer than allowed")
+		return invalidToken("lifetime longer than allowed")
 	case exp < iat:
-		return nil, invalidToken("expires before it was issued")
+		return invalidToken("expires before it was issued")
 	case nowS >= exp+leeway:
-		return nil, expiredToken("exp has passed")
+		return expiredToken("exp has passed")
 	case hasNbf && nowS < nbf-leeway:
-		return nil, expiredToken("nbf is in the future")
+		return expiredToken("nbf is in the future")
 	}
-	c.ExpiresAt, c.IssuedAt = unixTime(exp), unixTime(iat)
-	if hasNbf {
-		c.NotBefore = unixTime(nbf)
-	}
-	return c, nil
+	return nil
 }
 
 // parseAudience reads aud (a string or an array of strings, RFC 7519 §4.1.3)
