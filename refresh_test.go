@@ -383,6 +383,7 @@ func runRefreshSuite(t *testing.T, newKit func(t *testing.T) storeKit) {
 		if rt3 == rt2 {
 			t.Fatal("same token")
 		}
+		e.clock.Advance(defaultRefreshRetryWindow + time.Second) // no longer a retry (refresh_faults_test.go)
 		wantOAuthError(t, e.refresh(rt2), http.StatusBadRequest, "invalid_grant")
 	})
 
@@ -601,7 +602,8 @@ func runRefreshSuite(t *testing.T, newKit func(t *testing.T) storeKit) {
 	})
 
 	t.Run("R-7 fifty concurrent refreshes", func(t *testing.T) {
-		e := newEnv(t, newKit(t), envConfig{cache: true})
+		// Strict, without retries; with them, refresh_faults_test.go.
+		e := newEnv(t, newKit(t), envConfig{cache: true, opts: []Option{WithRefreshRetryWindow(0)}})
 		_, rt := e.mustLogin("1")
 		const n = 50
 		results := make([]resp, n)
@@ -1105,7 +1107,7 @@ func TestRefreshErrors(t *testing.T) {
 	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	clock := newTestClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	vs := NewMemoryStore("1")
-	iss, _ := NewIssuer("https://auth.test", "api", ec, NewMemoryStore(), vs.Version, WithClock(clock.Now))
+	iss, _ := NewIssuer("https://auth.test", "api", ec, NewMemoryStore(), vs.Version, WithClock(clock.Now), WithRefreshRetryWindow(0))
 	ctx := context.Background()
 	p1, _ := iss.Issue(ctx, "1")
 	p2, _ := iss.Refresh(ctx, p1.RefreshToken)
