@@ -9,6 +9,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 )
@@ -205,7 +206,10 @@ func (i *Issuer) Revoke(ctx context.Context, refreshToken string) error {
 // RefreshHandler returns the refresh endpoint, for POST (other methods: 405).
 // The refresh token comes from the refresh cookie ([WithRefreshCookie]) or a
 // JSON body {"refresh_token": "…"} (Content-Type application/json, at most
-// 9 KiB; a "grant_type" member must be "refresh_token"). Answers, JSON with
+// 9 KiB; a "grant_type" member must be "refresh_token"), or the RFC 6749 §6
+// form grant_type=refresh_token&refresh_token=… (application/x-www-form-urlencoded,
+// as OAuth clients send it; a parameter sent twice is refused, client_id and
+// scope are ignored: the new pair has the family's scope). Answers, JSON with
 // Cache-Control: no-store (errors through [WithErrorHandler], default
 // [DefaultTokenErrorHandler]):
 //
@@ -215,6 +219,8 @@ func (i *Issuer) Revoke(ctx context.Context, refreshToken string) error {
 //     request;
 //   - 400 invalid_request: no token, a token in both places, the cookie
 //     twice, a malformed body;
+//   - 400 unsupported_grant_type: a form whose grant_type is not
+//     refresh_token;
 //   - 400 invalid_grant (RFC 6749 §5.2): the token is refused (forged,
 //     expired, revoked, of an older version, of another user than the
 //     request's session with [WithRefreshSessionUser], reused: which
@@ -385,8 +391,12 @@ func refreshTokenFromBody(r *http.Request) (string, error) {
 	case len(bytes.TrimSpace(body)) == 0:
 		return "", nil
 	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		return "", invalidRequest("the body must be application/json")
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch {
+	case err == nil && mt == "application/x-www-form-urlencoded":
+		return refreshTokenFromForm(body)
+	case err != nil || mt != "application/json":
+		return "", invalidRequest("the body must be application/json or application/x-www-form-urlencoded")
 	}
 	var token string
 	found := false
@@ -412,6 +422,39 @@ func refreshTokenFromBody(r *http.Request) (string, error) {
 	}
 	return token, nil
 }
+
+// refreshTokenFromForm reads an RFC 6749 §6 refresh request: grant_type
+// refresh_token and refresh_token, form-encoded. As §3.2 says, a parameter
+// without a value counts as omitted, unknown parameters (client_id, scope)
+// are ignored and none may be sent twice. Another grant_type is an
+// unsupported-grant error (§5.2).
+func refreshTokenFromForm(body []byte) (string, error) {
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return "", invalidRequest("form body: " + err.Error())
+	}
+	for name, v := range form {
+		if len(v) > 1 {
+			return "", invalidRequest("form parameter " + strconv.Quote(name) + " sent more than once")
+		}
+	}
+	switch gt := form.Get("grant_type"); gt {
+	case "refresh_token":
+	case "":
+		return "", invalidRequest("form body without grant_type")
+	default:
+		return "", &authError{kind: ErrInvalidRequest, detail: errUnsupportedGrantType, msg: "grant_type " + strconv.Quote(gt)}
+	}
+	token := form.Get("refresh_token")
+	if token == "" {
+		return "", invalidRequest("form body without refresh_token")
+	}
+	return token, nil
+}
+
+// errUnsupportedGrantType marks a token request whose grant_type the
+// endpoint does not serve: RFC 6749 §5.2 unsupported_grant_type.
+var errUnsupportedGrantType = errors.New("authkit: unsupported grant_type")
 
 // methodNotAllowed answers a request to a POST-only endpoint with another
 // method.
