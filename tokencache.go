@@ -71,7 +71,8 @@ func (tc *tokenCache) verify(ctx context.Context, v *verifier, token string) (*C
 	}
 	dot := strings.LastIndexByte(token, '.')
 	if dot < 0 {
-		return nil, invalidToken("not a compact JWS of three non-empty segments")
+		_, err := v.verify(ctx, token) // refused, with the verifier's reason
+		return nil, err
 	}
 	sum := sha256.Sum256(bytesOf(token[:dot]))
 	var sigBuf [512]byte
