@@ -57,6 +57,7 @@ type env struct {
 
 	// The token part.
 	iss     *Issuer
+	store   *Store        // the token service's Store, when newTokenEnv made the env
 	cache   *VersionCache // nil when envConfig.cache is off
 	lookups atomic.Int64  // calls to the version store's lookup
 	failing atomic.Bool   // the version store's lookup fails while set
@@ -109,7 +110,9 @@ func newSessionEnv(t testing.TB, store scs.Store, opts ...Option) *env {
 func newTokenEnv(t testing.TB, s *Store, cfg envConfig) *env {
 	t.Helper()
 	cfg.families, cfg.versions = s, s
-	return newEnv(t, cfg)
+	e := newEnv(t, cfg)
+	e.store = s
+	return e
 }
 
 // serve serves h from a new TLS test server, in place of the env's routes.

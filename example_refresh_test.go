@@ -119,15 +119,21 @@ func Example_refreshTokens() {
 	a = call("GET", "/api/me", access2, "", "")
 	fmt.Println("GET /api/me with the new access token:", a.status, a.raw)
 
+	// Presented again before its successor is used, refresh1 would be a
+	// retry (WithRefreshRetryWindow) and get refresh2 again; once refresh2
+	// is used, refresh1 is reuse.
+	a = refresh(refresh2)
+	refresh3 := a.str("refresh_token")
+	fmt.Println("refresh with the new token:", a.status)
 	a = refresh(refresh1)
 	fmt.Println("refresh with the used token again:", a.status, a.raw)
-	a = refresh(refresh2)
-	fmt.Println("refresh with its successor:", a.status, a.raw)
-
-	_, refresh3 := login()
-	a = call("POST", "/token/logout", "", "application/json", `{"refresh_token":"`+refresh3+`"}`)
-	fmt.Println("logout on this device:", a.status)
 	a = refresh(refresh3)
+	fmt.Println("refresh with the newest token:", a.status, a.raw)
+
+	_, refresh4 := login()
+	a = call("POST", "/token/logout", "", "application/json", `{"refresh_token":"`+refresh4+`"}`)
+	fmt.Println("logout on this device:", a.status)
+	a = refresh(refresh4)
 	fmt.Println("refresh after logout:", a.status, a.raw)
 
 	access4, refresh4 := login()
@@ -144,9 +150,10 @@ func Example_refreshTokens() {
 	// refresh: 200 new tokens: true
 	//   cookie: __Secure-authkit-refresh Path=/token HttpOnly true Secure true SameSite=Strict true
 	// GET /api/me with the new access token: 200 alice
+	// refresh with the new token: 200
 	//   reuse detected: family of alice revoked
 	// refresh with the used token again: 400 {"error":"invalid_grant"}
-	// refresh with its successor: 400 {"error":"invalid_grant"}
+	// refresh with the newest token: 400 {"error":"invalid_grant"}
 	// login: 200 token_type Bearer expires_in 900
 	// logout on this device: 204
 	// refresh after logout: 400 {"error":"invalid_grant"}

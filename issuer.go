@@ -34,9 +34,12 @@ var errNotBuilt = errors.New("authkit: Issuer not built by NewIssuer")
 // other). [Issuer.Refresh] rotates the family: the presented token dies, a new
 // one is issued, and the family's absolute lifetime is never extended. A
 // rotated token presented again revokes the family (RFC 9700 §4.14.2) and is
-// reported to [WithReuseHandler]; of concurrent refreshes with one token
-// exactly one wins and the family is revoked, so clients must serialize their
-// refreshes. [Issuer.Revoke] ends one family ("log out on this device");
+// reported to [WithReuseHandler], with one exception, the retry: the token
+// just rotated, presented again while its successor is unused and within
+// [WithRefreshRetryWindow] (default 1 minute), gets the same successor
+// again, so that a refresh whose answer was lost can be retried and
+// concurrent refreshes with one token all get the one successor; a family
+// never has two live successors. [Issuer.Revoke] ends one family ("log out on this device");
 // [VersionCache.Bump] ends them all, with every session, and access tokens
 // where [NewJWT] has [WithVersionCheck]. ARCHITECTURE.md explains the model.
 type Issuer struct {
@@ -59,6 +62,8 @@ type issuerConfig struct {
 	refreshTTL      time.Duration
 	familyTTL       time.Duration
 	onReuse         func(context.Context, ReuseEvent)
+	retryWindow     time.Duration
+	sessionUser     func(*http.Request) (string, error)
 	cookieName      string
 	cookiePath      string
 	kid, alg        string
@@ -108,6 +113,7 @@ func NewIssuer(issuer, audience string, key any, families FamilyStore, versions 
 		refreshTTL:      defaultRefreshTokenTTL,
 		familyTTL:       defaultRefreshFamilyLifetime,
 		onReuse:         logReuse,
+		retryWindow:     defaultRefreshRetryWindow,
 		cookieName:      defaultRefreshCookieName,
 		cookiePath:      defaultRefreshCookiePath,
 	}
@@ -331,6 +337,49 @@ func WithReuseHandler(h func(ctx context.Context, e ReuseEvent)) Option {
 	})
 }
 
+// WithRefreshRetryWindow sets how long after a rotation the rotated token
+// may still be presented as a retry: while its successor is unused and no
+// longer ago than d, the refresh is answered again with the same successor
+// (a new pair whose refresh token has the successor's jti) instead of being
+// taken for reuse. This makes a refresh whose answer was lost (a client
+// timeout, a dropped connection, a store or process restart after the
+// commit) safe to retry, and concurrent refreshes with one token all get the
+// one successor. A family never has two live successors: once the successor
+// is used, the token before it is reuse again. 0 turns retries off: every
+// rotated token presented again is reuse, concurrent refreshes revoke the
+// family, and clients must serialize their refreshes. At most 10 minutes.
+// Default: 1 minute.
+func WithRefreshRetryWindow(d time.Duration) Option {
+	return singleOption("WithRefreshRetryWindow", d, forIssuer, func(i *issuerConfig) error {
+		if d < 0 || d > 10*time.Minute {
+			return fmt.Errorf("WithRefreshRetryWindow(%v): must be 0 to 10 minutes", d)
+		}
+		i.retryWindow = d
+		return nil
+	})
+}
+
+// WithRefreshSessionUser tells [Issuer.RefreshHandler] who is signed in by
+// session on the request: sessionUser returns the user ID of the request's
+// live session, or "" when it carries none. A refresh token of another user
+// than the session's is refused (400 invalid_grant; nothing is rotated and
+// the family stays live): one client holding two users' credentials is
+// confused or under attack (SECURITY.md R-5). An error from sessionUser
+// fails the refresh (500 server_error through the error handler, nothing
+// rotated). It is called once per refresh request, after the request's
+// checks and before the token is verified, from the handler's goroutine;
+// with the kit's [Session], wrap the handler in [Session.LoadAndSave] and
+// call [Session.Authenticate]. Default: none; the session is not looked at.
+func WithRefreshSessionUser(sessionUser func(r *http.Request) (userID string, err error)) Option {
+	return singleOption("WithRefreshSessionUser", "func", forIssuer, func(i *issuerConfig) error {
+		if sessionUser == nil {
+			return errors.New("WithRefreshSessionUser(nil)")
+		}
+		i.sessionUser = sessionUser
+		return nil
+	})
+}
+
 // JWKSHandler serves the issuer's public keys as a JWK Set (RFC 7517 §5)
 // to GET and HEAD requests: the signing key and the asymmetric
 // [WithAdditionalKey] keys, each with kid, alg and use "sig" (HMAC secrets
@@ -465,4 +514,5 @@ const (
 	defaultRefreshFamilyLifetime = 7 * 24 * time.Hour
 	defaultRefreshCookieName     = "__Secure-authkit-refresh"
 	defaultRefreshCookiePath     = "/token"
+	defaultRefreshRetryWindow    = time.Minute
 )

@@ -450,10 +450,14 @@ func WithTokenCookie(name string) Option {
 }
 
 // WithTokenCacheSize sets how many verified access tokens the authenticator
-// remembers, by the SHA-256 of their bytes, so that a token seen again skips
-// parsing and the signature; 0 turns the cache off. A hit still checks the
-// token's times and that its key is still configured; the version check and
-// toUser run as on a miss. Default: 10 000 tokens.
+// remembers, so that a token seen again skips parsing and the signature; 0
+// turns the cache off. Whatever n, the cache also stops at 16 MiB, each
+// token counted as its length plus 512 bytes (more than it keeps): 10 000
+// tokens of 1 KiB fit, about 2 000 near the 8 KiB size cap. A token is found
+// by the SHA-256 of its header.payload and its low-S signature, so both ECDSA
+// twins (r, s) and (r, n-s) of one token are one entry. A hit still checks
+// the token's times (exp, iat, nbf) and that its key is still configured;
+// the version check and toUser run as on a miss. Default: 10 000 tokens.
 func WithTokenCacheSize(n int) Option {
 	return singleOption("WithTokenCacheSize", n, forJWT, func(c *jwtConfig) error {
 		if n < 0 {

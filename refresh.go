@@ -3,11 +3,13 @@ package authkit
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
 	"errors"
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 )
@@ -19,10 +21,23 @@ import (
 // presented token; see "Refresh" in the [Issuer] documentation for the
 // checks. A refused token is an error wrapping [ErrInvalidToken] (also
 // [ErrTokenExpired] or [ErrTokenRevoked] where that applies); a rotated token
-// presented again revokes its family and reports a [ReuseEvent]. Any other
-// error is a failure of the [VersionLookup] or the [FamilyStore], and nothing
-// was issued.
+// presented again revokes its family and reports a [ReuseEvent], unless it
+// is a retry (the token just rotated, its successor unused, within
+// [WithRefreshRetryWindow]), which returns a new pair with the same
+// successor. Any other error is a failure of the [VersionLookup] or the
+// [FamilyStore] and nothing was issued, though the rotation may have been
+// committed (a store that failed after its commit): retry with the same
+// token. Safe for concurrent use; concurrent refreshes with one token all
+// get the one successor (with retries off, one wins and the family is
+// revoked).
 func (i *Issuer) Refresh(ctx context.Context, refreshToken string) (*TokenPair, error) {
+	return i.refreshAs(ctx, refreshToken, "")
+}
+
+// refreshAs is [Issuer.Refresh] for a request whose session belongs to
+// sessionUser ("": none): a token of another user is refused before anything
+// is rotated (SECURITY.md R-5).
+func (i *Issuer) refreshAs(ctx context.Context, refreshToken, sessionUser string) (*TokenPair, error) {
 	if i == nil || i.signer == nil {
 		return nil, errNotBuilt
 	}
@@ -39,23 +54,32 @@ func (i *Issuer) Refresh(ctx context.Context, refreshToken string) (*TokenPair, 
 	if err != nil {
 		return nil, err
 	}
+	if sessionUser != "" && sessionUser != c.Subject {
+		return nil, invalidToken("refresh token of another user than the request's session")
+	}
 	current, err := checkVersion(ctx, i.versions, c.Subject, c.Version)
 	if err != nil {
 		return nil, err
 	}
-	// Sign before rotating, so that a signer failing (a remote KMS, say)
-	// leaves the presented token valid for a retry.
-	next := rand.Text()
+	// The successor's jti is derived from the presented one, so that a retry
+	// of this refresh names the same successor (see retried). Sign before
+	// rotating, so that a signer failing (a remote KMS, say) leaves the
+	// presented token valid for a retry.
+	next := successorID(famID, c.ID)
 	pair, err := i.mint(c.Subject, c.Scope, current, famID, time.Time{}, next, now)
 	if err != nil {
 		return nil, err
 	}
 	f, err := i.families.RotateFamily(ctx, famID, hashTokenID(c.ID), hashTokenID(next), now)
+	if errors.Is(err, ErrFamilyNotRotated) {
+		f, err = i.retried(ctx, f, famID, next, now)
+		if errors.Is(err, ErrFamilyNotRotated) {
+			return nil, i.notRotated(ctx, f, famID, c, now)
+		}
+	}
 	switch {
 	case errors.Is(err, ErrFamilyNotFound):
 		return nil, revokedToken("unknown refresh family")
-	case errors.Is(err, ErrFamilyNotRotated):
-		return nil, i.notRotated(ctx, f, famID, c, now)
 	case err != nil:
 		return nil, err
 	}
@@ -71,6 +95,46 @@ func (i *Issuer) Refresh(ctx context.Context, refreshToken string) (*TokenPair, 
 		return i.mint(c.Subject, c.Scope, current, famID, f.ExpiresAt, next, now)
 	}
 	return pair, nil
+}
+
+// retried tells a retry from reuse, for a presented token whose family f
+// (as stored) did not rotate. It is a retry when the family's current token
+// is the presented token's successor next, still unused (a later rotation
+// replaces it), and was issued at most the retry window ago: the refresh
+// that rotated it committed but its answer was lost (a client timeout, a
+// dropped connection, a store or process restart), or it is a concurrent
+// refresh with the same token. The retry is answered with the same
+// successor, so that a family never has two live successors. The check is
+// the store's atomic conditional update from next to next, which changes
+// nothing (LastUsedAt is written back unchanged): it succeeds only while
+// next is current. It returns ErrFamilyNotRotated (and the family as
+// stored) when this is not a retry.
+func (i *Issuer) retried(ctx context.Context, f RefreshFamily, famID, next string, now time.Time) (RefreshFamily, error) {
+	w := i.cfg.retryWindow
+	switch {
+	case w <= 0, !f.RevokedAt.IsZero(), f.LastUsedAt.IsZero(),
+		!f.ExpiresAt.IsZero() && !now.Before(f.ExpiresAt),
+		now.Sub(f.LastUsedAt) > w, f.LastUsedAt.After(now.Add(w)):
+		return f, ErrFamilyNotRotated
+	}
+	h := hashTokenID(next)
+	return i.families.RotateFamily(ctx, famID, h, h, f.LastUsedAt)
+}
+
+// successorID is the jti of the refresh token that replaces the token jti of
+// family famID: 128 bits of SHA-256 over both, in the alphabet of
+// rand.Text. It needs no secret: a jti is not a credential (a refresh token
+// is only as good as its signature, which needs the signing key) and the
+// store keeps only its hash. Being derived from the jti, not from the
+// token's bytes, the successor is the same for both ECDSA twins (r, s) and
+// (r, n-s) of one token, and on every instance, with no shared state.
+func successorID(famID, jti string) string {
+	h := sha256.New()
+	h.Write([]byte("authkit refresh successor\x00"))
+	h.Write([]byte(famID))
+	h.Write([]byte{0})
+	h.Write([]byte(jti))
+	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(h.Sum(nil)[:16])
 }
 
 // notRotated explains why the family f (famID) of the verified refresh token c did
@@ -142,7 +206,10 @@ func (i *Issuer) Revoke(ctx context.Context, refreshToken string) error {
 // RefreshHandler returns the refresh endpoint, for POST (other methods: 405).
 // The refresh token comes from the refresh cookie ([WithRefreshCookie]) or a
 // JSON body {"refresh_token": "…"} (Content-Type application/json, at most
-// 9 KiB; a "grant_type" member must be "refresh_token"). Answers, JSON with
+// 9 KiB; a "grant_type" member must be "refresh_token"), or the RFC 6749 §6
+// form grant_type=refresh_token&refresh_token=… (application/x-www-form-urlencoded,
+// as OAuth clients send it; a parameter sent twice is refused, client_id and
+// scope are ignored: the new pair has the family's scope). Answers, JSON with
 // Cache-Control: no-store (errors through [WithErrorHandler], default
 // [DefaultTokenErrorHandler]):
 //
@@ -152,10 +219,16 @@ func (i *Issuer) Revoke(ctx context.Context, refreshToken string) error {
 //     request;
 //   - 400 invalid_request: no token, a token in both places, the cookie
 //     twice, a malformed body;
+//   - 400 unsupported_grant_type: a form whose grant_type is not
+//     refresh_token;
 //   - 400 invalid_grant (RFC 6749 §5.2): the token is refused (forged,
-//     expired, revoked, of an older version, reused: which revokes the
-//     family); a refusing cookie is cleared;
-//   - 500 server_error: the store or lookup failed; nothing was rotated.
+//     expired, revoked, of an older version, of another user than the
+//     request's session with [WithRefreshSessionUser], reused: which
+//     revokes the family); a refusing cookie is cleared;
+//   - 500 server_error: the store or lookup failed, or the session check of
+//     [WithRefreshSessionUser]; nothing was issued. The client retries with
+//     the same token: if the rotation was committed all the same, the retry
+//     gets the same successor (see [WithRefreshRetryWindow]).
 func (i *Issuer) RefreshHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
@@ -169,9 +242,13 @@ func (i *Issuer) RefreshHandler() http.Handler {
 		if err == nil && fromCookie {
 			err = checkCrossOrigin(i.cfg.crossOrigin, r)
 		}
+		sessionUser := ""
+		if err == nil && i.cfg.sessionUser != nil {
+			sessionUser, err = i.cfg.sessionUser(r)
+		}
 		if err == nil {
 			var pair *TokenPair
-			if pair, err = i.Refresh(r.Context(), token); err == nil {
+			if pair, err = i.refreshAs(r.Context(), token, sessionUser); err == nil {
 				// A token that came in the HttpOnly cookie goes back only in
 				// the cookie: echoing it in the body would hand it to any
 				// script that can call this endpoint.
@@ -314,8 +391,12 @@ func refreshTokenFromBody(r *http.Request) (string, error) {
 	case len(bytes.TrimSpace(body)) == 0:
 		return "", nil
 	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		return "", invalidRequest("the body must be application/json")
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch {
+	case err == nil && mt == "application/x-www-form-urlencoded":
+		return refreshTokenFromForm(body)
+	case err != nil || mt != "application/json":
+		return "", invalidRequest("the body must be application/json or application/x-www-form-urlencoded")
 	}
 	var token string
 	found := false
@@ -341,6 +422,39 @@ func refreshTokenFromBody(r *http.Request) (string, error) {
 	}
 	return token, nil
 }
+
+// refreshTokenFromForm reads an RFC 6749 §6 refresh request: grant_type
+// refresh_token and refresh_token, form-encoded. As §3.2 says, a parameter
+// without a value counts as omitted, unknown parameters (client_id, scope)
+// are ignored and none may be sent twice. Another grant_type is an
+// unsupported-grant error (§5.2).
+func refreshTokenFromForm(body []byte) (string, error) {
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return "", invalidRequest("form body: " + err.Error())
+	}
+	for name, v := range form {
+		if len(v) > 1 {
+			return "", invalidRequest("form parameter " + strconv.Quote(name) + " sent more than once")
+		}
+	}
+	switch gt := form.Get("grant_type"); gt {
+	case "refresh_token":
+	case "":
+		return "", invalidRequest("form body without grant_type")
+	default:
+		return "", &authError{kind: ErrInvalidRequest, detail: errUnsupportedGrantType, msg: "grant_type " + strconv.Quote(gt)}
+	}
+	token := form.Get("refresh_token")
+	if token == "" {
+		return "", invalidRequest("form body without refresh_token")
+	}
+	return token, nil
+}
+
+// errUnsupportedGrantType marks a token request whose grant_type the
+// endpoint does not serve: RFC 6749 §5.2 unsupported_grant_type.
+var errUnsupportedGrantType = errors.New("authkit: unsupported grant_type")
 
 // methodNotAllowed answers a request to a POST-only endpoint with another
 // method.

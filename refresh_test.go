@@ -121,6 +121,7 @@ func refreshRotation(t *testing.T, kind backend) {
 	if rt3 == rt2 {
 		t.Fatal("same token")
 	}
+	e.clock.Advance(defaultRefreshRetryWindow + time.Second) // no longer a retry (refresh_faults_test.go)
 	wantOAuthError(t, e.refresh(rt2), http.StatusBadRequest, "invalid_grant")
 }
 
@@ -341,7 +342,8 @@ func refreshTampering(t *testing.T, kind backend) {
 }
 
 func refreshConcurrently(t *testing.T, kind backend) {
-	e, s := suiteEnv(t, kind, envConfig{cache: true})
+	// Strict, without retries; with them, refresh_faults_test.go.
+	e, s := suiteEnv(t, kind, envConfig{cache: true, issuerOpts: []Option{WithRefreshRetryWindow(0)}})
 	_, rt := e.mustTokenLogin("1")
 	const n = 50
 	results := make([]response, n)
@@ -830,7 +832,7 @@ func TestRefreshErrors(t *testing.T) {
 	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	clock := newTestClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	vs := NewMemoryStore("1")
-	iss, _ := NewIssuer("https://auth.test", "api", ec, NewMemoryStore(), vs.Version, WithClock(clock.Now))
+	iss, _ := NewIssuer("https://auth.test", "api", ec, NewMemoryStore(), vs.Version, WithClock(clock.Now), WithRefreshRetryWindow(0))
 	ctx := context.Background()
 	p1, _ := iss.Issue(ctx, "1")
 	p2, _ := iss.Refresh(ctx, p1.RefreshToken)

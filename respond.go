@@ -72,7 +72,8 @@ func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 // DefaultTokenErrorHandler answers a refused or failed request to an
 // [Issuer]'s endpoints as RFC 6749 §5.2 prescribes, JSON {"error":"…"} with
 // Cache-Control: no-store: [ErrInvalidRequest] 400 invalid_request,
-// [ErrInvalidToken] 400 invalid_grant, [ErrCrossOrigin] 403 invalid_request,
+// [ErrInvalidToken] 400 invalid_grant, [ErrCrossOrigin] 403 invalid_request, a
+// grant_type the endpoint does not serve 400 unsupported_grant_type,
 // anything else 500 server_error (logged with [log/slog]). It is safe for
 // concurrent use.
 func DefaultTokenErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
@@ -80,6 +81,9 @@ func DefaultTokenErrorHandler(w http.ResponseWriter, r *http.Request, err error)
 	case errors.Is(err, ErrCrossOrigin):
 		slog.DebugContext(r.Context(), "authkit: token request refused", "err", err)
 		writeOAuthError(w, http.StatusForbidden, "invalid_request")
+	case errors.Is(err, errUnsupportedGrantType):
+		slog.DebugContext(r.Context(), "authkit: token request refused", "err", err)
+		writeOAuthError(w, http.StatusBadRequest, "unsupported_grant_type")
 	case errors.Is(err, ErrInvalidRequest):
 		slog.DebugContext(r.Context(), "authkit: token request refused", "err", err)
 		writeOAuthError(w, http.StatusBadRequest, "invalid_request")

@@ -333,7 +333,7 @@ func mustPKIX(pub any) []byte {
 // ---- reading tokens ----
 
 // tokenParts decodes a compact token's header and claims.
-func tokenParts(t *testing.T, tok string) (map[string]any, map[string]any) {
+func tokenParts(t testing.TB, tok string) (map[string]any, map[string]any) {
 	t.Helper()
 	seg := strings.Split(tok, ".")
 	if len(seg) != 3 {
@@ -354,13 +354,13 @@ func tokenParts(t *testing.T, tok string) (map[string]any, map[string]any) {
 	return out[0], out[1]
 }
 
-func claim(t *testing.T, tok, name string) string {
+func claim(t testing.TB, tok, name string) string {
 	t.Helper()
 	_, c := tokenParts(t, tok)
 	return fmt.Sprint(c[name])
 }
 
-func jtiHash(t *testing.T, tok string) [32]byte {
+func jtiHash(t testing.TB, tok string) [32]byte {
 	t.Helper()
 	return hashTokenID(claim(t, tok, "jti"))
 }

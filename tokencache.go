@@ -2,19 +2,35 @@ package authkit
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/sha256"
+	"crypto/subtle"
+	"math/big"
+	"strings"
 	"sync"
 	"time"
 )
 
-// defaultTokenCacheSize is the number of verified access tokens a [JWT]
-// remembers by default; see [WithTokenCacheSize].
-const defaultTokenCacheSize = 10_000
+// The verified-token cache's bounds: [WithTokenCacheSize] entries (default
+// 10 000) and tokenCacheMaxBytes in all, whichever is reached first.
+const (
+	defaultTokenCacheSize = 10_000
+	tokenCacheMaxBytes    = 16 << 20 // 16 MiB, counted as entryCost
+	tokenCacheEntryCost   = 512      // bytes an entry costs beyond its token
+)
 
-// tokenCache remembers tokens whose signature and claims verified, keyed by
-// the SHA-256 of their exact bytes, so that a token seen again skips parsing
-// and signature verification (the idea of Envoy's jwt_authn cache). It wraps
-// the verifier, which knows nothing of it.
+// tokenCache remembers tokens whose signature and claims verified, so that
+// a token seen again skips parsing and signature verification (the idea of
+// Envoy's jwt_authn cache). It wraps the verifier, which knows nothing of it.
+//
+// Keys: an entry is found by the SHA-256 of the token's signing input
+// (header.payload) and matches only a token whose signature, in canonical
+// form, is the one that verified. ECDSA signatures are malleable: (r, s) and
+// (r, n-s) both verify, two strings for one token. The canonical form is
+// low-S, so both twins hit one entry; high-S is not refused (common issuers
+// produce it). Other algorithms have one signature per token and key
+// (Ed25519 refuses a non-canonical S) or need the private key for another
+// (RSA-PSS), and are compared as they are.
 //
 // What a hit still checks, on every request: that the key which verified the
 // token is still configured (a key removed from a JWK Set stops its tokens at
@@ -22,16 +38,28 @@ const defaultTokenCacheSize = 10_000
 // version check and the program's toUser run after verification as on a
 // miss. Only tokens that verified are stored, so a flood of forged tokens
 // cannot fill the cache; a flood of valid ones evicts arbitrary entries and
-// the size stays bounded. The cached Claims are never handed out: each
-// request gets a copy (see Claims.clone).
+// the size stays bounded: at most max entries and tokenCacheMaxBytes, an
+// entry counted as its token's length plus tokenCacheEntryCost (more than it
+// keeps: the decoded segments and the claims). The cached Claims are never
+// handed out: each request gets a copy (see Claims.clone).
 type tokenCache struct {
-	max     int
-	mu      sync.RWMutex
-	entries map[[sha256.Size]byte]verified
+	max      int
+	maxBytes int
+	mu       sync.RWMutex
+	bytes    int
+	entries  map[[sha256.Size]byte]cachedToken
+}
+
+// cachedToken is a cache entry: the verification and the canonical
+// signature that verified.
+type cachedToken struct {
+	verified
+	sig  []byte
+	cost int
 }
 
 func newTokenCache(max int) *tokenCache {
-	return &tokenCache{max: max, entries: make(map[[sha256.Size]byte]verified)}
+	return &tokenCache{max: max, maxBytes: tokenCacheMaxBytes, entries: make(map[[sha256.Size]byte]cachedToken)}
 }
 
 // verify answers from the cache when it can, and otherwise verifies token
@@ -41,11 +69,18 @@ func (tc *tokenCache) verify(ctx context.Context, v *verifier, token string) (*C
 	if len(token) > v.maxSize {
 		return nil, invalidToken("token larger than the size limit")
 	}
-	sum := sha256.Sum256(bytesOf(token))
+	dot := strings.LastIndexByte(token, '.')
+	if dot < 0 {
+		_, err := v.verify(ctx, token) // refused, with the verifier's reason
+		return nil, err
+	}
+	sum := sha256.Sum256(bytesOf(token[:dot]))
+	var sigBuf [512]byte
+	sig, sigOK := decodeSignature(sigBuf[:], token[dot+1:])
 	tc.mu.RLock()
 	e, ok := tc.entries[sum]
 	tc.mu.RUnlock()
-	if ok {
+	if ok && sigOK && e.matches(sig) {
 		if k, err := e.by.keys.key(ctx, e.kid, e.hasKID); err == nil && k == e.key {
 			if err := v.checkTimes(e.claims); err != nil {
 				return nil, err
@@ -55,27 +90,75 @@ func (tc *tokenCache) verify(ctx context.Context, v *verifier, token string) (*C
 		// The key that verified it is gone: verify from scratch.
 		tc.remove(sum)
 	}
-	e, err := v.verify(ctx, token)
+	ver, err := v.verify(ctx, token)
 	if err != nil {
 		return nil, err
 	}
-	tc.put(sum, e, v.now(), v.leeway)
-	return e.claims.clone(), nil
+	if sigOK {
+		tc.put(sum, cachedToken{verified: ver, sig: canonicalSignature(ver.key, sig), cost: len(token) + tokenCacheEntryCost},
+			v.now(), v.leeway)
+	}
+	return ver.claims.clone(), nil
 }
 
-// put stores e unless the token is there already. When the cache is full it
-// evicts expired entries among the first few it sees, or else one arbitrary
-// entry (map iteration order is unspecified and varies).
-func (tc *tokenCache) put(sum [sha256.Size]byte, e verified, now time.Time, leeway time.Duration) {
+// decodeSignature decodes a signature segment into buf, if it fits.
+func decodeSignature(buf []byte, seg string) ([]byte, bool) {
+	if strictB64.DecodedLen(len(seg)) > len(buf) {
+		return nil, false
+	}
+	n, err := strictB64.Decode(buf, bytesOf(seg))
+	return buf[:n], err == nil
+}
+
+// matches reports whether sig, as presented, is the entry's signature or its
+// ECDSA twin.
+func (e *cachedToken) matches(sig []byte) bool {
+	if subtle.ConstantTimeCompare(sig, e.sig) == 1 {
+		return true
+	}
+	if _, ok := e.key.public.(*ecdsa.PublicKey); !ok {
+		return false
+	}
+	return subtle.ConstantTimeCompare(canonicalSignature(e.key, sig), e.sig) == 1
+}
+
+// canonicalSignature returns the form of sig that both ECDSA twins share:
+// r || min(s, n-s) for an ECDSA key, sig itself otherwise. The result never
+// aliases a caller's buffer.
+func canonicalSignature(k *verifyKey, sig []byte) []byte {
+	out := make([]byte, len(sig))
+	copy(out, sig)
+	pub, ok := k.public.(*ecdsa.PublicKey)
+	if !ok || len(sig)%2 != 0 {
+		return out
+	}
+	n := pub.Curve.Params().N
+	half := len(sig) / 2
+	s := new(big.Int).SetBytes(sig[half:])
+	if s.Cmp(new(big.Int).Rsh(n, 1)) > 0 && s.Cmp(n) < 0 {
+		new(big.Int).Sub(n, s).FillBytes(out[half:])
+	}
+	return out
+}
+
+// put stores e unless the token is there already. While the cache is full
+// (in entries or bytes) it evicts expired entries among the first few it
+// sees, or else arbitrary ones (map iteration order is unspecified and
+// varies).
+func (tc *tokenCache) put(sum [sha256.Size]byte, e cachedToken, now time.Time, leeway time.Duration) {
+	if e.cost > tc.maxBytes {
+		return
+	}
 	tc.mu.Lock()
 	defer tc.mu.Unlock()
 	if _, ok := tc.entries[sum]; ok {
 		return
 	}
-	if len(tc.entries) >= tc.max {
+	for len(tc.entries) > 0 && (len(tc.entries) >= tc.max || tc.bytes+e.cost > tc.maxBytes) {
 		n := 0
 		for k, old := range tc.entries {
 			if !now.Before(old.claims.ExpiresAt.Add(leeway)) || n == 0 {
+				tc.bytes -= old.cost
 				delete(tc.entries, k)
 			}
 			n++
@@ -85,10 +168,14 @@ func (tc *tokenCache) put(sum [sha256.Size]byte, e verified, now time.Time, leew
 		}
 	}
 	tc.entries[sum] = e
+	tc.bytes += e.cost
 }
 
 func (tc *tokenCache) remove(sum [sha256.Size]byte) {
 	tc.mu.Lock()
-	delete(tc.entries, sum)
+	if e, ok := tc.entries[sum]; ok {
+		tc.bytes -= e.cost
+		delete(tc.entries, sum)
+	}
 	tc.mu.Unlock()
 }

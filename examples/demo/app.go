@@ -6,11 +6,15 @@ import (
 	"database/sql"
 	"embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"io/fs"
 	"log/slog"
+	"mime"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
@@ -100,6 +104,14 @@ func newApp(ctx context.Context, cfg config, key *signingKey) (_ *app, err error
 		authkit.WithAccessTokenTTL(cfg.accessTTL),
 		authkit.WithRefreshTokenTTL(cfg.refreshTTL),
 		authkit.WithRefreshFamilyLifetime(max(cfg.refreshTTL, refreshFamilyLifetime)),
+		// A refresh that carries another user's session is refused
+		// (SECURITY.md R-5); /token/refresh loads the session for this.
+		authkit.WithRefreshSessionUser(a.sessionUser),
+		// The demo's contract (DESIGN.md): a rotated token presented again is
+		// 400 invalid_grant and revokes its family, at once. The kit's default
+		// answers an immediate retry of a lost response with the same
+		// successor instead; the demo keeps the strict contract.
+		authkit.WithRefreshRetryWindow(0),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("token issuer: %w", err)
@@ -206,7 +218,7 @@ func (a *app) routes() http.Handler {
 
 	// Token routes. The refresh cookie's path, /token, covers all three.
 	mux.HandleFunc("POST /token", a.token)
-	mux.Handle("POST /token/refresh", a.issuer.RefreshHandler())
+	mux.Handle("POST /token/refresh", a.sessions.LoadAndSave(a.issuer.RefreshHandler()))
 	mux.Handle("POST /token/logout", a.issuer.LogoutHandler())
 
 	return http.NewCrossOriginProtection().Handler(mux)
@@ -284,16 +296,39 @@ func (a *app) logoutEverywhere(w http.ResponseWriter, r *http.Request) {
 // credentials: 400 {"error":"invalid_grant"}, as RFC 6749 §5.2 says and as
 // the issuer's refresh endpoint answers; a malformed request: 400
 // {"error":"invalid_request"}.
+//
+// It also takes the RFC 6749 §4.3.2 form: grant_type=password with username
+// and password (application/x-www-form-urlencoded, as OAuth clients such as
+// golang.org/x/oauth2 send it); another grant_type is 400
+// unsupported_grant_type, a parameter sent twice 400 invalid_request
+// (§3.2); client_id and scope are ignored (the demo has one public client
+// and fixed scopes).
 func (a *app) token(w http.ResponseWriter, r *http.Request) {
 	var creds struct {
 		Username string `json:"username"`
 		Password string `json:"password"`
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxFormBytes))
-	dec.DisallowUnknownFields()
-	if r.Header.Get("Content-Type") != "application/json" || dec.Decode(&creds) != nil || dec.More() {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request"})
-		return
+	body := http.MaxBytesReader(w, r.Body, maxFormBytes)
+	switch mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt {
+	case "application/x-www-form-urlencoded":
+		b, err := io.ReadAll(body)
+		form, perr := url.ParseQuery(string(b))
+		if err != nil || perr != nil || hasRepeated(form) {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request"})
+			return
+		}
+		if form.Get("grant_type") != "password" {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "unsupported_grant_type"})
+			return
+		}
+		creds.Username, creds.Password = form.Get("username"), form.Get("password")
+	default:
+		dec := json.NewDecoder(body)
+		dec.DisallowUnknownFields()
+		if mt != "application/json" || dec.Decode(&creds) != nil || dec.More() {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request"})
+			return
+		}
 	}
 	u, ok := a.users.check(creds.Username, creds.Password)
 	if !ok {
@@ -307,6 +342,32 @@ func (a *app) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.issuer.WriteTokens(w, pair)
+}
+
+// hasRepeated reports whether a form sends a parameter more than once,
+// which RFC 6749 §3.2 forbids.
+func hasRepeated(form url.Values) bool {
+	for _, v := range form {
+		if len(v) > 1 {
+			return true
+		}
+	}
+	return false
+}
+
+// sessionUser is the demo's WithRefreshSessionUser: the ID of the user whose
+// live session the request carries, or "" when it carries none (no cookie,
+// or one the kit refuses: expired, logged out). A failing store is an
+// error, and the refresh fails closed.
+func (a *app) sessionUser(r *http.Request) (string, error) {
+	u, err := a.sessions.Authenticate(r)
+	switch {
+	case err == nil:
+		return u.ID, nil
+	case errors.Is(err, authkit.ErrNoCredentials), errors.Is(err, authkit.ErrInvalidToken):
+		return "", nil
+	}
+	return "", err
 }
 
 func (a *app) healthz(w http.ResponseWriter, _ *http.Request) {

@@ -1,0 +1,209 @@
+package authkit
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The fuzz targets of issue 10's "Fuzzing in CI": the token reader, the
+// Authorization header, the session cookie and the refresh request body
+// (the JSON reader against encoding/json is FuzzParseObject in
+// json_test.go). .ci/run runs each for a bounded time; their seed corpora
+// are in testdata/fuzz.
+
+// fuzzVerifier is an EdDSA access-token verifier at a fixed time, and a
+// valid token for it.
+func fuzzVerifier() (*verifier, ed25519.PrivateKey, string) {
+	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{9}, 32))
+	vk, err := newVerifyKey("k1", "", key.Public())
+	if err != nil {
+		panic(err)
+	}
+	set, err := newKeySet([]*verifyKey{vk})
+	if err != nil {
+		panic(err)
+	}
+	v := &verifier{keys: set, typ: accessTokenType, issuer: "iss", audiences: []string{"api"},
+		leeway: defaultLeeway, maxLifetime: defaultMaxTokenLifetime, maxSize: defaultMaxTokenSize,
+		now: func() time.Time { return time.Unix(1_800_000_000, 0) }}
+	claims := obj{{"iss", q("iss")}, {"sub", q("alice")}, {"aud", q("api")},
+		{"exp", num(1_800_000_300)}, {"iat", num(1_800_000_000)}, {"jti", q("j")}}
+	tok := buildToken(obj{{"alg", q("EdDSA")}, {"typ", q("at+jwt")}, {"kid", q("k1")}}.String(), claims.String(), signEd(key))
+	return v, key, tok
+}
+
+// FuzzVerifyToken: whatever the input, the verifier does not panic; what it
+// accepts has exactly one encoding (re-encoding its segments gives it back),
+// a signature that verifies with the key, and the claims the verifier
+// reports; the cache answers as the verifier does, on a miss and on a hit.
+func FuzzVerifyToken(f *testing.F) {
+	v, key, tok := fuzzVerifier()
+	f.Add(tok)
+	f.Add(tok + "=")
+	f.Add(strings.Replace(tok, ".", "..", 1))
+	f.Add("e30.e30.AA")
+	f.Add("")
+	cache := newTokenCache(64)
+	f.Fuzz(func(t *testing.T, token string) {
+		ver, err := v.verify(context.Background(), token)
+		c1, err1 := cache.verify(context.Background(), v, token)
+		c2, err2 := cache.verify(context.Background(), v, token)
+		if (err == nil) != (err1 == nil) || (err == nil) != (err2 == nil) {
+			t.Fatalf("%q: verifier %v, cache miss %v, cache hit %v", token, err, err1, err2)
+		}
+		if err != nil {
+			if !errors.Is(err, ErrInvalidToken) {
+				t.Fatalf("%q: refused with %v, not ErrInvalidToken", token, err)
+			}
+			return
+		}
+		seg := strings.Split(token, ".")
+		var dec [3][]byte
+		for i, s := range seg {
+			b, err := base64.RawURLEncoding.Strict().DecodeString(s)
+			if err != nil || base64.RawURLEncoding.EncodeToString(b) != s {
+				t.Fatalf("%q accepted with a non-canonical segment %d", token, i)
+			}
+			dec[i] = b
+		}
+		if !ed25519.Verify(key.Public().(ed25519.PublicKey), []byte(seg[0]+"."+seg[1]), dec[2]) {
+			t.Fatalf("%q accepted without a valid signature", token)
+		}
+		if c1.Subject != ver.claims.Subject || c2.Subject != ver.claims.Subject || !c2.ExpiresAt.Equal(ver.claims.ExpiresAt) {
+			t.Fatalf("%q: the cache's claims differ from the verifier's", token)
+		}
+	})
+}
+
+var b64token = regexp.MustCompile(`^[A-Za-z0-9\-._~+/]+=*$`)
+
+// FuzzBearerToken: the Authorization header parser takes exactly the
+// RFC 6750 §2.1 forms: the scheme in any case, one or more spaces, one
+// b64token; another scheme is no credentials, and a malformed Bearer an
+// invalid request.
+func FuzzBearerToken(f *testing.F) {
+	for _, s := range []string{"Bearer abc", "bearer a.b.c", "BEARER  x=", "Bearer", "Bearer ", "Bearer\tx",
+		"Bearer x y", "Basic dXNlcjpwYXNz", "Bearerish x", "Bearer a%2Cb", "Bearer ==", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, h string) {
+		tok, ok, err := bearerToken(h)
+		if err != nil && !errors.Is(err, ErrInvalidRequest) {
+			t.Fatalf("%q: %v, not ErrInvalidRequest", h, err)
+		}
+		isBearer := len(h) >= 6 && strings.EqualFold(h[:6], "bearer") && (len(h) == 6 || h[6] == ' ' || h[6] == '\t')
+		rest := ""
+		if len(h) > 6 && h[6] == ' ' {
+			rest = strings.TrimLeft(h[6:], " ")
+		}
+		want := isBearer && b64token.MatchString(rest)
+		switch {
+		case ok != want:
+			t.Fatalf("%q: ok = %v, want %v", h, ok, want)
+		case ok && (tok != rest || err != nil):
+			t.Fatalf("%q: token %q (err %v), want %q", h, tok, err, rest)
+		case !ok && isBearer && err == nil:
+			t.Fatalf("%q: a malformed Bearer header is not an invalid request", h)
+		case !isBearer && (ok || err != nil):
+			t.Fatalf("%q: another scheme gave %q, %v", h, tok, err)
+		}
+	})
+}
+
+// FuzzSessionCookie: a session cookie is looked up only when it has the
+// shape of an scs token (43 base64url characters), and whatever the
+// request's Cookie header holds, the session middleware answers without a
+// panic and without a 500, and authenticates nobody.
+func FuzzSessionCookie(f *testing.F) {
+	sm := NewSessionManager(nil)
+	sess, err := NewSession(sm, func(_ context.Context, id string) (string, error) { return id, nil })
+	if err != nil {
+		f.Fatal(err)
+	}
+	h := Optional[string](sess)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, ok := UserFrom[string](r.Context()); ok {
+			t := r.Context().Value(fuzzTKey{}).(*testing.T)
+			t.Fatalf("a forged cookie authenticated %q", u)
+		}
+	}))
+	name := sm.Cookie.Name
+	for _, s := range []string{strings.Repeat("A", 43), strings.Repeat("A", 42) + "=", strings.Repeat("-", 43),
+		"' OR 1=1--", "", strings.Repeat("A", 44), "%41%41", name + "=x; " + name + "=y"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		want := len(v) == 43
+		for i := 0; i < len(v); i++ {
+			c := v[i]
+			want = want && (c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_')
+		}
+		if got := validSessionToken(v); got != want {
+			t.Fatalf("validSessionToken(%q) = %v, want %v", v, got, want)
+		}
+		req := httptest.NewRequest("GET", "/", nil)
+		req.Header.Set("Cookie", name+"="+v)
+		req = req.WithContext(context.WithValue(req.Context(), fuzzTKey{}, t))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code >= 500 {
+			t.Fatalf("cookie %q: %d", v, rec.Code)
+		}
+	})
+}
+
+type fuzzTKey struct{}
+
+// FuzzRefreshBody: the refresh endpoint's body reader, JSON or form, never
+// panics, refuses with ErrInvalidRequest only, and what it accepts is what
+// encoding/json or net/url read from the same body.
+func FuzzRefreshBody(f *testing.F) {
+	for _, s := range []string{`{"refresh_token":"a.b.c"}`, `{"grant_type":"refresh_token","refresh_token":"x"}`,
+		`{"refresh_token":"x","refresh_token":"y"}`, `{"refresh_token":""}`, `[]`, ` `,
+		"grant_type=refresh_token&refresh_token=a.b.c", "grant_type=password&username=a",
+		"grant_type=refresh_token&refresh_token=x&refresh_token=y", "refresh_token=%zz"} {
+		f.Add(s, strings.HasPrefix(s, "grant_type=") || strings.HasPrefix(s, "refresh_token="))
+	}
+	f.Fuzz(func(t *testing.T, body string, form bool) {
+		req := httptest.NewRequest("POST", "/token/refresh", strings.NewReader(body))
+		ct := "application/json"
+		if form {
+			ct = "application/x-www-form-urlencoded"
+		}
+		req.Header.Set("Content-Type", ct)
+		tok, err := refreshTokenFromBody(req)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidRequest) {
+				t.Fatalf("%q: %v, not ErrInvalidRequest", body, err)
+			}
+			return
+		}
+		if tok == "" {
+			if strings.TrimSpace(body) != "" && form {
+				t.Fatalf("%q: a form without a token accepted", body)
+			}
+			return
+		}
+		if form {
+			v, perr := url.ParseQuery(body)
+			if perr != nil || v.Get("refresh_token") != tok || v.Get("grant_type") != "refresh_token" || len(v["refresh_token"]) != 1 {
+				t.Fatalf("form %q: token %q; net/url: %v %v", body, tok, v, perr)
+			}
+			return
+		}
+		var m map[string]any
+		if jerr := json.Unmarshal([]byte(body), &m); jerr != nil || m["refresh_token"] != tok {
+			t.Fatalf("JSON %q: token %q; encoding/json: %v %v", body, tok, m, jerr)
+		}
+	})
+}
