@@ -149,7 +149,8 @@ func NewSessionManager(store scs.Store) *scs.SessionManager {
 // routes that call [Session.Login] or [Session.Logout] without them are
 // wrapped with [Session.LoadAndSave] (nesting is harmless). Used where the kit
 // did not load it, or under scs's own LoadAndSave, a request gets 500
-// (logged), never scs's panic.
+// (logged), never scs's panic; so does one through a zero Session, not built
+// by NewSession.
 //
 // A request without the cookie costs no store access; with one, one read; the
 // session is written back only when it changed or its recorded activity is
@@ -266,6 +267,9 @@ func (s *Session[U]) Authenticate(r *http.Request) (U, error) {
 
 func (s *Session[U]) identify(r *http.Request) (U, *Claims, Method, error) {
 	var zero U
+	if !s.built() {
+		return zero, nil, MethodSession, errSessionNotBuilt
+	}
 	ctx := r.Context()
 	st := s.g.state(ctx)
 	if st == nil {
@@ -395,8 +399,18 @@ func (s *Session[U]) Logout(ctx context.Context) error {
 	return nil
 }
 
+// built reports whether s came from NewSession: a zero Session (or a nil
+// one) fails closed with errSessionNotBuilt, never a panic.
+func (s *Session[U]) built() bool { return s != nil && s.sm != nil && s.g != nil && s.loadUser != nil }
+
+// errSessionNotBuilt is the failure of a Session not made by NewSession (500).
+var errSessionNotBuilt = errors.New("authkit: Session not built by NewSession")
+
 // usable reports why Login or Logout may not change the request's session.
 func (s *Session[U]) usable(ctx context.Context) error {
+	if !s.built() {
+		return errSessionNotBuilt
+	}
 	st := s.g.state(ctx)
 	switch {
 	case st == nil:
@@ -447,6 +461,10 @@ var errForeignLoad = fmt.Errorf("%w (found a session loaded by scs's LoadAndSave
 // already did for this request.
 func (s *Session[U]) load(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.built() {
+			DefaultErrorHandler(w, r, errSessionNotBuilt) // 500, logged
+			return
+		}
 		ctx := r.Context()
 		if s.g.state(ctx) != nil {
 			next.ServeHTTP(w, r)

@@ -1,0 +1,96 @@
+package authkit
+
+// Issue 10, sessions and faults: item 5 (zero values at request time),
+// item 9 (forged session cookies cost no store read), item 10 (re-login
+// races, clearing the anonymous session), item 15 (bounded store calls).
+
+import (
+	"bytes"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// captureLog sends slog's default output to a buffer for the test.
+func captureLog(t *testing.T) *bytes.Buffer {
+	t.Helper()
+	var buf bytes.Buffer
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(&buf, nil)))
+	t.Cleanup(func() { slog.SetDefault(prev) })
+	return &buf
+}
+
+// TestZeroValuesFailClosed (item 5): a zero Session used through
+// LoadAndSave, Require and Optional, a zero JWT, and Any over zero values
+// answer 500 with a log line at request time, never a panic.
+func TestZeroValuesFailClosed(t *testing.T) {
+	var zs Session[*testUser]
+	var zj JWT[*testUser]
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { t.Error("handler reached") })
+	cases := map[string]func() http.Handler{
+		"Session.LoadAndSave":      func() http.Handler { return zs.LoadAndSave(ok) },
+		"Require(zero Session)":    func() http.Handler { return Require[*testUser](&zs)(ok) },
+		"Optional(zero Session)":   func() http.Handler { return Optional[*testUser](&zs)(ok) },
+		"Require(zero JWT)":        func() http.Handler { return Require[*testUser](&zj)(ok) },
+		"Any(zero JWT, zero Sess)": func() http.Handler { return Require(Any[*testUser](&zj, &zs))(ok) },
+		"Any(zero Session, JWT)":   func() http.Handler { return Optional(Any[*testUser](&zs, &zj))(ok) },
+	}
+	for name, build := range cases {
+		t.Run(name, func(t *testing.T) {
+			logs := captureLog(t)
+			for _, cookie := range []string{"", defaultSessionCookieName + "=" + strings.Repeat("A", 43)} {
+				req := httptest.NewRequest("POST", "https://example.test/", nil)
+				req.Header.Set("Authorization", "Bearer a.b.c")
+				if cookie != "" {
+					req.Header.Set("Cookie", cookie)
+				}
+				rec := httptest.NewRecorder()
+				if err := noPanic(t, name, func() error { build().ServeHTTP(rec, req); return nil }); err != nil {
+					return
+				}
+				if rec.Code != 500 {
+					t.Errorf("cookie %q: status %d, want 500", cookie, rec.Code)
+				}
+				if strings.Contains(rec.Body.String(), "NewSession") || strings.Contains(rec.Body.String(), "NewJWT") {
+					t.Errorf("the body leaks detail: %q", rec.Body)
+				}
+			}
+			if !strings.Contains(logs.String(), "level=ERROR") {
+				t.Errorf("no error logged: %q", logs)
+			}
+		})
+	}
+
+	t.Run("Login and Logout of a zero Session", func(t *testing.T) {
+		req := httptest.NewRequest("POST", "https://example.test/", nil)
+		for what, f := range map[string]func() error{
+			"Login":        func() error { return zs.Login(req.Context(), "1") },
+			"Logout":       func() error { return zs.Logout(req.Context()) },
+			"Authenticate": func() error { _, err := zs.Authenticate(req); return err },
+		} {
+			if err := noPanic(t, what, f); err == nil || errors.Is(err, ErrNoCredentials) {
+				t.Errorf("%s: %v, want a failure", what, err)
+			}
+		}
+	})
+
+	// A typed nil is refused when the middleware is built, as a nil is.
+	for name, f := range map[string]func(){
+		"Any((*JWT)(nil))":         func() { Any[*testUser]((*JWT[*testUser])(nil)) },
+		"Any((*Session)(nil))":     func() { Any[*testUser]((*Session[*testUser])(nil)) },
+		"Require((*Session)(nil))": func() { Require[*testUser]((*Session[*testUser])(nil)) },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: no panic at construction", name)
+				}
+			}()
+			f()
+		}()
+	}
+}
