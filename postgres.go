@@ -299,8 +299,16 @@ func (p *postgresSessions) insertCtx(ctx context.Context, key string, b []byte, 
 	return err
 }
 
+// updateCtx returns errSessionGone when no row matched.
 func (p *postgresSessions) updateCtx(ctx context.Context, key string, b []byte, expiry time.Time) error {
-	_, err := p.db.ExecContext(ctx, p.sql.sessionUpdate, key, b, expiry.UTC())
+	res, err := p.db.ExecContext(ctx, p.sql.sessionUpdate, key, b, expiry.UTC())
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err == nil && n == 0 {
+		err = errSessionGone
+	}
 	return err
 }
 

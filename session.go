@@ -37,6 +37,7 @@ type sessionConfig struct {
 	common
 	idle, absolute, touch time.Duration
 	insecure, persistent  bool
+	freshAtLogin          bool
 }
 
 // WithSessionIdleTimeout sets how long a session may go unused before the kit
@@ -104,6 +105,19 @@ func WithInsecureSessionCookie() Option {
 func WithPersistentSessionCookie() Option {
 	return singleOption("WithPersistentSessionCookie", "", forSession, func(c *sessionConfig) error {
 		c.persistent = true
+		return nil
+	})
+}
+
+// WithFreshSessionAtLogin makes [Session.Login] drop every value the session
+// held before, as well as renewing its token, so that nothing put into an
+// anonymous session (a return_to URL planted by an attacker, say) outlives
+// the login. Copy out what must survive (a cart) before calling Login, and
+// put it back after. Default: Login keeps the values of an anonymous session
+// or of the same user's, and drops them only when another user logs in.
+func WithFreshSessionAtLogin() Option {
+	return singleOption("WithFreshSessionAtLogin", "", forSession, func(c *sessionConfig) error {
+		c.freshAtLogin = true
 		return nil
 	})
 }
@@ -345,7 +359,8 @@ func (e *sessionEnded) Unwrap() []error { return []error{e.reason, ErrNoCredenti
 // the session token first (session fixation: the old token is deleted and
 // cannot come back), then stores the user ID, the login time and, with
 // [WithVersionCheck], the user's current version; a session of another user
-// loses its other values. Call it again after a privilege change. The new
+// loses its other values, and with [WithFreshSessionAtLogin] every session
+// does (by default an anonymous session's values, e.g. a cart, survive). Call it again after a privilege change. The new
 // cookie goes out, with Cache-Control: no-store, when the handler first
 // writes.
 //
@@ -373,7 +388,7 @@ func (s *Session[U]) Login(ctx context.Context, userID string) error {
 	if err := sm.RenewToken(ctx); err != nil {
 		return fmt.Errorf("authkit: Login: renewing the session token: %w", err)
 	}
-	if prev := sm.GetString(ctx, sessionUserKey); prev != "" && prev != userID {
+	if prev := sm.GetString(ctx, sessionUserKey); s.cfg.freshAtLogin || prev != "" && prev != userID {
 		_ = sm.Clear(ctx) // never fails
 	}
 	now := s.cfg.now()
@@ -491,7 +506,7 @@ func (s *Session[U]) load(next http.Handler) http.Handler {
 			return
 		}
 		r = r.WithContext(loaded)
-		sw := &sessionWriter{ResponseWriter: w, r: r, sm: s.sm}
+		sw := &sessionWriter{ResponseWriter: w, r: r, sm: s.sm, st: st}
 		next.ServeHTTP(sw, r)
 		sw.save()
 	})
@@ -519,6 +534,7 @@ type sessionWriter struct {
 	http.ResponseWriter
 	r      *http.Request
 	sm     *scs.SessionManager
+	st     *loadState
 	saved  bool
 	failed bool
 }
@@ -539,6 +555,13 @@ func (w *sessionWriter) save() bool {
 			w.failed = true
 			w.sm.ErrorFunc(w.ResponseWriter, w.r, err)
 			return false
+		}
+		if w.st.gone {
+			// The session was deleted while this request ran (a logout, or
+			// a login renewing the token in another request): the update
+			// matched nothing, and the old cookie must not come back over
+			// the one that request set.
+			return true
 		}
 		w.sm.WriteSessionCookie(ctx, w.ResponseWriter, token, expiry)
 	case scs.Destroyed:

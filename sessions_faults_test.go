@@ -6,6 +6,7 @@ package authkit
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -94,3 +95,68 @@ func TestZeroValuesFailClosed(t *testing.T) {
 		}()
 	}
 }
+
+// TestReloginInFlightKeepsNewCookie (item 10): a request that loaded the
+// session before a re-login and changes it after must not send the old,
+// dead cookie back (which would overwrite the new one and log the user
+// out): its update matched no row, so no cookie is written.
+func TestReloginInFlightKeepsNewCookie(t *testing.T) {
+	forEachStore(t, func(t *testing.T, k storeKind) {
+		e := newTestEnv(t, k.open(t))
+		c := e.client()
+		old := e.login(c, "1")
+		slow := make(chan testResponse, 1)
+		go func() { slow <- e.do(c, "GET", "/slow", nil, nil) }()
+		<-e.slowStarted
+		fresh := e.login(c, "1") // the same browser logs in again meanwhile
+		if fresh == old {
+			t.Fatal("re-login kept the token")
+		}
+		e.slowRelease <- struct{}{}
+		r := <-slow
+		wantStatus(t, r, 200, "slow done")
+		if line := sessionCookieLine(t, r.header); line != "" {
+			t.Fatalf("the in-flight request set %q", line)
+		}
+		if got := e.jarToken(c); got != fresh {
+			t.Fatalf("the browser holds %q, want the new cookie", got)
+		}
+		wantStatus(t, e.do(c, "GET", "/me", nil, nil), 200, "alice via session")
+	})
+}
+
+// TestLoginClearsAnonymousSession (item 10): with WithFreshSessionAtLogin,
+// Login drops what the anonymous session held (an attacker's return_to);
+// without it the data survives, as documented.
+func TestLoginClearsAnonymousSession(t *testing.T) {
+	forEachStore(t, func(t *testing.T, k storeKind) {
+		for _, fresh := range []bool{false, true} {
+			var opts []Option
+			if fresh {
+				opts = append(opts, WithFreshSessionAtLogin())
+			}
+			e := newTestEnv(t, k.open(t), opts...)
+			c := e.client()
+			wantStatus(t, e.do(c, "GET", "/visit", nil, nil), 200, "visited")
+			tok := e.login(c, "1")
+			ctx, err := e.sm.Load(t.Context(), scsToken(tok))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := e.sm.GetString(ctx, "cart"); (got == "") != fresh {
+				t.Errorf("fresh=%v: cart %q after login", fresh, got)
+			}
+			if e.sm.GetString(ctx, sessionUserKey) != "1" {
+				t.Errorf("fresh=%v: the login itself was lost", fresh)
+			}
+			wantStatus(t, e.do(c, "GET", "/me", nil, nil), 200, "alice via session")
+		}
+	})
+	if _, err := NewSession(NewSessionManager(nil), func(context.Context, string) (*testUser, error) { return nil, nil },
+		WithFreshSessionAtLogin(), WithFreshSessionAtLogin()); err == nil {
+		t.Error("WithFreshSessionAtLogin twice accepted")
+	}
+}
+
+// scsToken is the scs token inside a session cookie's value.
+func scsToken(cookie string) string { return cookie }

@@ -2,6 +2,7 @@ package authkit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -19,7 +20,9 @@ import (
 // generated in this request: at login, or the first save of a new session),
 // and writes a token it loaded with an update that cannot create the row.
 // Logout, renewal at login and refusals delete the row; an in-flight
-// request's later update then finds nothing to update.
+// request's later update then finds nothing to update, and that request
+// writes no cookie (it would replace the one the login set with the dead
+// token, logging the user out).
 //
 // How the store knows what the request loaded: scs calls the store back with
 // the request's context, and nothing else of the request. Session.load puts a
@@ -43,6 +46,7 @@ type loadState struct {
 	crossOrigin error // the result of the cross-origin check, for session-authenticated requests
 	findDone    bool
 	loadedKey   string // the store key the request's load found, if any
+	gone        bool   // a commit of loadedKey found the session deleted meanwhile
 }
 
 // sessionStateKey is the context key of a request's loadState for the
@@ -112,16 +116,33 @@ func (g *guardedStore) CommitCtx(ctx context.Context, key string, b []byte, expi
 		}
 		return g.commit(ctx, key, b, expiry)
 	}
+	st := g.state(ctx)
 	if g.cond != nil {
-		return g.cond.updateCtx(ctx, key, b, expiry)
+		err := g.cond.updateCtx(ctx, key, b, expiry)
+		if errors.Is(err, errSessionGone) {
+			if st != nil {
+				st.gone = true
+			}
+			return nil
+		}
+		return err
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if _, found, err := g.find(ctx, key); err != nil || !found {
+		if st != nil && err == nil {
+			st.gone = true
+		}
 		return err
 	}
 	return g.commit(ctx, key, b, expiry)
 }
+
+// errSessionGone is what a conditionalStore's update returns when no row
+// matched: the session was deleted (logged out, renewed) or expired. The
+// guarded store reports it to the request's loadState, and scs sees a
+// successful commit; the kit then writes no cookie.
+var errSessionGone = errors.New("authkit: session deleted meanwhile")
 
 func (g *guardedStore) Delete(key string) error { return g.DeleteCtx(context.Background(), key) }
 
