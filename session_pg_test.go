@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"net/url"
 	"os"
@@ -356,8 +357,8 @@ func TestPGSessionStoreConditionalWrites(t *testing.T) {
 	store := newTestPGStore(t, testPGDB(t))
 	ctx := context.Background()
 	later := time.Now().Add(time.Hour)
-	if err := store.updateCtx(ctx, "k", []byte("a"), later); err != nil {
-		t.Fatal(err)
+	if err := store.updateCtx(ctx, "k", []byte("a"), later); !errors.Is(err, errSessionGone) {
+		t.Fatalf("update of a missing row: %v, want errSessionGone", err)
 	}
 	if _, found, _ := store.Find("k"); found {
 		t.Fatal("update inserted a row")
@@ -377,8 +378,8 @@ func TestPGSessionStoreConditionalWrites(t *testing.T) {
 	if err := store.Commit("gone", []byte("e"), time.Now().Add(-time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if err := store.updateCtx(ctx, "gone", []byte("f"), later); err != nil {
-		t.Fatal(err)
+	if err := store.updateCtx(ctx, "gone", []byte("f"), later); !errors.Is(err, errSessionGone) {
+		t.Fatalf("update of an expired row: %v, want errSessionGone", err)
 	}
 	if _, found, _ := store.Find("gone"); found {
 		t.Fatal("update revived an expired row")
