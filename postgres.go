@@ -2,6 +2,7 @@ package authkit
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -48,6 +49,7 @@ type postgresSQL struct {
 	sessionInsert, sessionUpdate    string
 	familyCreate, familyRotate      string
 	familyRead, familyRevoke, sweep string
+	keyInsert, keyRead              string
 }
 
 // WithSessionTable sets the session table, which may be schema-qualified
@@ -120,7 +122,13 @@ func buildSQL(c postgresConfig) postgresSQL {
 				revoked_at   timestamptz)`,
 			`CREATE INDEX IF NOT EXISTS authkit_refresh_families_expires_at_idx ON authkit_refresh_families (expires_at)`,
 			`CREATE INDEX IF NOT EXISTS authkit_refresh_families_user_id_idx ON authkit_refresh_families (user_id)`,
+			`CREATE TABLE IF NOT EXISTS authkit_keys (
+				name       text        PRIMARY KEY,
+				secret     bytea       NOT NULL,
+				created_at timestamptz NOT NULL DEFAULT current_timestamp)`,
 		},
+		keyInsert:     `INSERT INTO authkit_keys (name, secret) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`,
+		keyRead:       `SELECT secret FROM authkit_keys WHERE name = $1`,
 		sessionInsert: `INSERT INTO ` + c.sessionTable + ` (token, data, expiry) VALUES ($1, $2, $3)`,
 		sessionUpdate: `UPDATE ` + c.sessionTable + ` SET data = $2, expiry = $3 WHERE token = $1 AND current_timestamp < expiry`,
 		familyCreate: `INSERT INTO authkit_refresh_families
@@ -310,6 +318,26 @@ func (p *postgresSessions) updateCtx(ctx context.Context, key string, b []byte, 
 		err = errSessionGone
 	}
 	return err
+}
+
+// sessionSecret returns the secret of the session cookie's MAC, shared by
+// every process on the database: the first to ask stores a random one, and
+// everyone reads what is stored (a separate statement, so that it sees a
+// row another process committed meanwhile).
+func (p *postgresSessions) sessionSecret(ctx context.Context) ([]byte, error) {
+	fresh := make([]byte, 32)
+	rand.Read(fresh) // never fails
+	if _, err := p.db.ExecContext(ctx, p.sql.keyInsert, sessionKeyName, fresh); err != nil {
+		return nil, err
+	}
+	var secret []byte
+	if err := p.db.QueryRowContext(ctx, p.sql.keyRead, sessionKeyName).Scan(&secret); err != nil {
+		return nil, err
+	}
+	if len(secret) < minSessionSecret {
+		return nil, fmt.Errorf("authkit_keys holds a %d-byte %s, want %d", len(secret), sessionKeyName, minSessionSecret)
+	}
+	return secret, nil
 }
 
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)

@@ -38,6 +38,7 @@ type sessionConfig struct {
 	idle, absolute, touch time.Duration
 	insecure, persistent  bool
 	freshAtLogin          bool
+	macKey                []byte // from WithSessionSecret; nil: the guarded store's key
 }
 
 // WithSessionIdleTimeout sets how long a session may go unused before the kit
@@ -122,6 +123,27 @@ func WithFreshSessionAtLogin() Option {
 	})
 }
 
+// WithSessionSecret sets the secret from which [NewSession] derives the key
+// of the session cookie's MAC, which lets the kit refuse a forged cookie
+// without a store query. Give every instance of the application the same
+// secret, at least 32 random bytes; the kit derives its own key from it, so
+// the secret may also serve other purposes. Changing it invalidates every
+// session cookie. Default: with the kit's PostgreSQL store a random secret
+// kept in the database (shared by every process on it), otherwise one
+// generated in the process (correct for a single process only).
+func WithSessionSecret(secret []byte) Option {
+	return singleOption("WithSessionSecret", "secret", forSession, func(c *sessionConfig) error {
+		if len(secret) < minSessionSecret {
+			return fmt.Errorf("WithSessionSecret: %d bytes, want at least %d", len(secret), minSessionSecret)
+		}
+		if isLowEntropy(secret) {
+			return errors.New("WithSessionSecret: the secret is one repeated byte: use random bytes")
+		}
+		c.macKey = deriveSessionKey(secret)
+		return nil
+	})
+}
+
 // NewSessionManager returns an scs session manager with the kit's secure
 // defaults, ready for [NewSession]; store is where sessions live (nil: a
 // memstore with its cleanup goroutine; for PostgreSQL, [Store.Sessions]). The
@@ -166,7 +188,7 @@ func NewSessionManager(store scs.Store) *scs.SessionManager {
 // (logged), never scs's panic; so does one through a zero Session, not built
 // by NewSession.
 //
-// A request without the cookie costs no store access; with one, one read; the
+// A request without a genuine cookie costs no store access; with one, one read; the
 // session is written back only when it changed or its recorded activity is
 // older than the touch interval.
 //
@@ -174,8 +196,9 @@ func NewSessionManager(store scs.Store) *scs.SessionManager {
 // current token version, or whose user is [ErrUnknownUser] is destroyed and
 // refused with an error matching [ErrInvalidToken] and [ErrNoCredentials]
 // (Require: 401 and the cookie cleared; Optional: anonymous). The cookie sent
-// twice is 400 ([ErrInvalidRequest]); a malformed cookie is ignored without a
-// store query. A state-changing request the session authenticates must pass
+// twice is 400 ([ErrInvalidRequest]). The cookie carries a MAC of the scs
+// token (see [WithSessionSecret]): a malformed, random or altered cookie is
+// ignored without a store query, like a missing one. A state-changing request the session authenticates must pass
 // the cross-origin check ([WithCrossOriginProtection]), else 403
 // ([ErrCrossOrigin]). A logged-out session never comes back, not even from a
 // request in flight, across processes sharing a PostgreSQL [Store]
@@ -491,8 +514,13 @@ func (s *Session[U]) load(next http.Handler) http.Handler {
 		switch cs := r.CookiesNamed(s.sm.Cookie.Name); {
 		case len(cs) > 1:
 			st.err = invalidRequest("session cookie sent more than once")
-		case len(cs) == 1 && validSessionToken(cs[0].Value):
-			token = cs[0].Value
+		case len(cs) == 1 && len(cs[0].Value) == sessionCookieLen:
+			key, err := s.macKey(ctx)
+			if err != nil {
+				s.sm.ErrorFunc(w, r, err)
+				return
+			}
+			token = sessionCookieToken(key, cs[0].Value) // "" unless the MAC checks out
 		}
 		ctx = context.WithValue(ctx, sessionStateKey{s.g}, st)
 		loaded, err := s.sm.Load(ctx, token)
@@ -506,24 +534,18 @@ func (s *Session[U]) load(next http.Handler) http.Handler {
 			return
 		}
 		r = r.WithContext(loaded)
-		sw := &sessionWriter{ResponseWriter: w, r: r, sm: s.sm, st: st}
+		sw := &sessionWriter{ResponseWriter: w, r: r, sm: s.sm, st: st, key: s.macKey}
 		next.ServeHTTP(sw, r)
 		sw.save()
 	})
 }
 
-// validSessionToken reports whether v can be an scs token: 32 random bytes in
-// unpadded base64url. Anything else is ignored without asking the store.
-func validSessionToken(v string) bool {
-	if len(v) != 43 {
-		return false
+// macKey returns the key of the session cookie's MAC (sessioncookie.go).
+func (s *Session[U]) macKey(ctx context.Context) ([]byte, error) {
+	if s.cfg.macKey != nil {
+		return s.cfg.macKey, nil
 	}
-	for i := 0; i < len(v); i++ {
-		if !b64url[v[i]] {
-			return false
-		}
-	}
-	return true
+	return s.g.keys.get(ctx, s.g.inner)
 }
 
 // sessionWriter saves the session before the response header goes out, as
@@ -535,6 +557,7 @@ type sessionWriter struct {
 	r      *http.Request
 	sm     *scs.SessionManager
 	st     *loadState
+	key    func(context.Context) ([]byte, error) // the MAC key of the cookie
 	saved  bool
 	failed bool
 }
@@ -550,6 +573,12 @@ func (w *sessionWriter) save() bool {
 	ctx := w.r.Context()
 	switch w.sm.Status(ctx) {
 	case scs.Modified:
+		key, err := w.key(ctx)
+		if err != nil {
+			w.failed = true
+			w.sm.ErrorFunc(w.ResponseWriter, w.r, err)
+			return false
+		}
 		token, expiry, err := w.sm.Commit(ctx)
 		if err != nil {
 			w.failed = true
@@ -563,7 +592,7 @@ func (w *sessionWriter) save() bool {
 			// the one that request set.
 			return true
 		}
-		w.sm.WriteSessionCookie(ctx, w.ResponseWriter, token, expiry)
+		w.sm.WriteSessionCookie(ctx, w.ResponseWriter, sessionCookieValue(key, token), expiry)
 	case scs.Destroyed:
 		w.sm.WriteSessionCookie(ctx, w.ResponseWriter, "", time.Time{})
 	default:

@@ -270,7 +270,7 @@ func (e *testEnv) jarToken(c *http.Client) string {
 
 // storeKey is the key under which a store holds token (HashTokenInStore).
 func storeKey(token string) string {
-	h := sha256.Sum256([]byte(token))
+	h := sha256.Sum256([]byte(scsToken(token)))
 	return base64.RawURLEncoding.EncodeToString(h[:])
 }
 
@@ -339,7 +339,7 @@ func checkSetCookie(t testing.TB, r testResponse, cleared bool) string {
 			t.Errorf("Set-Cookie %q does not clear the cookie", line)
 		}
 	} else {
-		if !validSessionToken(value) {
+		if !validSessionToken(scsToken(value)) {
 			t.Errorf("Set-Cookie value %q is not a session token", value)
 		}
 		if attrs["Max-Age"] || attrs["Expires"] {
@@ -512,7 +512,7 @@ func TestSessionFixation(t *testing.T) {
 			wantStatus(t, e.do(e.bare(), "GET", "/me", withCookie(anon), nil), 401, "")
 			wantStatus(t, e.do(c, "GET", "/me", nil, nil), 200, "alice via session")
 			// The application data survives the renewal for the same browser.
-			ctx, err := e.sm.Load(context.Background(), tok)
+			ctx, err := e.sm.Load(context.Background(), scsToken(tok))
 			if err != nil || e.sm.GetString(ctx, "cart") != "apples" {
 				t.Fatalf("cart lost at login: %v", err)
 			}

@@ -7,12 +7,15 @@ package authkit
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/alexedwards/scs/v2/memstore"
 )
 
 // captureLog sends slog's default output to a buffer for the test.
@@ -159,4 +162,86 @@ func TestLoginClearsAnonymousSession(t *testing.T) {
 }
 
 // scsToken is the scs token inside a session cookie's value.
-func scsToken(cookie string) string { return cookie }
+func scsToken(cookie string) string {
+	token, _, _ := strings.Cut(cookie, ".")
+	return token
+}
+
+// randomCookie returns a well-formed session cookie value that was never
+// issued: a random scs token, alone (the old shape) or with a random MAC.
+func randomCookie(withMAC bool) string {
+	v := rand.Text() + rand.Text() // 52 base32 characters, all base64url
+	v = v[:43]
+	if withMAC {
+		v += "." + (rand.Text() + rand.Text())[:22]
+	}
+	return v
+}
+
+// TestForgedSessionCookiesCostNoStoreRead (item 9): well-formed random
+// session cookies are refused without a store read, while a genuine one
+// still costs exactly one.
+func TestForgedSessionCookiesCostNoStoreRead(t *testing.T) {
+	counting := &countingStore{Store: memstore.NewWithCleanupInterval(0)}
+	e := newTestEnv(t, counting)
+	c := e.client()
+	tok := e.login(c, "1")
+	counting.reset()
+	const n = 1000
+	for i := range n {
+		for _, path := range []string{"/me", "/opt"} {
+			r := e.do(e.bare(), "GET", path, withCookie(randomCookie(i%2 == 0)), nil)
+			if r.status == 200 && r.body != "anonymous" {
+				t.Fatalf("a forged cookie got %d %q", r.status, r.body)
+			}
+		}
+	}
+	if f := counting.finds.Load(); f != 0 {
+		t.Fatalf("%d forged cookies cost %d store reads, want 0", 2*n, f)
+	}
+	// A forged MAC on a genuine token is refused too, without a read.
+	forged := scsToken(tok) + "." + (rand.Text() + rand.Text())[:22]
+	wantStatus(t, e.do(e.bare(), "GET", "/me", withCookie(forged), nil), 401, "")
+	counting.want(t, 0, 0, 0)
+	wantStatus(t, e.do(c, "GET", "/me", nil, nil), 200, "alice via session")
+	counting.want(t, 1, 0, 0)
+}
+
+// TestSessionCookieKeySharedAcrossProcesses (item 9): two "processes" (two
+// Stores, managers and Sessions on one PostgreSQL database) agree on the
+// generated key, kept once in the database, so a genuine session works on
+// both; two processes with the application's secret agree likewise on any
+// shared store, and a process with another key refuses the cookie.
+func TestSessionCookieKeySharedAcrossProcesses(t *testing.T) {
+	t.Run("postgres", func(t *testing.T) {
+		db := testPGDB(t)
+		a := newTestEnv(t, newTestPGStore(t, db))
+		b := newTestEnv(t, newTestPGStore(t, db))
+		tok := a.login(a.client(), "1")
+		wantStatus(t, b.do(b.bare(), "GET", "/me", withCookie(tok), nil), 200, "alice via session")
+		wantStatus(t, a.do(a.bare(), "GET", "/me", withCookie(tok), nil), 200, "alice via session")
+		tok2 := b.login(b.client(), "2")
+		wantStatus(t, a.do(a.bare(), "GET", "/me", withCookie(tok2), nil), 200, "bob via session")
+		var n int
+		if err := db.QueryRow(`SELECT count(*) FROM authkit_keys`).Scan(&n); err != nil || n != 1 {
+			t.Fatalf("authkit_keys: %d rows, %v", n, err)
+		}
+	})
+	t.Run("WithSessionSecret", func(t *testing.T) {
+		shared := memstore.NewWithCleanupInterval(0)
+		secret := []byte(rand.Text() + rand.Text())
+		a := newTestEnv(t, shared, WithSessionSecret(secret))
+		b := newTestEnv(t, shared, WithSessionSecret(secret))
+		other := newTestEnv(t, shared) // a generated key of its own
+		tok := a.login(a.client(), "1")
+		wantStatus(t, b.do(b.bare(), "GET", "/me", withCookie(tok), nil), 200, "alice via session")
+		wantStatus(t, other.do(other.bare(), "GET", "/me", withCookie(tok), nil), 401, "")
+	})
+	t.Run("weak secrets refused", func(t *testing.T) {
+		for _, s := range [][]byte{nil, []byte("short"), bytes.Repeat([]byte{'a'}, 40)} {
+			if _, err := NewSession(NewSessionManager(nil), func(context.Context, string) (*testUser, error) { return nil, nil }, WithSessionSecret(s)); err == nil {
+				t.Errorf("WithSessionSecret(%q) accepted", s)
+			}
+		}
+	})
+}

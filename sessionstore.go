@@ -63,6 +63,7 @@ type guardedStore struct {
 	inner scs.Store
 	cond  conditionalStore // the inner store's atomic insert and update, if it has them
 	mu    sync.Mutex       // otherwise: makes look-up-then-write atomic against deletes
+	keys  sessionKeys      // the cookie's MAC key, unless WithSessionSecret (sessioncookie.go)
 }
 
 // conditionalStore is implemented by stores that can write a session only
