@@ -53,6 +53,12 @@ var (
 	// 403, without a WWW-Authenticate challenge.
 	ErrCrossOrigin = errors.New("authkit: cross-origin request refused")
 
+	// ErrStoreUnavailable means a store call did not answer within its bound
+	// ([WithStoreTimeout], default 5 seconds): the request fails closed.
+	// [DefaultErrorHandler] answers 503 with Retry-After, as does
+	// [DefaultTokenErrorHandler] ({"error":"temporarily_unavailable"}).
+	ErrStoreUnavailable = errors.New("authkit: store unavailable")
+
 	// ErrFamilyNotFound is what a [FamilyStore] returns for an unknown
 	// refresh-token family.
 	ErrFamilyNotFound = errors.New("authkit: refresh family not found")

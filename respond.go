@@ -26,6 +26,7 @@ type ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 //   - [ErrInvalidToken] (expired and revoked too): 401, the same with error="invalid_token"
 //   - [ErrNoCredentials]: 401, WWW-Authenticate: Bearer realm="…"
 //   - [ErrCrossOrigin]: 403
+//   - [ErrStoreUnavailable] (a store that did not answer in time): 503, Retry-After: 5
 //   - anything else (a failing store or callback): 500
 //
 // The cause is logged with [log/slog], at debug level for refusals and error
@@ -37,6 +38,10 @@ func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	h.Set("Cache-Control", "no-store")
 	var status int
 	switch {
+	case errors.Is(err, ErrStoreUnavailable):
+		status = http.StatusServiceUnavailable
+		h.Set("Retry-After", retryAfter)
+		slog.ErrorContext(r.Context(), "authkit: store unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
 	case errors.Is(err, ErrCrossOrigin):
 		status = http.StatusForbidden
 	case errors.Is(err, ErrInvalidRequest):
@@ -52,7 +57,7 @@ func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 		status = http.StatusInternalServerError
 		slog.ErrorContext(r.Context(), "authkit: authentication failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	if status != http.StatusInternalServerError {
+	if status < http.StatusInternalServerError {
 		slog.DebugContext(r.Context(), "authkit: request refused", "status", status, "err", err)
 	}
 	h.Set("Content-Type", "text/plain; charset=utf-8")
@@ -64,11 +69,16 @@ func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 // DefaultTokenErrorHandler answers a refused or failed request to an
 // [Issuer]'s endpoints as RFC 6749 §5.2 prescribes, JSON {"error":"…"} with
 // Cache-Control: no-store: [ErrInvalidRequest] 400 invalid_request,
+// [ErrStoreUnavailable] 503 temporarily_unavailable with Retry-After: 5,
 // [ErrInvalidToken] 400 invalid_grant, [ErrCrossOrigin] 403 invalid_request,
 // anything else 500 server_error (logged with [log/slog]). It is safe for
 // concurrent use.
 func DefaultTokenErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
+	case errors.Is(err, ErrStoreUnavailable):
+		slog.ErrorContext(r.Context(), "authkit: store unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		w.Header().Set("Retry-After", retryAfter)
+		writeOAuthError(w, http.StatusServiceUnavailable, "temporarily_unavailable")
 	case errors.Is(err, ErrCrossOrigin):
 		slog.DebugContext(r.Context(), "authkit: token request refused", "err", err)
 		writeOAuthError(w, http.StatusForbidden, "invalid_request")
@@ -123,6 +133,10 @@ func realmOf(err error) string {
 }
 
 const defaultRealm = "authkit"
+
+// retryAfter is the Retry-After of a 503 for an unavailable store, in
+// seconds: about one store timeout.
+const retryAfter = "5"
 
 // validRealm reports whether s can stand inside a quoted auth-param without
 // escaping (RFC 6750 §3: %x20-21 / %x23-5B / %x5D-7E).

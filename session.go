@@ -509,7 +509,7 @@ func (s *Session[U]) load(next http.Handler) http.Handler {
 			return
 		}
 		w.Header().Add("Vary", "Cookie")
-		st := &loadState{crossOrigin: checkCrossOrigin(s.cfg.crossOrigin, r)}
+		st := &loadState{crossOrigin: checkCrossOrigin(s.cfg.crossOrigin, r), timeout: s.cfg.timeout()}
 		token := ""
 		switch cs := r.CookiesNamed(s.sm.Cookie.Name); {
 		case len(cs) > 1:
@@ -545,7 +545,10 @@ func (s *Session[U]) macKey(ctx context.Context) ([]byte, error) {
 	if s.cfg.macKey != nil {
 		return s.cfg.macKey, nil
 	}
-	return s.g.keys.get(ctx, s.g.inner)
+	if k := s.g.keys.key.Load(); k != nil {
+		return *k, nil
+	}
+	return bounded(s.g, ctx, func(ctx context.Context) ([]byte, error) { return s.g.keys.get(ctx, s.g.inner) })
 }
 
 // sessionWriter saves the session before the response header goes out, as

@@ -13,8 +13,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/alexedwards/scs/v2"
 	"github.com/alexedwards/scs/v2/memstore"
 )
 
@@ -244,4 +247,181 @@ func TestSessionCookieKeySharedAcrossProcesses(t *testing.T) {
 			}
 		}
 	})
+}
+
+// blockingStore is an scs store whose reads, while block is set, never
+// answer and ignore their context: a hung database.
+type blockingStore struct {
+	scs.Store
+	block   atomic.Bool
+	release chan struct{}
+}
+
+func (b *blockingStore) Find(k string) ([]byte, bool, error) {
+	if b.block.Load() {
+		<-b.release
+	}
+	return b.Store.Find(k)
+}
+
+// blockingVersions is a VersionStore whose lookups never answer while block
+// is set, whatever their context says.
+type blockingVersions struct {
+	block   atomic.Bool
+	release chan struct{}
+	calls   atomic.Int64
+}
+
+func (b *blockingVersions) Version(ctx context.Context, id string) (int64, error) {
+	b.calls.Add(1)
+	if b.block.Load() {
+		<-b.release
+	}
+	return 3, nil
+}
+func (b *blockingVersions) Bump(context.Context, string) (int64, error) { return 4, nil }
+
+// within fails the test unless f returns within d.
+func within[T any](t *testing.T, d time.Duration, what string, f func() T) T {
+	t.Helper()
+	done := make(chan T, 1)
+	go func() { done <- f() }()
+	select {
+	case v := <-done:
+		return v
+	case <-time.After(d):
+		t.Fatalf("%s: no answer within %v", what, d)
+		panic("unreachable")
+	}
+}
+
+// want503 checks the answer to a store that did not answer in time.
+func want503(t *testing.T, r testResponse) {
+	t.Helper()
+	if r.status != 503 || r.header.Get("Retry-After") == "" || strings.Contains(r.body, "alice") {
+		t.Fatalf("got %d %q (Retry-After %q), want 503 with Retry-After", r.status, r.body, r.header.Get("Retry-After"))
+	}
+}
+
+// TestStoreCallsBounded (item 15): a session store or a version store that
+// never answers fails the request closed with 503 and Retry-After within the
+// store timeout; the version cache's shared lookup ends then too, so the
+// user's next request asks afresh instead of joining a lookup that hangs.
+func TestStoreCallsBounded(t *testing.T) {
+	const bound = 50 * time.Millisecond
+	t.Run("session store", func(t *testing.T) {
+		bs := &blockingStore{Store: memstore.NewWithCleanupInterval(0), release: make(chan struct{})}
+		defer close(bs.release)
+		e := newTestEnv(t, bs, WithStoreTimeout(bound))
+		c := e.client()
+		e.login(c, "1")
+		bs.block.Store(true)
+		for _, path := range []string{"/me", "/opt"} {
+			want503(t, within(t, 2*time.Second, path, func() testResponse { return e.do(c, "GET", path, nil, nil) }))
+		}
+		bs.block.Store(false)
+		wantStatus(t, e.do(c, "GET", "/me", nil, nil), 200, "alice via session")
+	})
+
+	t.Run("version cache", func(t *testing.T) {
+		bv := &blockingVersions{release: make(chan struct{})}
+		defer close(bv.release)
+		cache, err := NewVersionCache(bv, WithStoreTimeout(bound))
+		if err != nil {
+			t.Fatal(err)
+		}
+		bv.block.Store(true)
+		start := time.Now()
+		err = within(t, 2*time.Second, "Lookup", func() error { _, err := cache.Lookup(t.Context(), "1"); return err })
+		if !errors.Is(err, ErrStoreUnavailable) {
+			t.Fatalf("Lookup: %v, want ErrStoreUnavailable", err)
+		}
+		if d := time.Since(start); d > 20*bound {
+			t.Errorf("Lookup took %v", d)
+		}
+		// The next lookup is not stuck behind the hung one: it asks again.
+		_ = within(t, 2*time.Second, "second Lookup", func() error { _, err := cache.Lookup(t.Context(), "1"); return err })
+		if n := bv.calls.Load(); n != 2 {
+			t.Errorf("%d store calls, want 2 (the hung lookup was joined)", n)
+		}
+
+		// Through a session: 503 with Retry-After.
+		e := newTestEnv(t, memstore.NewWithCleanupInterval(0))
+		if e.s, err = NewSession(e.sm, e.loadUser, WithVersionCheck(cache.Lookup)); err != nil {
+			t.Fatal(err)
+		}
+		e.serve(e.mux())
+		c := e.client()
+		bv.block.Store(false)
+		e.login(c, "1")
+		bv.block.Store(true)
+		cache.Forget("1")
+		want503(t, within(t, 2*time.Second, "/me", func() testResponse { return e.do(c, "GET", "/me", nil, nil) }))
+	})
+
+	t.Run("token endpoint answer", func(t *testing.T) {
+		rec := httptest.NewRecorder()
+		DefaultTokenErrorHandler(rec, httptest.NewRequest("POST", "/token/refresh", nil), &storeTimeoutError{errStoreDown})
+		if rec.Code != 503 || rec.Header().Get("Retry-After") == "" || !strings.Contains(rec.Body.String(), "temporarily_unavailable") || strings.Contains(rec.Body.String(), "test") {
+			t.Fatalf("%d %q %v", rec.Code, rec.Body, rec.Header())
+		}
+	})
+
+	t.Run("options", func(t *testing.T) {
+		if _, err := NewVersionCache(&blockingVersions{}, WithStoreTimeout(0)); err == nil {
+			t.Error("WithStoreTimeout(0) accepted")
+		}
+		if _, err := NewJWT(toTestUser, WithStoreTimeout(time.Second)); err == nil || !strings.Contains(err.Error(), "WithStoreTimeout applies to") {
+			t.Errorf("NewJWT(WithStoreTimeout): %v", err)
+		}
+	})
+}
+
+// TestPGStoreCallsBounded (item 15): a statement of the PostgreSQL store
+// that waits on a lock held elsewhere gives up at the store timeout with
+// ErrStoreUnavailable, and cancels its query.
+func TestPGStoreCallsBounded(t *testing.T) {
+	db := testPGDB(t)
+	s, err := NewPostgresStore(db, WithStoreTimeout(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if err := s.Add(ctx, "u"); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `SELECT version FROM authkit_token_versions WHERE user_id = 'u' FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	err = within(t, 3*time.Second, "Bump", func() error { _, err := s.Bump(ctx, "u"); return err })
+	if !errors.Is(err, ErrStoreUnavailable) {
+		t.Fatalf("Bump under a held lock: %v, want ErrStoreUnavailable", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("Bump took %v", d)
+	}
+	// The query was cancelled, not left waiting for the lock.
+	for deadline := time.Now().Add(2 * time.Second); ; {
+		var waiting int
+		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'authkit_token_versions'::regclass`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d statements still wait for the lock", waiting)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	tx.Rollback()
+	if v, err := s.Bump(ctx, "u"); err != nil || v != 1 {
+		t.Fatalf("Bump after the lock: %d, %v", v, err)
+	}
 }
