@@ -173,6 +173,13 @@ func (c *VersionCache) Lookup(ctx context.Context, userID string) (int64, error)
 
 func (c *VersionCache) miss(ctx context.Context, userID string, gen uint64) (int64, error) {
 	ch := c.group.DoChan(userID, func() (any, error) {
+		// A caller that missed just before another flight filled the entry
+		// (and ended) finds it here, and costs no second query.
+		if v, ok := c.entries.Load(userID); ok && c.gen.Load() == gen {
+			if e := v.(*cacheEntry); c.now == nil || c.now().Sub(c.epoch) < e.expires {
+				return e.version, nil
+			}
+		}
 		// Detached from the first caller, who may give up, but bounded: a
 		// lookup that never answers ends at the store timeout, so that the
 		// user's later requests start a fresh one instead of joining it.
