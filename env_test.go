@@ -379,7 +379,7 @@ func (e *env) jarToken(c *http.Client) string {
 
 // storeKey is the key under which a store holds token (HashTokenInStore).
 func storeKey(token string) string {
-	h := sha256.Sum256([]byte(token))
+	h := sha256.Sum256([]byte(scsToken(token)))
 	return base64.RawURLEncoding.EncodeToString(h[:])
 }
 
@@ -441,7 +441,7 @@ func checkSetCookie(t testing.TB, r response, cleared bool) string {
 			t.Errorf("Set-Cookie %q does not clear the cookie", line)
 		}
 	} else {
-		if !validSessionToken(value) {
+		if !validSessionToken(scsToken(value)) {
 			t.Errorf("Set-Cookie value %q is not a session token", value)
 		}
 		if attrs["Max-Age"] || attrs["Expires"] {

@@ -63,6 +63,11 @@ var (
 	// route requires ([WithScopes]). The default answer is 403 with
 	// error="insufficient_scope" and the required scopes (RFC 6750 §3.1).
 	ErrInsufficientScope = errors.New("authkit: insufficient scope")
+	// ErrStoreUnavailable means a store call did not answer within its bound
+	// ([WithStoreTimeout], default 5 seconds): the request fails closed.
+	// [DefaultErrorHandler] answers 503 with Retry-After, as does
+	// [DefaultTokenErrorHandler] ({"error":"temporarily_unavailable"}).
+	ErrStoreUnavailable = errors.New("authkit: store unavailable")
 
 	// ErrFamilyNotFound is what a [FamilyStore] returns for an unknown
 	// refresh-token family.
@@ -73,6 +78,10 @@ var (
 	// current one (reuse), or the family is revoked or expired.
 	ErrFamilyNotRotated = errors.New("authkit: refresh family not rotated")
 )
+
+// errUnsupportedGrantType marks a token request whose grant_type the
+// endpoint does not serve: RFC 6749 §5.2 unsupported_grant_type.
+var errUnsupportedGrantType = errors.New("authkit: unsupported grant_type")
 
 // errSessionNotLoaded means a session was used where the kit did not load
 // it: the handler is not wrapped by Session.LoadAndSave or by

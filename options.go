@@ -80,6 +80,7 @@ type common struct {
 	versions     func(ctx context.Context, userID string) (int64, error) // a VersionLookup
 	errorHandler func(http.ResponseWriter, *http.Request, error)         // an ErrorHandler
 	crossOrigin  *http.CrossOriginProtection
+	storeTimeout time.Duration // 0: defaultStoreTimeout
 }
 
 // once records a single-valued option and refuses a second one, naming both.

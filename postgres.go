@@ -2,6 +2,7 @@ package authkit
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -46,8 +47,11 @@ type postgresSQL struct {
 	migrate                         []string
 	version, bump, add, remove      string
 	sessionInsert, sessionUpdate    string
+	sessionFind, sessionUpsert      string
+	sessionDelete                   string
 	familyCreate, familyRotate      string
 	familyRead, familyRevoke, sweep string
+	keyInsert, keyRead              string
 }
 
 // WithSessionTable sets the session table, which may be schema-qualified
@@ -89,9 +93,12 @@ func WithUsersTable(table, idColumn, versionColumn string) Option {
 // NewPostgresStore returns a [Store] in PostgreSQL through [database/sql]
 // (any driver; the tests use pgx), shared by every process on the database.
 // It does not touch the database: [Store.Migrate] creates the session table
-// (default "sessions", scs's schema), authkit_refresh_families and, unless
-// [WithUsersTable], authkit_token_versions. scs deletes expired sessions
-// every five minutes.
+// (default "sessions", scs's schema), authkit_refresh_families,
+// authkit_keys (the session cookie's key, see [WithSessionSecret]) and,
+// unless [WithUsersTable], authkit_token_versions. scs deletes expired
+// sessions every five minutes. Every statement but Migrate's is bounded by
+// [WithStoreTimeout] (default 5 seconds) and then fails with an error
+// wrapping [ErrStoreUnavailable]; Migrate is bounded by its context only.
 func NewPostgresStore(db *sql.DB, opts ...Option) (*Store, error) {
 	cfg := postgresConfig{sessionTable: `"sessions"`, sessionsIndex: `"sessions_expiry_idx"`, cleanup: 5 * time.Minute}
 	err := applyOptions(opts, forStore, &cfg)
@@ -120,9 +127,18 @@ func buildSQL(c postgresConfig) postgresSQL {
 				revoked_at   timestamptz)`,
 			`CREATE INDEX IF NOT EXISTS authkit_refresh_families_expires_at_idx ON authkit_refresh_families (expires_at)`,
 			`CREATE INDEX IF NOT EXISTS authkit_refresh_families_user_id_idx ON authkit_refresh_families (user_id)`,
+			`CREATE TABLE IF NOT EXISTS authkit_keys (
+				name       text        PRIMARY KEY,
+				secret     bytea       NOT NULL,
+				created_at timestamptz NOT NULL DEFAULT current_timestamp)`,
 		},
+		keyInsert:     `INSERT INTO authkit_keys (name, secret) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`,
+		keyRead:       `SELECT secret FROM authkit_keys WHERE name = $1`,
 		sessionInsert: `INSERT INTO ` + c.sessionTable + ` (token, data, expiry) VALUES ($1, $2, $3)`,
 		sessionUpdate: `UPDATE ` + c.sessionTable + ` SET data = $2, expiry = $3 WHERE token = $1 AND current_timestamp < expiry`,
+		sessionFind:   `SELECT data FROM ` + c.sessionTable + ` WHERE token = $1 AND current_timestamp < expiry`,
+		sessionUpsert: `INSERT INTO ` + c.sessionTable + ` (token, data, expiry) VALUES ($1, $2, $3) ON CONFLICT (token) DO UPDATE SET data = EXCLUDED.data, expiry = EXCLUDED.expiry`,
+		sessionDelete: `DELETE FROM ` + c.sessionTable + ` WHERE token = $1`,
 		familyCreate: `INSERT INTO authkit_refresh_families
 			(family_id, user_id, version, current_hash, created_at, expires_at, last_used_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7)`,
@@ -183,6 +199,7 @@ func (s *postgresStore) sessions() scs.Store {
 			PostgresStore: postgresstore.NewWithConfig(s.db, postgresstore.Config{TableName: s.cfg.sessionTable, CleanUpInterval: s.cfg.cleanup}),
 			db:            s.db,
 			sql:           &s.sql,
+			timeout:       s.cfg.timeout(),
 		}
 	}
 	return s.session
@@ -205,8 +222,10 @@ func (s *postgresStore) Bump(ctx context.Context, userID string) (int64, error) 
 }
 
 func (s *postgresStore) scanVersion(ctx context.Context, q, userID, what string) (int64, error) {
+	ctx, cancel := boundStore(ctx, s.cfg.timeout())
+	defer cancel()
 	var v int64
-	err := s.db.QueryRowContext(ctx, q, userID).Scan(&v)
+	err := storeErr(ctx, s.db.QueryRowContext(ctx, q, userID).Scan(&v))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return 0, ErrUnknownUser
@@ -230,8 +249,10 @@ func (s *postgresStore) exec(ctx context.Context, q, what string, args ...any) e
 	if q == "" {
 		return errUsersTable
 	}
+	ctx, cancel := boundStore(ctx, s.cfg.timeout())
+	defer cancel()
 	if _, err := s.db.ExecContext(ctx, q, args...); err != nil {
-		return fmt.Errorf("authkit: %s: %w", what, err)
+		return fmt.Errorf("authkit: %s: %w", what, storeErr(ctx, err))
 	}
 	return nil
 }
@@ -248,9 +269,11 @@ func (s *postgresStore) CreateFamily(ctx context.Context, f RefreshFamily, curre
 }
 
 func (s *postgresStore) RotateFamily(ctx context.Context, id string, old, next [32]byte, now time.Time) (RefreshFamily, error) {
+	ctx, cancel := boundStore(ctx, s.cfg.timeout())
+	defer cancel()
 	f := RefreshFamily{ID: id}
-	err := s.db.QueryRowContext(ctx, s.sql.familyRotate, id, old[:], next[:], now).
-		Scan(&f.UserID, &f.Version, &f.CreatedAt, &f.ExpiresAt, &f.LastUsedAt)
+	err := storeErr(ctx, s.db.QueryRowContext(ctx, s.sql.familyRotate, id, old[:], next[:], now).
+		Scan(&f.UserID, &f.Version, &f.CreatedAt, &f.ExpiresAt, &f.LastUsedAt))
 	if err == nil {
 		return f, nil
 	}
@@ -258,8 +281,8 @@ func (s *postgresStore) RotateFamily(ctx context.Context, id string, old, next [
 		return RefreshFamily{}, fmt.Errorf("authkit: rotating a refresh family: %w", err)
 	}
 	var revoked sql.NullTime
-	err = s.db.QueryRowContext(ctx, s.sql.familyRead, id).
-		Scan(&f.UserID, &f.Version, &f.CreatedAt, &f.ExpiresAt, &f.LastUsedAt, &revoked)
+	err = storeErr(ctx, s.db.QueryRowContext(ctx, s.sql.familyRead, id).
+		Scan(&f.UserID, &f.Version, &f.CreatedAt, &f.ExpiresAt, &f.LastUsedAt, &revoked))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return RefreshFamily{}, ErrFamilyNotFound
@@ -273,9 +296,11 @@ func (s *postgresStore) RotateFamily(ctx context.Context, id string, old, next [
 }
 
 func (s *postgresStore) RevokeFamily(ctx context.Context, id string, now time.Time) (bool, error) {
+	ctx, cancel := boundStore(ctx, s.cfg.timeout())
+	defer cancel()
 	res, err := s.db.ExecContext(ctx, s.sql.familyRevoke, id, now)
 	if err != nil {
-		return false, fmt.Errorf("authkit: revoking a refresh family: %w", err)
+		return false, fmt.Errorf("authkit: revoking a refresh family: %w", storeErr(ctx, err))
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
@@ -289,19 +314,84 @@ func (s *postgresStore) RevokeFamily(ctx context.Context, id string, now time.Ti
 // conditionalStore in sessionstore.go), which never re-create a deleted row.
 type postgresSessions struct {
 	*postgresstore.PostgresStore
-	db   *sql.DB
-	sql  *postgresSQL
-	stop sync.Once
+	db      *sql.DB
+	sql     *postgresSQL
+	timeout time.Duration
+	stop    sync.Once
 }
 
 func (p *postgresSessions) insertCtx(ctx context.Context, key string, b []byte, expiry time.Time) error {
+	ctx, cancel := boundStore(ctx, p.timeout)
+	defer cancel()
 	_, err := p.db.ExecContext(ctx, p.sql.sessionInsert, key, b, expiry.UTC())
+	return storeErr(ctx, err)
+}
+
+// FindCtx, CommitCtx and DeleteCtx are postgresstore's statements, with the
+// context (postgresstore has none) and the store timeout.
+func (p *postgresSessions) FindCtx(ctx context.Context, key string) ([]byte, bool, error) {
+	ctx, cancel := boundStore(ctx, p.timeout)
+	defer cancel()
+	var b []byte
+	err := p.db.QueryRowContext(ctx, p.sql.sessionFind, key).Scan(&b)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, false, nil
+	case err != nil:
+		return nil, false, storeErr(ctx, err)
+	}
+	return b, true, nil
+}
+
+func (p *postgresSessions) CommitCtx(ctx context.Context, key string, b []byte, expiry time.Time) error {
+	ctx, cancel := boundStore(ctx, p.timeout)
+	defer cancel()
+	_, err := p.db.ExecContext(ctx, p.sql.sessionUpsert, key, b, expiry.UTC())
+	return storeErr(ctx, err)
+}
+
+func (p *postgresSessions) DeleteCtx(ctx context.Context, key string) error {
+	ctx, cancel := boundStore(ctx, p.timeout)
+	defer cancel()
+	_, err := p.db.ExecContext(ctx, p.sql.sessionDelete, key)
+	return storeErr(ctx, err)
+}
+
+// updateCtx returns errSessionGone when no row matched.
+func (p *postgresSessions) updateCtx(ctx context.Context, key string, b []byte, expiry time.Time) error {
+	ctx, cancel := boundStore(ctx, p.timeout)
+	defer cancel()
+	res, err := p.db.ExecContext(ctx, p.sql.sessionUpdate, key, b, expiry.UTC())
+	if err != nil {
+		return storeErr(ctx, err)
+	}
+	n, err := res.RowsAffected()
+	if err == nil && n == 0 {
+		err = errSessionGone
+	}
 	return err
 }
 
-func (p *postgresSessions) updateCtx(ctx context.Context, key string, b []byte, expiry time.Time) error {
-	_, err := p.db.ExecContext(ctx, p.sql.sessionUpdate, key, b, expiry.UTC())
-	return err
+// sessionSecret returns the secret of the session cookie's MAC, shared by
+// every process on the database: the first to ask stores a random one, and
+// everyone reads what is stored (a separate statement, so that it sees a
+// row another process committed meanwhile).
+func (p *postgresSessions) sessionSecret(ctx context.Context) ([]byte, error) {
+	ctx, cancel := boundStore(ctx, p.timeout)
+	defer cancel()
+	fresh := make([]byte, 32)
+	rand.Read(fresh) // never fails
+	if _, err := p.db.ExecContext(ctx, p.sql.keyInsert, sessionKeyName, fresh); err != nil {
+		return nil, storeErr(ctx, err)
+	}
+	var secret []byte
+	if err := p.db.QueryRowContext(ctx, p.sql.keyRead, sessionKeyName).Scan(&secret); err != nil {
+		return nil, storeErr(ctx, err)
+	}
+	if len(secret) < minSessionSecret {
+		return nil, fmt.Errorf("authkit_keys holds a %d-byte %s, want %d", len(secret), sessionKeyName, minSessionSecret)
+	}
+	return secret, nil
 }
 
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)

@@ -452,10 +452,6 @@ func refreshTokenFromForm(body []byte) (string, error) {
 	return token, nil
 }
 
-// errUnsupportedGrantType marks a token request whose grant_type the
-// endpoint does not serve: RFC 6749 §5.2 unsupported_grant_type.
-var errUnsupportedGrantType = errors.New("authkit: unsupported grant_type")
-
 // methodNotAllowed answers a request to a POST-only endpoint with another
 // method.
 func methodNotAllowed(w http.ResponseWriter) {

@@ -40,7 +40,6 @@ func (s *commitThenFail) RotateFamily(ctx context.Context, id string, old, next 
 
 func TestRefreshRetry(t *testing.T) { forEachBackend(t, runRefreshRetrySuite) }
 
-
 // wantLive checks that the family of rt is live and that its current token
 // is the one with jti's hash, and that no reuse was reported.
 func (e *env) wantLive(rt, successor string) {

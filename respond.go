@@ -28,6 +28,7 @@ type ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 //   - [ErrCrossOrigin]: 403
 //   - [ErrInsufficientScope]: 403, WWW-Authenticate: Bearer realm="…", error="insufficient_scope", scope="…"
 //   - [ErrNotReady]: 503, Retry-After: 5
+//   - [ErrStoreUnavailable] (a store that did not answer in time): 503, Retry-After: 5
 //   - anything else (a failing store or callback): 500
 //
 // The cause is logged with [log/slog], at debug level for refusals and error
@@ -39,6 +40,10 @@ func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	h.Set("Cache-Control", "no-store")
 	var status int
 	switch {
+	case errors.Is(err, ErrStoreUnavailable):
+		status = http.StatusServiceUnavailable
+		h.Set("Retry-After", retryAfter)
+		slog.ErrorContext(r.Context(), "authkit: store unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
 	case errors.Is(err, ErrCrossOrigin):
 		status = http.StatusForbidden
 	case errors.Is(err, ErrInsufficientScope):
@@ -46,7 +51,7 @@ func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 		h.Set("WWW-Authenticate", `Bearer realm="`+realm+`", error="insufficient_scope", scope="`+scopeOf(err)+`"`)
 	case errors.Is(err, ErrNotReady):
 		status = http.StatusServiceUnavailable
-		h.Set("Retry-After", notReadyRetryAfter)
+		h.Set("Retry-After", retryAfter)
 	case errors.Is(err, ErrInvalidRequest):
 		status = http.StatusBadRequest
 		h.Set("WWW-Authenticate", `Bearer realm="`+realm+`", error="invalid_request"`)
@@ -60,7 +65,7 @@ func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 		status = http.StatusInternalServerError
 		slog.ErrorContext(r.Context(), "authkit: authentication failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	if status != http.StatusInternalServerError {
+	if status < http.StatusInternalServerError {
 		slog.DebugContext(r.Context(), "authkit: request refused", "status", status, "err", err)
 	}
 	h.Set("Content-Type", "text/plain; charset=utf-8")
@@ -74,10 +79,15 @@ func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 // Cache-Control: no-store: [ErrInvalidRequest] 400 invalid_request,
 // [ErrInvalidToken] 400 invalid_grant, [ErrCrossOrigin] 403 invalid_request, a
 // grant_type the endpoint does not serve 400 unsupported_grant_type,
+// [ErrStoreUnavailable] 503 temporarily_unavailable with Retry-After: 5,
 // anything else 500 server_error (logged with [log/slog]). It is safe for
 // concurrent use.
 func DefaultTokenErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
+	case errors.Is(err, ErrStoreUnavailable):
+		slog.ErrorContext(r.Context(), "authkit: store unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		w.Header().Set("Retry-After", retryAfter)
+		writeOAuthError(w, http.StatusServiceUnavailable, "temporarily_unavailable")
 	case errors.Is(err, ErrCrossOrigin):
 		slog.DebugContext(r.Context(), "authkit: token request refused", "err", err)
 		writeOAuthError(w, http.StatusForbidden, "invalid_request")
@@ -136,10 +146,6 @@ func realmOf(err error) string {
 
 const defaultRealm = "authkit"
 
-// notReadyRetryAfter is the Retry-After, in seconds, of the answer to
-// ErrNotReady.
-const notReadyRetryAfter = "5"
-
 // scopeError is ErrInsufficientScope with the scopes the route requires.
 type scopeError struct{ scope string }
 
@@ -155,6 +161,10 @@ func scopeOf(err error) string {
 	}
 	return ""
 }
+
+// retryAfter is the Retry-After, in seconds, of a 503 (keys not fetched yet,
+// a store that did not answer): about one store timeout.
+const retryAfter = "5"
 
 // validRealm reports whether s can stand inside a quoted auth-param without
 // escaping (RFC 6750 §3: %x20-21 / %x23-5B / %x5D-7E).

@@ -37,6 +37,8 @@ type sessionConfig struct {
 	common
 	idle, absolute, touch time.Duration
 	insecure, persistent  bool
+	freshAtLogin          bool
+	macKey                []byte // from WithSessionSecret; nil: the guarded store's key
 }
 
 // WithSessionIdleTimeout sets how long a session may go unused before the kit
@@ -108,6 +110,40 @@ func WithPersistentSessionCookie() Option {
 	})
 }
 
+// WithFreshSessionAtLogin makes [Session.Login] drop every value the session
+// held before, as well as renewing its token, so that nothing put into an
+// anonymous session (a return_to URL planted by an attacker, say) outlives
+// the login. Copy out what must survive (a cart) before calling Login, and
+// put it back after. Default: Login keeps the values of an anonymous session
+// or of the same user's, and drops them only when another user logs in.
+func WithFreshSessionAtLogin() Option {
+	return singleOption("WithFreshSessionAtLogin", "", forSession, func(c *sessionConfig) error {
+		c.freshAtLogin = true
+		return nil
+	})
+}
+
+// WithSessionSecret sets the secret from which [NewSession] derives the key
+// of the session cookie's MAC, which lets the kit refuse a forged cookie
+// without a store query. Give every instance of the application the same
+// secret, at least 32 random bytes; the kit derives its own key from it, so
+// the secret may also serve other purposes. Changing it invalidates every
+// session cookie. Default: with the kit's PostgreSQL store a random secret
+// kept in the database (shared by every process on it), otherwise one
+// generated in the process (correct for a single process only).
+func WithSessionSecret(secret []byte) Option {
+	return singleOption("WithSessionSecret", "secret", forSession, func(c *sessionConfig) error {
+		if len(secret) < minSessionSecret {
+			return fmt.Errorf("WithSessionSecret: %d bytes, want at least %d", len(secret), minSessionSecret)
+		}
+		if isLowEntropy(secret) {
+			return errors.New("WithSessionSecret: the secret is one repeated byte: use random bytes")
+		}
+		c.macKey = deriveSessionKey(secret)
+		return nil
+	})
+}
+
 // NewSessionManager returns an scs session manager with the kit's secure
 // defaults, ready for [NewSession]; store is where sessions live (nil: a
 // memstore with its cleanup goroutine; for PostgreSQL, [Store.Sessions]). The
@@ -149,9 +185,10 @@ func NewSessionManager(store scs.Store) *scs.SessionManager {
 // routes that call [Session.Login] or [Session.Logout] without them are
 // wrapped with [Session.LoadAndSave] (nesting is harmless). Used where the kit
 // did not load it, or under scs's own LoadAndSave, a request gets 500
-// (logged), never scs's panic.
+// (logged), never scs's panic; so does one through a zero Session, not built
+// by NewSession.
 //
-// A request without the cookie costs no store access; with one, one read; the
+// A request without a genuine cookie costs no store access; with one, one read; the
 // session is written back only when it changed or its recorded activity is
 // older than the touch interval.
 //
@@ -159,8 +196,9 @@ func NewSessionManager(store scs.Store) *scs.SessionManager {
 // current token version, or whose user is [ErrUnknownUser] is destroyed and
 // refused with an error matching [ErrInvalidToken] and [ErrNoCredentials]
 // (Require: 401 and the cookie cleared; Optional: anonymous). The cookie sent
-// twice is 400 ([ErrInvalidRequest]); a malformed cookie is ignored without a
-// store query. A state-changing request the session authenticates must pass
+// twice is 400 ([ErrInvalidRequest]). The cookie carries a MAC of the scs
+// token (see [WithSessionSecret]): a malformed, random or altered cookie is
+// ignored without a store query, like a missing one. A state-changing request the session authenticates must pass
 // the cross-origin check ([WithCrossOriginProtection]), else 403
 // ([ErrCrossOrigin]). A logged-out session never comes back, not even from a
 // request in flight, across processes sharing a PostgreSQL [Store]
@@ -266,6 +304,9 @@ func (s *Session[U]) Authenticate(r *http.Request) (U, error) {
 
 func (s *Session[U]) identify(r *http.Request) (U, *Claims, Method, error) {
 	var zero U
+	if !s.built() {
+		return zero, nil, MethodSession, errSessionNotBuilt
+	}
 	ctx := r.Context()
 	st := s.g.state(ctx)
 	if st == nil {
@@ -341,7 +382,8 @@ func (e *sessionEnded) Unwrap() []error { return []error{e.reason, ErrNoCredenti
 // the session token first (session fixation: the old token is deleted and
 // cannot come back), then stores the user ID, the login time and, with
 // [WithVersionCheck], the user's current version; a session of another user
-// loses its other values. Call it again after a privilege change. The new
+// loses its other values, and with [WithFreshSessionAtLogin] every session
+// does (by default an anonymous session's values, e.g. a cart, survive). Call it again after a privilege change. The new
 // cookie goes out, with Cache-Control: no-store, when the handler first
 // writes.
 //
@@ -369,7 +411,7 @@ func (s *Session[U]) Login(ctx context.Context, userID string) error {
 	if err := sm.RenewToken(ctx); err != nil {
 		return fmt.Errorf("authkit: Login: renewing the session token: %w", err)
 	}
-	if prev := sm.GetString(ctx, sessionUserKey); prev != "" && prev != userID {
+	if prev := sm.GetString(ctx, sessionUserKey); s.cfg.freshAtLogin || prev != "" && prev != userID {
 		_ = sm.Clear(ctx) // never fails
 	}
 	now := s.cfg.now()
@@ -395,8 +437,18 @@ func (s *Session[U]) Logout(ctx context.Context) error {
 	return nil
 }
 
+// built reports whether s came from NewSession: a zero Session (or a nil
+// one) fails closed with errSessionNotBuilt, never a panic.
+func (s *Session[U]) built() bool { return s != nil && s.sm != nil && s.g != nil && s.loadUser != nil }
+
+// errSessionNotBuilt is the failure of a Session not made by NewSession (500).
+var errSessionNotBuilt = errors.New("authkit: Session not built by NewSession")
+
 // usable reports why Login or Logout may not change the request's session.
 func (s *Session[U]) usable(ctx context.Context) error {
+	if !s.built() {
+		return errSessionNotBuilt
+	}
 	st := s.g.state(ctx)
 	switch {
 	case st == nil:
@@ -447,19 +499,28 @@ var errForeignLoad = fmt.Errorf("%w (found a session loaded by scs's LoadAndSave
 // already did for this request.
 func (s *Session[U]) load(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.built() {
+			DefaultErrorHandler(w, r, errSessionNotBuilt) // 500, logged
+			return
+		}
 		ctx := r.Context()
 		if s.g.state(ctx) != nil {
 			next.ServeHTTP(w, r)
 			return
 		}
 		w.Header().Add("Vary", "Cookie")
-		st := &loadState{crossOrigin: checkCrossOrigin(s.cfg.crossOrigin, r)}
+		st := &loadState{crossOrigin: checkCrossOrigin(s.cfg.crossOrigin, r), timeout: s.cfg.timeout()}
 		token := ""
 		switch cs := r.CookiesNamed(s.sm.Cookie.Name); {
 		case len(cs) > 1:
 			st.err = invalidRequest("session cookie sent more than once")
-		case len(cs) == 1 && validSessionToken(cs[0].Value):
-			token = cs[0].Value
+		case len(cs) == 1 && len(cs[0].Value) == sessionCookieLen:
+			key, err := s.macKey(ctx)
+			if err != nil {
+				s.sm.ErrorFunc(w, r, err)
+				return
+			}
+			token = sessionCookieToken(key, cs[0].Value) // "" unless the MAC checks out
 		}
 		ctx = context.WithValue(ctx, sessionStateKey{s.g}, st)
 		loaded, err := s.sm.Load(ctx, token)
@@ -473,24 +534,21 @@ func (s *Session[U]) load(next http.Handler) http.Handler {
 			return
 		}
 		r = r.WithContext(loaded)
-		sw := &sessionWriter{ResponseWriter: w, r: r, sm: s.sm}
+		sw := &sessionWriter{ResponseWriter: w, r: r, sm: s.sm, st: st, key: s.macKey}
 		next.ServeHTTP(sw, r)
 		sw.save()
 	})
 }
 
-// validSessionToken reports whether v can be an scs token: 32 random bytes in
-// unpadded base64url. Anything else is ignored without asking the store.
-func validSessionToken(v string) bool {
-	if len(v) != 43 {
-		return false
+// macKey returns the key of the session cookie's MAC (sessioncookie.go).
+func (s *Session[U]) macKey(ctx context.Context) ([]byte, error) {
+	if s.cfg.macKey != nil {
+		return s.cfg.macKey, nil
 	}
-	for i := 0; i < len(v); i++ {
-		if !b64url[v[i]] {
-			return false
-		}
+	if k := s.g.keys.key.Load(); k != nil {
+		return *k, nil
 	}
-	return true
+	return bounded(s.g, ctx, func(ctx context.Context) ([]byte, error) { return s.g.keys.get(ctx, s.g.inner) })
 }
 
 // sessionWriter saves the session before the response header goes out, as
@@ -501,6 +559,8 @@ type sessionWriter struct {
 	http.ResponseWriter
 	r      *http.Request
 	sm     *scs.SessionManager
+	st     *loadState
+	key    func(context.Context) ([]byte, error) // the MAC key of the cookie
 	saved  bool
 	failed bool
 }
@@ -516,13 +576,26 @@ func (w *sessionWriter) save() bool {
 	ctx := w.r.Context()
 	switch w.sm.Status(ctx) {
 	case scs.Modified:
+		key, err := w.key(ctx)
+		if err != nil {
+			w.failed = true
+			w.sm.ErrorFunc(w.ResponseWriter, w.r, err)
+			return false
+		}
 		token, expiry, err := w.sm.Commit(ctx)
 		if err != nil {
 			w.failed = true
 			w.sm.ErrorFunc(w.ResponseWriter, w.r, err)
 			return false
 		}
-		w.sm.WriteSessionCookie(ctx, w.ResponseWriter, token, expiry)
+		if w.st.gone {
+			// The session was deleted while this request ran (a logout, or
+			// a login renewing the token in another request): the update
+			// matched nothing, and the old cookie must not come back over
+			// the one that request set.
+			return true
+		}
+		w.sm.WriteSessionCookie(ctx, w.ResponseWriter, sessionCookieValue(key, token), expiry)
 	case scs.Destroyed:
 		w.sm.WriteSessionCookie(ctx, w.ResponseWriter, "", time.Time{})
 	default:

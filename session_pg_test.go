@@ -3,6 +3,7 @@ package authkit
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -204,8 +205,8 @@ func TestPostgresSessionStoreConditionalWrites(t *testing.T) {
 	store := newPGDB(t).sessions()
 	ctx := context.Background()
 	later := time.Now().Add(time.Hour)
-	if err := store.updateCtx(ctx, "k", []byte("a"), later); err != nil {
-		t.Fatal(err)
+	if err := store.updateCtx(ctx, "k", []byte("a"), later); !errors.Is(err, errSessionGone) {
+		t.Fatalf("update of a missing row: %v, want errSessionGone", err)
 	}
 	if _, found, _ := store.Find("k"); found {
 		t.Fatal("update inserted a row")
@@ -225,8 +226,8 @@ func TestPostgresSessionStoreConditionalWrites(t *testing.T) {
 	if err := store.Commit("gone", []byte("e"), time.Now().Add(-time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if err := store.updateCtx(ctx, "gone", []byte("f"), later); err != nil {
-		t.Fatal(err)
+	if err := store.updateCtx(ctx, "gone", []byte("f"), later); !errors.Is(err, errSessionGone) {
+		t.Fatalf("update of an expired row: %v, want errSessionGone", err)
 	}
 	if _, found, _ := store.Find("gone"); found {
 		t.Fatal("update revived an expired row")

@@ -166,7 +166,7 @@ func TestSessionFixation(t *testing.T) {
 			wantStatus(t, e.do(e.bare(), "GET", "/me", withCookie(anon), nil), 401, "")
 			wantStatus(t, e.do(c, "GET", "/me", nil, nil), 200, "alice via session")
 			// The application data survives the renewal for the same browser.
-			ctx, err := e.sm.Load(context.Background(), tok)
+			ctx, err := e.sm.Load(context.Background(), scsToken(tok))
 			if err != nil || e.sm.GetString(ctx, "cart") != "apples" {
 				t.Fatalf("cart lost at login: %v", err)
 			}

@@ -2,11 +2,13 @@ package authkit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
+	"github.com/alexedwards/scs/v2/memstore"
 )
 
 // This file keeps logged-out sessions dead.
@@ -19,7 +21,9 @@ import (
 // generated in this request: at login, or the first save of a new session),
 // and writes a token it loaded with an update that cannot create the row.
 // Logout, renewal at login and refusals delete the row; an in-flight
-// request's later update then finds nothing to update.
+// request's later update then finds nothing to update, and that request
+// writes no cookie (it would replace the one the login set with the dead
+// token, logging the user out).
 //
 // How the store knows what the request loaded: scs calls the store back with
 // the request's context, and nothing else of the request. Session.load puts a
@@ -42,7 +46,9 @@ type loadState struct {
 	err         error // a refusal that holds whatever the session says
 	crossOrigin error // the result of the cross-origin check, for session-authenticated requests
 	findDone    bool
-	loadedKey   string // the store key the request's load found, if any
+	loadedKey   string        // the store key the request's load found, if any
+	gone        bool          // a commit of loadedKey found the session deleted meanwhile
+	timeout     time.Duration // the bound of each store call (WithStoreTimeout)
 }
 
 // sessionStateKey is the context key of a request's loadState for the
@@ -56,9 +62,11 @@ type sessionStateKey struct{ g *guardedStore }
 // request is an update.
 // guardedStore is the store wrapper described above.
 type guardedStore struct {
-	inner scs.Store
-	cond  conditionalStore // the inner store's atomic insert and update, if it has them
-	mu    sync.Mutex       // otherwise: makes look-up-then-write atomic against deletes
+	inner  scs.Store
+	cond   conditionalStore // the inner store's atomic insert and update, if it has them
+	mu     sync.Mutex       // otherwise: makes look-up-then-write atomic against deletes
+	keys   sessionKeys      // the cookie's MAC key, unless WithSessionSecret (sessioncookie.go)
+	direct bool             // the inner store is scs's memstore: no bound needed
 }
 
 // conditionalStore is implemented by stores that can write a session only
@@ -74,7 +82,28 @@ type conditionalStore interface {
 func newGuardedStore(inner scs.Store) *guardedStore {
 	g := &guardedStore{inner: inner}
 	g.cond, _ = inner.(conditionalStore)
+	_, g.direct = inner.(*memstore.MemStore)
 	return g
+}
+
+// bounded runs one call to the inner store under the request's store timeout
+// (the default outside a kit-loaded request); scs's memstore, which never
+// waits, is called directly.
+func bounded[T any](g *guardedStore, ctx context.Context, f func(context.Context) (T, error)) (T, error) {
+	if g.direct {
+		return f(ctx)
+	}
+	d := defaultStoreTimeout
+	if st := g.state(ctx); st != nil && st.timeout > 0 {
+		d = st.timeout
+	}
+	return callBounded(ctx, d, f)
+}
+
+// boundedErr is bounded for a call that returns only an error.
+func boundedErr(g *guardedStore, ctx context.Context, f func(context.Context) error) error {
+	_, err := bounded(g, ctx, func(ctx context.Context) (struct{}, error) { return struct{}{}, f(ctx) })
+	return err
 }
 
 func (g *guardedStore) state(ctx context.Context) *loadState {
@@ -108,20 +137,37 @@ func (g *guardedStore) Commit(key string, b []byte, expiry time.Time) error {
 func (g *guardedStore) CommitCtx(ctx context.Context, key string, b []byte, expiry time.Time) error {
 	if st := g.state(ctx); st != nil && key != st.loadedKey {
 		if g.cond != nil {
-			return g.cond.insertCtx(ctx, key, b, expiry)
+			return boundedErr(g, ctx, func(ctx context.Context) error { return g.cond.insertCtx(ctx, key, b, expiry) })
 		}
 		return g.commit(ctx, key, b, expiry)
 	}
+	st := g.state(ctx)
 	if g.cond != nil {
-		return g.cond.updateCtx(ctx, key, b, expiry)
+		err := boundedErr(g, ctx, func(ctx context.Context) error { return g.cond.updateCtx(ctx, key, b, expiry) })
+		if errors.Is(err, errSessionGone) {
+			if st != nil {
+				st.gone = true
+			}
+			return nil
+		}
+		return err
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if _, found, err := g.find(ctx, key); err != nil || !found {
+		if st != nil && err == nil {
+			st.gone = true
+		}
 		return err
 	}
 	return g.commit(ctx, key, b, expiry)
 }
+
+// errSessionGone is what a conditionalStore's update returns when no row
+// matched: the session was deleted (logged out, renewed) or expired. The
+// guarded store reports it to the request's loadState, and scs sees a
+// successful commit; the kit then writes no cookie.
+var errSessionGone = errors.New("authkit: session deleted meanwhile")
 
 func (g *guardedStore) Delete(key string) error { return g.DeleteCtx(context.Background(), key) }
 
@@ -132,10 +178,12 @@ func (g *guardedStore) DeleteCtx(ctx context.Context, key string) error {
 		g.mu.Lock()
 		defer g.mu.Unlock()
 	}
-	if cs, ok := g.inner.(scs.CtxStore); ok {
-		return cs.DeleteCtx(ctx, key)
-	}
-	return g.inner.Delete(key)
+	return boundedErr(g, ctx, func(ctx context.Context) error {
+		if cs, ok := g.inner.(scs.CtxStore); ok {
+			return cs.DeleteCtx(ctx, key)
+		}
+		return g.inner.Delete(key)
+	})
 }
 
 // All lists the sessions for scs's Iterate. Note that Iterate cannot delete
@@ -154,15 +202,28 @@ func (g *guardedStore) AllCtx(ctx context.Context) (map[string][]byte, error) {
 }
 
 func (g *guardedStore) find(ctx context.Context, key string) ([]byte, bool, error) {
-	if cs, ok := g.inner.(scs.CtxStore); ok {
-		return cs.FindCtx(ctx, key)
+	type found struct {
+		b  []byte
+		ok bool
 	}
-	return g.inner.Find(key)
+	r, err := bounded(g, ctx, func(ctx context.Context) (found, error) {
+		var r found
+		var err error
+		if cs, ok := g.inner.(scs.CtxStore); ok {
+			r.b, r.ok, err = cs.FindCtx(ctx, key)
+		} else {
+			r.b, r.ok, err = g.inner.Find(key)
+		}
+		return r, err
+	})
+	return r.b, r.ok, err
 }
 
 func (g *guardedStore) commit(ctx context.Context, key string, b []byte, expiry time.Time) error {
-	if cs, ok := g.inner.(scs.CtxStore); ok {
-		return cs.CommitCtx(ctx, key, b, expiry)
-	}
-	return g.inner.Commit(key, b, expiry)
+	return boundedErr(g, ctx, func(ctx context.Context) error {
+		if cs, ok := g.inner.(scs.CtxStore); ok {
+			return cs.CommitCtx(ctx, key, b, expiry)
+		}
+		return g.inner.Commit(key, b, expiry)
+	})
 }

@@ -75,17 +75,20 @@ func checkVersion(ctx context.Context, lookup VersionLookup, userID string, vers
 // seen within it, one through [VersionCache.Bump] at once. It holds at most
 // [WithCacheSize] users (default 10 000), evicting an arbitrary one when full.
 // Concurrent misses for a user share one query, which runs on when a caller
-// gives up, so the store must bound its own time. Errors, [ErrUnknownUser]
-// included, are never cached. A hit takes no lock, reads no clock (entries
+// gives up but ends at the store timeout ([WithStoreTimeout], default 5
+// seconds) with an error wrapping [ErrStoreUnavailable] (503), even if the
+// store ignores its context. Errors, [ErrUnknownUser] included, are never
+// cached. A hit takes no lock, reads no clock (entries
 // expire by timer; with [WithClock], by that clock) and allocates nothing. It
 // is safe for concurrent use.
 type VersionCache struct {
-	store VersionStore
-	ttl   time.Duration
-	size  int
-	now   func() time.Time // set by WithClock; nil: entries expire by timer
-	epoch time.Time        // c.now() at construction, when c.now is set
-	group singleflight.Group
+	store   VersionStore
+	ttl     time.Duration
+	size    int
+	timeout time.Duration    // the bound of a shared lookup
+	now     func() time.Time // set by WithClock; nil: entries expire by timer
+	epoch   time.Time        // c.now() at construction, when c.now is set
+	group   singleflight.Group
 
 	// entries maps a user ID to an immutable *cacheEntry. Reads take no
 	// lock; writes (fill, expire, Forget) hold mu, which also guards n.
@@ -143,7 +146,7 @@ func NewVersionCache(store VersionStore, opts ...Option) (*VersionCache, error) 
 	if err != nil {
 		return nil, fmt.Errorf("authkit: NewVersionCache: %w", err)
 	}
-	c := &VersionCache{store: store, ttl: cfg.ttl, size: cfg.size, now: cfg.now}
+	c := &VersionCache{store: store, ttl: cfg.ttl, size: cfg.size, timeout: cfg.timeout(), now: cfg.now}
 	if c.now != nil {
 		c.epoch = c.now()
 	}
@@ -170,7 +173,19 @@ func (c *VersionCache) Lookup(ctx context.Context, userID string) (int64, error)
 
 func (c *VersionCache) miss(ctx context.Context, userID string, gen uint64) (int64, error) {
 	ch := c.group.DoChan(userID, func() (any, error) {
-		v, err := c.store.Version(context.WithoutCancel(ctx), userID)
+		// A caller that missed just before another flight filled the entry
+		// (and ended) finds it here, and costs no second query.
+		if v, ok := c.entries.Load(userID); ok && c.gen.Load() == gen {
+			if e := v.(*cacheEntry); c.now == nil || c.now().Sub(c.epoch) < e.expires {
+				return e.version, nil
+			}
+		}
+		// Detached from the first caller, who may give up, but bounded: a
+		// lookup that never answers ends at the store timeout, so that the
+		// user's later requests start a fresh one instead of joining it.
+		v, err := callBounded(context.WithoutCancel(ctx), c.timeout, func(ctx context.Context) (int64, error) {
+			return c.store.Version(ctx, userID)
+		})
 		if err != nil {
 			return nil, err
 		}

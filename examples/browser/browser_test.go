@@ -107,8 +107,8 @@ func TestBrowser(t *testing.T) {
 		}
 		screenshot(t, ctx, "signed-in.png")
 		oldCookie = sessionCookie(t, ctx, url)
-		if oldCookie == nil || !oldCookie.HTTPOnly || oldCookie.Secure || oldCookie.Path != "/" || !oldCookie.Session {
-			t.Fatalf("session cookie %+v: want HttpOnly, not Secure (plain HTTP), Path=/, a session cookie", oldCookie)
+		if oldCookie == nil || !oldCookie.HTTPOnly || !oldCookie.Secure || oldCookie.Path != "/" || !oldCookie.Session {
+			t.Fatalf("session cookie %+v: want HttpOnly, Secure (loopback keeps it), Path=/, a session cookie", oldCookie)
 		}
 		if status, body := apiMe(t, url, oldCookie); status != 200 || body != `{"id":"1","name":"alice","via":"session"}`+"\n" {
 			t.Errorf("/api/me with the browser's cookie: %d %q", status, body)
@@ -331,7 +331,7 @@ func startDemo(t *testing.T, args ...string) string {
 }
 
 // sessionCookieName is the demo's session cookie over plain HTTP.
-const sessionCookieName = "authkit-demo-session"
+const sessionCookieName = "__Host-session"
 
 // signIn signs in through the page's form and waits for the signed-in view.
 func signIn(t *testing.T, ctx context.Context, url, name string) {

@@ -13,8 +13,11 @@ import (
 	"io/fs"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
@@ -68,7 +71,22 @@ func newApp(ctx context.Context, cfg config, key *signingKey) (_ *app, err error
 		if a.db, err = sql.Open("pgx", cfg.databaseURL); err != nil {
 			return nil, fmt.Errorf("database: %w", err)
 		}
-		if err := a.db.PingContext(ctx); err != nil {
+		// The pool: every request costs at most a few short statements
+		// (a session read, a version lookup per user per 5 s, a refresh's
+		// rotation), so dbPoolSize connections serve thousands of requests a
+		// second; keeping them all idle avoids reconnecting under load (with
+		// database/sql's default of 2 idle connections the demo opened a
+		// connection per waiting request). Requests beyond the pool wait,
+		// bounded by the kit's store timeout (5 s): 503, not a pile-up of
+		// connections.
+		a.db.SetMaxOpenConns(dbPoolSize)
+		a.db.SetMaxIdleConns(dbPoolSize)
+		a.db.SetConnMaxIdleTime(5 * time.Minute)
+		// Start-up waits for the database at most cfg.dbTimeout per step,
+		// so that a hung database fails the start instead of hanging it.
+		startCtx, cancel := context.WithTimeout(ctx, cfg.dbTimeout)
+		defer cancel()
+		if err := a.db.PingContext(startCtx); err != nil {
 			return nil, fmt.Errorf("database: %w", err)
 		}
 		if a.store, err = authkit.NewPostgresStore(a.db); err != nil {
@@ -76,11 +94,11 @@ func newApp(ctx context.Context, cfg config, key *signingKey) (_ *app, err error
 		}
 		// Migrate runs under an advisory lock: several demo processes
 		// starting together on one database are safe.
-		if err := a.store.Migrate(ctx); err != nil {
+		if err := a.store.Migrate(startCtx); err != nil {
 			return nil, err
 		}
 		for _, id := range demoUserIDs { // a known user keeps its version
-			if err := a.store.Add(ctx, id); err != nil {
+			if err := a.store.Add(startCtx, id); err != nil {
 				return nil, err
 			}
 		}
@@ -126,10 +144,12 @@ func newApp(ctx context.Context, cfg config, key *signingKey) (_ *app, err error
 
 	sm := authkit.NewSessionManager(sessionStore)
 	var sessionOpts []authkit.Option
-	if isPlainHTTP(cfg.issuer) {
-		// The demo serves plain HTTP: a Secure cookie with the __Host- prefix
-		// would be refused by browsers on any host but localhost, so the demo
-		// opts out (loudly named) and the cookie travels in the clear.
+	if isPlainHTTP(cfg.issuer) && !isLoopback(cfg.issuer) {
+		// The demo serves plain HTTP on a host that is not loopback: a
+		// Secure cookie with the __Host- prefix would not come back, so the
+		// demo opts out (loudly named) and the cookie travels in the clear.
+		// On loopback browsers treat http:// as a secure context and keep
+		// the secure names, as the refresh cookie does.
 		// Never do this in production: serve HTTPS and keep the defaults.
 		sm.Cookie.Name = "authkit-demo-session"
 		sm.Cookie.Secure = false
@@ -156,6 +176,24 @@ func newApp(ctx context.Context, cfg config, key *signingKey) (_ *app, err error
 func isPlainHTTP(issuer string) bool {
 	return len(issuer) >= 7 && issuer[:7] == "http://"
 }
+
+// isLoopback reports whether the host of the URL u is 127.0.0.1 (any of
+// 127/8), localhost or [::1], which browsers treat as secure for cookies.
+func isLoopback(u string) bool {
+	pu, err := url.Parse(u)
+	if err != nil {
+		return false
+	}
+	h := pu.Hostname()
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// dbPoolSize is the most PostgreSQL connections one demo process opens.
+const dbPoolSize = 32
 
 // Close releases what newApp opened. Call it after the server has stopped.
 func (a *app) Close() error {
@@ -341,6 +379,12 @@ func (a *app) token(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "server_error"})
 		return
 	}
+	if isBrowser(r) {
+		// A browser keeps the refresh token in its HttpOnly cookie; the body
+		// must not hand it to scripts.
+		writeTokensCookieOnly(w, a.issuer, pair)
+		return
+	}
 	a.issuer.WriteTokens(w, pair)
 }
 
@@ -370,10 +414,56 @@ func (a *app) sessionUser(r *http.Request) (string, error) {
 	return "", err
 }
 
-func (a *app) healthz(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+// isBrowser reports whether r comes from a browser: browsers send the
+// Fetch Metadata headers (Sec-Fetch-Mode) on every request; other clients
+// do not.
+func isBrowser(r *http.Request) bool { return r.Header.Get("Sec-Fetch-Mode") != "" }
+
+// writeTokensCookieOnly writes what the issuer's WriteTokens writes (the
+// refresh cookie, the JSON body, no-store), without refresh_token in the
+// body.
+func writeTokensCookieOnly(w http.ResponseWriter, issuer *authkit.Issuer, pair *authkit.TokenPair) {
+	rec := httptest.NewRecorder()
+	issuer.WriteTokens(rec, pair)
+	var body map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+		slog.Error("demo: reading the token response", "err", err)
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "server_error"})
+		return
+	}
+	delete(body, "refresh_token")
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	writeJSON(w, rec.Code, body)
+}
+
+// healthz answers GET /healthz: 200 "ok" while the process serves and its
+// store answers (a PostgreSQL ping within healthTimeout), 503 "unavailable"
+// when it does not, so that a load balancer stops sending requests every
+// session route would fail. Without -database-url the store is in memory and
+// always answers. There is no separate readiness route: the demo is ready
+// when it listens.
+func (a *app) healthz(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	if a.db != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
+		defer cancel()
+		if err := a.db.PingContext(ctx); err != nil {
+			slog.Error("demo: health check: the database does not answer", "err", err)
+			h.Set("Retry-After", "5")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte("unavailable"))
+			return
+		}
+	}
 	w.Write([]byte("ok"))
 }
+
+// healthTimeout bounds the health check's ping.
+const healthTimeout = 2 * time.Second
 
 // pageData is what web/index.html shows.
 type pageData struct {

@@ -28,11 +28,21 @@ import (
 	"time"
 )
 
+// main runs the demo until SIGINT or SIGTERM, which starts a graceful
+// shutdown (in-flight requests finish within -shutdown-grace); a second
+// signal exits at once, with status 1.
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		cancel()
+		<-sigs
+		fmt.Fprintln(os.Stderr, "demo: second signal: exiting now")
+		os.Exit(exitError)
+	}()
+	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 }
 
 // Exit statuses of run.
@@ -51,6 +61,8 @@ type config struct {
 	audience    string        // "aud" of the access tokens
 	accessTTL   time.Duration // lifetime of an access token
 	refreshTTL  time.Duration // lifetime of a refresh token
+	dbTimeout   time.Duration // bound of each start-up step on the database
+	grace       time.Duration // how long shutdown waits for in-flight requests
 }
 
 // flagSet returns the demo's flags, bound to c, with defaults taken from the
@@ -70,6 +82,8 @@ func flagSet(c *config, getenv func(string) string) *flag.FlagSet {
 	fs.StringVar(&c.audience, "audience", "authkit-demo", "audience of the access tokens")
 	fs.DurationVar(&c.accessTTL, "access-ttl", 5*time.Minute, "access token lifetime")
 	fs.DurationVar(&c.refreshTTL, "refresh-ttl", 24*time.Hour, "refresh token lifetime")
+	fs.DurationVar(&c.dbTimeout, "db-timeout", 10*time.Second, "how long start-up waits for the database to connect, answer and migrate")
+	fs.DurationVar(&c.grace, "shutdown-grace", 10*time.Second, "how long shutdown waits for in-flight requests; a second signal exits at once")
 	return fs
 }
 
@@ -98,6 +112,10 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		return c, fmt.Errorf("-refresh-ttl %v: must be positive", c.refreshTTL)
 	case c.refreshTTL%time.Second != 0:
 		return c, fmt.Errorf("-refresh-ttl %v: must be a whole number of seconds", c.refreshTTL)
+	case c.dbTimeout <= 0:
+		return c, fmt.Errorf("-db-timeout %v: must be positive", c.dbTimeout)
+	case c.grace <= 0:
+		return c, fmt.Errorf("-shutdown-grace %v: must be positive", c.grace)
 	}
 	return c, nil
 }
@@ -161,10 +179,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case <-ctx.Done():
 	}
 	fmt.Fprintln(stdout, "authkit demo shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.grace)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
-		fmt.Fprintf(stderr, "demo: shutdown: %v\n", err)
+		srv.Close() // what did not finish within the grace is cut off
+		fmt.Fprintf(stderr, "demo: shutdown: requests still running after %v: %v\n", cfg.grace, err)
 		return exitError
 	}
 	return exitOK

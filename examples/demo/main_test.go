@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -31,7 +32,8 @@ func TestParseConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := config{addr: "127.0.0.1:8080", audience: "authkit-demo", accessTTL: 5 * time.Minute, refreshTTL: 24 * time.Hour}
+	want := config{addr: "127.0.0.1:8080", audience: "authkit-demo", accessTTL: 5 * time.Minute, refreshTTL: 24 * time.Hour,
+		dbTimeout: 10 * time.Second, grace: 10 * time.Second}
 	if c != want {
 		t.Errorf("defaults: got %+v, want %+v", c, want)
 	}
@@ -61,6 +63,7 @@ func TestParseConfigEnvironmentAndFlags(t *testing.T) {
 	want := config{
 		addr: "[::1]:0", databaseURL: "postgres://db/y", signingKey: "/keys/flag.pem",
 		issuer: "https://id.example", audience: "api", accessTTL: 90 * time.Second, refreshTTL: time.Hour,
+		dbTimeout: 10 * time.Second, grace: 10 * time.Second,
 	}
 	if c != want {
 		t.Errorf("flags over the environment: got %+v, want %+v", c, want)
@@ -450,6 +453,98 @@ func TestJWKSIsPublic(t *testing.T) {
 			if _, ok := k[private]; ok {
 				t.Errorf("%s: the JWK Set publishes the private parameter %q", kind, private)
 			}
+		}
+	}
+}
+
+// TestHealthzReportsTheStore (issue 10, item 16): /healthz is 503 while the
+// database does not answer, 200 while it does.
+func TestHealthzReportsTheStore(t *testing.T) {
+	dsn := testDatabase(t)
+	_, key := writeKeyFile(t, "ec")
+	cfg, err := parseConfig([]string{"-issuer", testIssuer, "-database-url", dsn}, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := newApp(context.Background(), cfg, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	h := a.routes()
+	get := func() int {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
+		return rec.Code
+	}
+	if code := get(); code != 200 {
+		t.Fatalf("/healthz with the database up: %d", code)
+	}
+	if s := a.db.Stats(); s.MaxOpenConnections != dbPoolSize {
+		t.Errorf("pool of %d connections, want %d", s.MaxOpenConnections, dbPoolSize)
+	}
+	a.db.Close() // the store stops answering
+	if code := get(); code != 503 {
+		t.Fatalf("/healthz with the database gone: %d, want 503", code)
+	}
+}
+
+// TestStartupDatabaseDeadline (item 16): a database that accepts
+// connections but never answers fails the start within -db-timeout.
+func TestStartupDatabaseDeadline(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // hold it open, say nothing
+		}
+	}()
+	_, key := writeKeyFile(t, "ec")
+	cfg, err := parseConfig([]string{"-issuer", testIssuer, "-db-timeout", "300ms",
+		"-database-url", "postgres://u@" + ln.Addr().String() + "/db?sslmode=disable"}, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if a, err := newApp(context.Background(), cfg, key); err == nil {
+		a.Close()
+		t.Fatal("started on a database that never answers")
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("start-up gave up after %v, want about 300ms", d)
+	}
+}
+
+// TestBrowserGetsNoRefreshTokenInBody (item 17): POST /token from a browser
+// (Fetch Metadata headers) puts the refresh token in the cookie only; other
+// clients get it in the body too.
+func TestBrowserGetsNoRefreshTokenInBody(t *testing.T) {
+	h, _ := newTestApp(t)
+	for _, browser := range []bool{false, true} {
+		req := httptest.NewRequest("POST", "/token", strings.NewReader(`{"username":"alice","password":"alice-password"}`))
+		req.Header.Set("Content-Type", "application/json")
+		if browser {
+			req.Header.Set("Sec-Fetch-Mode", "cors")
+			req.Header.Set("Sec-Fetch-Site", "same-origin")
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		var body map[string]any
+		if rec.Code != 200 || json.Unmarshal(rec.Body.Bytes(), &body) != nil || body["access_token"] == nil {
+			t.Fatalf("browser=%v: %d %q", browser, rec.Code, rec.Body)
+		}
+		if _, inBody := body["refresh_token"]; inBody == browser {
+			t.Errorf("browser=%v: refresh_token in the body: %v", browser, inBody)
+		}
+		if !strings.Contains(rec.Header().Get("Set-Cookie"), "__Secure-authkit-refresh=") || rec.Header().Get("Cache-Control") != "no-store" {
+			t.Errorf("browser=%v: headers %v", browser, rec.Header())
 		}
 	}
 }
