@@ -51,6 +51,7 @@ type config struct {
 	audience    string        // "aud" of the access tokens
 	accessTTL   time.Duration // lifetime of an access token
 	refreshTTL  time.Duration // lifetime of a refresh token
+	trust       *trustConfig  // -trust-*: external issuers; nil for none (trust.go)
 }
 
 // flagSet returns the demo's flags, bound to c, with defaults taken from the
@@ -70,6 +71,7 @@ func flagSet(c *config, getenv func(string) string) *flag.FlagSet {
 	fs.StringVar(&c.audience, "audience", "authkit-demo", "audience of the access tokens")
 	fs.DurationVar(&c.accessTTL, "access-ttl", 5*time.Minute, "access token lifetime")
 	fs.DurationVar(&c.refreshTTL, "refresh-ttl", 24*time.Hour, "refresh token lifetime")
+	c.trust = trustFlags(fs, getenv)
 	return fs
 }
 
@@ -99,7 +101,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	case c.refreshTTL%time.Second != 0:
 		return c, fmt.Errorf("-refresh-ttl %v: must be a whole number of seconds", c.refreshTTL)
 	}
-	return c, nil
+	var err error
+	c.trust, err = c.trust.check(fs)
+	return c, err
 }
 
 // run is the whole program, apart from signal handling, so that tests can
