@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/authkit-go/authkit"
@@ -39,7 +40,8 @@ func status(h http.Handler, token string) (int, string) {
 
 // TestPresetRoundTrips: each preset's access token is accepted through
 // Require on that preset, and its ID-token twin, an expired token, a token
-// for another audience and a token from another provider are refused.
+// for another audience, a flipped signature, a token signed by another
+// provider's key and one without sub are refused (401).
 func TestPresetRoundTrips(t *testing.T) {
 	other := authkittest.NewProvider("rfc9068", "api")
 	defer other.Close()
@@ -51,12 +53,17 @@ func TestPresetRoundTrips(t *testing.T) {
 			if code, body := status(h, p.AccessToken("alice")); code != 200 || body != "alice" {
 				t.Fatalf("access token: %d %q", code, body)
 			}
+			access := p.AccessToken("alice")
+			flipped := []byte(access)
+			i := strings.LastIndexByte(access, '.') + 5
+			flipped[i] = map[bool]byte{true: 'B', false: 'A'}[flipped[i] == 'A']
 			for what, tok := range map[string]string{
-				"ID token":         p.IDToken("alice"),
-				"expired":          p.AccessToken("alice", authkittest.Expired()),
-				"another audience": p.AccessToken("alice", authkittest.Audience("other-api")),
-				"another provider": other.AccessToken("alice", authkittest.Claim("iss", p.Issuer)),
-				"no sub":           p.AccessToken("alice", authkittest.Claim("sub", nil)),
+				"flipped signature": string(flipped),
+				"ID token":          p.IDToken("alice"),
+				"expired":           p.AccessToken("alice", authkittest.Expired()),
+				"another audience":  p.AccessToken("alice", authkittest.Audience("other-api")),
+				"another provider":  other.AccessToken("alice", authkittest.Claim("iss", p.Issuer)),
+				"no sub":            p.AccessToken("alice", authkittest.Claim("sub", nil)),
 			} {
 				if code, _ := status(h, tok); code != http.StatusUnauthorized {
 					t.Errorf("%s: %d, want 401", what, code)
