@@ -229,3 +229,15 @@ func TestE2ETrustedIssuer(t *testing.T) {
 		}
 	})
 }
+
+func TestRunHelpTrust(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"-h"}, env(nil), &stdout, &stderr); code != exitOK {
+		t.Errorf("-h: exit status %d, want 0", code)
+	}
+	for _, f := range []string{"-trust-issuer", "AUTHKIT_TRUST_ISSUERS", "-trust-audience", "-trust-profile", "-trust-insecure-http"} {
+		if !strings.Contains(stdout.String(), f) {
+			t.Errorf("-h does not mention %s", f)
+		}
+	}
+}
