@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"time"
 	"unicode/utf8"
 )
@@ -62,6 +63,58 @@ func (c *Claims) DecodeExtra(name string, v any) (bool, error) {
 		return true, fmt.Errorf("authkit: claim %q: %w", name, err)
 	}
 	return true, nil
+}
+
+// Decode decodes the whole verified claims set into v, a pointer to the
+// program's own struct (json tags name the claims), with [encoding/json]:
+// the registered claims as the fields above hold them ("aud" always an
+// array of strings; "exp", "iat" and "nbf" NumericDate numbers; "jti",
+// "client_id", "scope" and the kit's "ver" only when set) and every other
+// claim as it was signed. An object, at any depth, whose member names repeat
+// or differ only in case is refused, as by [Claims.DecodeExtra], so that
+// {"role":"user","Role":"admin"} never decodes last-wins. It keeps nothing:
+// the set is rebuilt on each call (a few allocations), never on requests
+// that do not call it. Safe for concurrent use on one request's Claims.
+func (c *Claims) Decode(v any) error {
+	m := make(map[string]any, len(c.extra)+10)
+	for name, raw := range c.extra {
+		m[name] = json.RawMessage(raw)
+	}
+	m["iss"], m["sub"], m["aud"] = c.Issuer, c.Subject, c.Audience
+	if c.Audience == nil {
+		m["aud"] = []string{}
+	}
+	m["exp"], m["iat"] = numericDateOf(c.ExpiresAt), numericDateOf(c.IssuedAt)
+	if !c.NotBefore.IsZero() {
+		m["nbf"] = numericDateOf(c.NotBefore)
+	}
+	for name, s := range map[string]string{"jti": c.ID, "client_id": c.ClientID, "scope": c.Scope} {
+		if s != "" {
+			m[name] = s
+		}
+	}
+	if c.Version != 0 {
+		m["ver"] = c.Version
+	}
+	b, err := json.Marshal(m)
+	if err == nil {
+		err = checkFoldedNames(b)
+	}
+	if err == nil {
+		err = json.Unmarshal(b, v)
+	}
+	if err != nil {
+		return fmt.Errorf("authkit: claims: %w", err)
+	}
+	return nil
+}
+
+// numericDateOf is t as a NumericDate: whole seconds as an integer.
+func numericDateOf(t time.Time) json.Number {
+	if t.Nanosecond() == 0 {
+		return json.Number(strconv.FormatInt(t.Unix(), 10))
+	}
+	return json.Number(strconv.FormatFloat(float64(t.UnixNano())/1e9, 'f', -1, 64))
 }
 
 // clone returns a copy of c for one request: the verified-token cache keeps

@@ -42,6 +42,10 @@ type app struct {
 	sessions *authkit.Session[*User] // cookie sessions on scs
 	page     *template.Template      // web/index.html
 	static   http.Handler            // web/static/*
+
+	// apiBearer accepts the demo's tokens and those of -trust-issuer, for
+	// /api/me and /api/scoped (trust.go).
+	apiBearer *authkit.JWT[*User]
 }
 
 // demoUserIDs are the IDs of the demo's users (see newUserStore).
@@ -130,6 +134,7 @@ func newApp(ctx context.Context, cfg config, key *signingKey) (_ *app, err error
 		// answers an immediate retry of a lost response with the same
 		// successor instead; the demo keeps the strict contract.
 		authkit.WithRefreshRetryWindow(0),
+		authkit.WithScopeLookup(demoScopes),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("token issuer: %w", err)
@@ -139,6 +144,9 @@ func newApp(ctx context.Context, cfg config, key *signingKey) (_ *app, err error
 		authkit.WithVersionCheck(a.versions.Lookup),
 	)
 	if err != nil {
+		return nil, err
+	}
+	if a.apiBearer, err = a.newAPIBearer(ctx); err != nil {
 		return nil, err
 	}
 
@@ -246,7 +254,7 @@ func (a *app) routes() http.Handler {
 	// Either way of logging in, bearer token first: a presented but
 	// invalid token is refused even next to a valid session cookie.
 	either := authkit.Require(authkit.Any(a.bearer, a.sessions))
-	mux.Handle("GET /api/me", either(http.HandlerFunc(a.me)))
+	a.apiRoutes(mux) // GET /api/me, GET /api/scoped
 	mux.Handle("POST /logout-everywhere", either(http.HandlerFunc(a.logoutEverywhere)))
 
 	// Session routes: they call Login and Logout outside Require, so the
@@ -498,7 +506,8 @@ func (a *app) renderPage(w http.ResponseWriter, status int, data pageData) {
 	w.Write(buf.Bytes())
 }
 
-// me answers GET /api/me with the authenticated user and how they came in.
+// me answers GET /api/me (and GET /api/scoped) with the authenticated user
+// and how they came in, and the issuer of a trusted issuer's token.
 func (a *app) me(w http.ResponseWriter, r *http.Request) {
 	u, ok := authkit.UserFrom[*User](r.Context())
 	if !ok { // cannot happen behind Require; fail closed all the same
@@ -506,7 +515,11 @@ func (a *app) me(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	method, _ := authkit.MethodFrom(r.Context())
-	writeJSON(w, http.StatusOK, map[string]string{"id": u.ID, "name": u.Name, "via": via(method)})
+	body := map[string]string{"id": u.ID, "name": u.Name, "via": via(method)}
+	if u.Issuer != "" {
+		body["iss"] = u.Issuer
+	}
+	writeJSON(w, http.StatusOK, body)
 }
 
 // via names an authentication method the way /api/me reports it.

@@ -63,6 +63,7 @@ type config struct {
 	refreshTTL  time.Duration // lifetime of a refresh token
 	dbTimeout   time.Duration // bound of each start-up step on the database
 	grace       time.Duration // how long shutdown waits for in-flight requests
+	trust       *trustConfig  // -trust-*: external issuers; nil for none (trust.go)
 }
 
 // flagSet returns the demo's flags, bound to c, with defaults taken from the
@@ -84,6 +85,7 @@ func flagSet(c *config, getenv func(string) string) *flag.FlagSet {
 	fs.DurationVar(&c.refreshTTL, "refresh-ttl", 24*time.Hour, "refresh token lifetime")
 	fs.DurationVar(&c.dbTimeout, "db-timeout", 10*time.Second, "how long start-up waits for the database to connect, answer and migrate")
 	fs.DurationVar(&c.grace, "shutdown-grace", 10*time.Second, "how long shutdown waits for in-flight requests; a second signal exits at once")
+	c.trust = trustFlags(fs, getenv)
 	return fs
 }
 
@@ -117,7 +119,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	case c.grace <= 0:
 		return c, fmt.Errorf("-shutdown-grace %v: must be positive", c.grace)
 	}
-	return c, nil
+	var err error
+	c.trust, err = c.trust.check(fs)
+	return c, err
 }
 
 // run is the whole program, apart from signal handling, so that tests can

@@ -10,6 +10,9 @@ import (
 type User struct {
 	ID   string // the "sub" of the user's tokens
 	Name string // the login name
+	// Issuer is the trusted issuer whose token brought the user in; "" for
+	// the demo's own users.
+	Issuer string
 }
 
 // account is a user with the SHA-256 of their password.

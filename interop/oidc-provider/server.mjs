@@ -29,7 +29,7 @@ import Provider from 'oidc-provider';
 const API = 'https://api.example.test';
 const OTHER = 'https://other.example.test';
 const RESOURCES = {
-  [API]: { scope: 'api:read api:write' },
+  [API]: { scope: 'api:read api:write demo:read' }, // demo:read: the demo's /api/scoped
   [OTHER]: { scope: 'other:read' },
 };
 const ACCESS_TOKEN_TTL = 300; // seconds; the tests read it as the lifetime of access tokens
@@ -96,7 +96,7 @@ const provider = new Provider(issuer, {
   jwks,
   cookies: { keys: [randomBytes(32).toString('base64url')] },
   pkce: { required: () => true },
-  scopes: ['openid', 'offline_access', 'api:read', 'api:write', 'other:read'],
+  scopes: ['openid', 'offline_access', 'api:read', 'api:write', 'demo:read', 'other:read'],
   claims: { openid: ['sub'], email: ['email', 'email_verified'] },
   async findAccount(_ctx, id) {
     return {
