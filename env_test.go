@@ -521,7 +521,7 @@ func (e *env) tokenRoutes(mux *http.ServeMux, requireJWT func(http.Handler) http
 		case err != nil:
 			http.Error(w, "failed", http.StatusInternalServerError)
 		default:
-			e.iss.WriteTokens(w, pair)
+			e.iss.WriteTokens(w, r, pair)
 		}
 	})
 	mux.Handle("/token/refresh", e.iss.RefreshHandler())

@@ -63,7 +63,7 @@ func Example_refreshTokens() {
 			http.Error(w, "failed", http.StatusInternalServerError)
 			return
 		}
-		iss.WriteTokens(w, pair)
+		iss.WriteTokens(w, r, pair)
 	})
 	mux.Handle("POST /token/refresh", iss.RefreshHandler())
 	mux.Handle("POST /token/logout", iss.LogoutHandler())

@@ -307,14 +307,15 @@ func (i *Issuer) LogoutHandler() http.Handler {
 	})
 }
 
-// WriteTokens writes pair as a successful RFC 6749 §5.1 token response: 200,
-// Cache-Control: no-store, the refresh cookie (Secure, HttpOnly,
+// WriteTokens writes pair as a successful RFC 6749 §5.1 token response to r:
+// 200, Cache-Control: no-store, the refresh cookie (Secure, HttpOnly,
 // SameSite=Strict, on the refresh path) and the JSON body {"access_token",
-// "token_type": "Bearer", "expires_in", "refresh_token"}; the body's refresh
-// token is for clients without cookies. Call it before anything else is
-// written to w.
-func (i *Issuer) WriteTokens(w http.ResponseWriter, pair *TokenPair) {
-	i.writeTokens(w, pair, true)
+// "token_type": "Bearer", "expires_in", "refresh_token"}. A browser's
+// request (it sends Fetch Metadata, Sec-Fetch-Mode) gets the refresh token in
+// the cookie only, never in the body where scripts could read it. Call it
+// before anything else is written to w.
+func (i *Issuer) WriteTokens(w http.ResponseWriter, r *http.Request, pair *TokenPair) {
+	i.writeTokens(w, pair, r.Header.Get("Sec-Fetch-Mode") == "")
 }
 
 func (i *Issuer) writeTokens(w http.ResponseWriter, pair *TokenPair, refreshInBody bool) {

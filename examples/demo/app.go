@@ -15,7 +15,6 @@ import (
 	"mime"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"time"
@@ -387,13 +386,7 @@ func (a *app) token(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "server_error"})
 		return
 	}
-	if isBrowser(r) {
-		// A browser keeps the refresh token in its HttpOnly cookie; the body
-		// must not hand it to scripts.
-		writeTokensCookieOnly(w, a.issuer, pair)
-		return
-	}
-	a.issuer.WriteTokens(w, pair)
+	a.issuer.WriteTokens(w, r, pair) // a browser gets the refresh token in the cookie only
 }
 
 // hasRepeated reports whether a form sends a parameter more than once,
@@ -420,30 +413,6 @@ func (a *app) sessionUser(r *http.Request) (string, error) {
 		return "", nil
 	}
 	return "", err
-}
-
-// isBrowser reports whether r comes from a browser: browsers send the
-// Fetch Metadata headers (Sec-Fetch-Mode) on every request; other clients
-// do not.
-func isBrowser(r *http.Request) bool { return r.Header.Get("Sec-Fetch-Mode") != "" }
-
-// writeTokensCookieOnly writes what the issuer's WriteTokens writes (the
-// refresh cookie, the JSON body, no-store), without refresh_token in the
-// body.
-func writeTokensCookieOnly(w http.ResponseWriter, issuer *authkit.Issuer, pair *authkit.TokenPair) {
-	rec := httptest.NewRecorder()
-	issuer.WriteTokens(rec, pair)
-	var body map[string]any
-	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
-		slog.Error("demo: reading the token response", "err", err)
-		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "server_error"})
-		return
-	}
-	delete(body, "refresh_token")
-	for k, v := range rec.Header() {
-		w.Header()[k] = v
-	}
-	writeJSON(w, rec.Code, body)
 }
 
 // healthz answers GET /healthz: 200 "ok" while the process serves and its
