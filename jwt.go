@@ -28,6 +28,7 @@ type jwtConfig struct {
 	cacheSize   int
 	profile     *profileRules   // WithProfile; nil: the kit's own
 	trusted     []trustedConfig // WithTrustedIssuer
+	resource    *resourceConfig // WithResource
 }
 
 func newJWTConfig(opts []Option) (*jwtConfig, error) {
@@ -70,8 +71,8 @@ func (c *jwtConfig) resolve() error {
 		if c.issuer == "" {
 			errs = append(errs, errors.New("WithIssuer is required (or WithTrustedIssuer)"))
 		}
-		if len(c.audience) == 0 {
-			errs = append(errs, errors.New("WithAudience is required"))
+		if len(c.audience) == 0 && c.resource == nil {
+			errs = append(errs, errors.New("WithAudience is required (or WithResource)"))
 		}
 		if len(c.keys) == 0 && c.jwksURL == "" {
 			errs = append(errs, errors.New("no verification key: use WithKey, WithJWKSet, WithJWKSURL or WithTokensFrom"))
@@ -83,6 +84,9 @@ func (c *jwtConfig) resolve() error {
 			errs = append(errs, fmt.Errorf("issuer %q configured twice", t.issuer))
 		}
 		seen[t.issuer] = true
+		if len(t.audiences) == 0 && c.resource == nil {
+			errs = append(errs, fmt.Errorf("WithTrustedIssuer(%q): no audience (or WithResource)", t.issuer))
+		}
 	}
 	if c.profile != nil {
 		for _, name := range []string{"WithTokensFrom", "WithVersionCheck"} {
@@ -123,6 +127,7 @@ func (c *jwtConfig) verifier() (verifier, error) {
 	if c.issuer != "" {
 		v := base
 		v.issuer, v.audiences, v.rules = c.issuer, c.audience, c.profile
+		c.bindToResource(&v)
 		if c.jwksURL != "" {
 			s, err := startJWKSSource(c.jwksCtx, c.jwksURL, c.jwks, v.now)
 			if err != nil {
@@ -146,6 +151,7 @@ func (c *jwtConfig) verifier() (verifier, error) {
 		}
 		v := base
 		v.issuer, v.audiences, v.rules, v.keys = t.issuer, t.audiences, t.rules, s
+		c.bindToResource(&v)
 		all = append(all, &v)
 	}
 	if len(all) == 1 {
@@ -172,7 +178,8 @@ func WithIssuer(iss string) Option {
 
 // WithAudience adds an audience a token's "aud" may name, compared exactly:
 // a token is accepted when it names at least one of the audiences given.
-// Required (or given by [WithTokensFrom]).
+// Required (or given by [WithTokensFrom]), unless [WithResource] binds the
+// audience to the resource.
 func WithAudience(aud string) Option {
 	return optionFor("WithAudience", forJWT, func(c *jwtConfig) error {
 		if !validClaimString(aud, maxClaimLen) {
@@ -280,8 +287,9 @@ type TrustedIssuer struct {
 	// discovery document name it (e.g. "https://example.eu.auth0.com/"):
 	// https, or http on a loopback host with [WithInsecureJWKSURL].
 	Issuer string
-	// Audiences lists the accepted audiences, at least one; a token must name
-	// one of them in its profile's audience claim ("aud" by default).
+	// Audiences lists the accepted audiences, at least one unless
+	// [WithResource] is given (then by default the resource); a token must
+	// name one of them in its profile's audience claim ("aud" by default).
 	Audiences []string
 	// Profile says what the provider's access tokens look like. Default (the
 	// zero Profile): RFC 9068. See [Preset].
@@ -312,9 +320,6 @@ func WithTrustedIssuer(ctx context.Context, t TrustedIssuer) Option {
 		}
 		if _, err := issuerURL(t.Issuer, true); err != nil {
 			errs = append(errs, err)
-		}
-		if len(t.Audiences) == 0 {
-			errs = append(errs, errors.New("no audience"))
 		}
 		for i, a := range t.Audiences {
 			if !validClaimString(a, maxClaimLen) || slices.Index(t.Audiences, a) != i {
@@ -480,7 +485,9 @@ type JWT[U any] struct {
 	cookieName  string
 	crossOrigin *http.CrossOriginProtection
 	versions    VersionLookup
-	ownIssuer   string // the issuer whose tokens carry the kit's version; "" for none
+	ownIssuer   string          // the issuer whose tokens carry the kit's version; "" for none
+	resource    *resourceConfig // WithResource; nil: none
+	servers     []string        // the issuers, the own one first: the resource's authorization servers
 }
 
 // NewJWT returns an authenticator of access tokens. toUser turns verified
@@ -490,7 +497,7 @@ type JWT[U any] struct {
 // [ErrUnknownUser] or [ErrInvalidToken] refuses the token (401); any other
 // error is a failure (500).
 //
-// [WithIssuer], [WithAudience] and the keys ([WithKey], [WithKeyAlgorithm],
+// [WithIssuer], [WithAudience] (or [WithResource]) and the keys ([WithKey], [WithKeyAlgorithm],
 // [WithJWKSet], [WithJWKSURL] or [WithTokensFrom]) are required. NewJWT
 // checks every option and returns one error naming each problem; with
 // [WithJWKSURL] it fetches the key set before it returns.
@@ -510,6 +517,7 @@ func NewJWT[U any](toUser func(context.Context, *Claims) (U, error), opts ...Opt
 	if cfg.profile == nil {
 		j.ownIssuer = cfg.issuer
 	}
+	j.resource, j.servers = cfg.resource, cfg.servers()
 	if cfg.cacheSize > 0 {
 		j.cache = newTokenCache(cfg.cacheSize)
 	}
@@ -534,8 +542,28 @@ func (j *JWT[U]) identify(r *http.Request) (U, *Claims, Method, error) {
 	if err != nil {
 		return zero, nil, MethodBearer, err
 	}
-	ctx := r.Context()
+	u, c, err := j.verifyToken(r.Context(), token)
+	return u, c, MethodBearer, err
+}
+
+// Verify verifies an access token that reached the program by another way
+// than an HTTP request's header or cookie (a framework's middleware, such
+// as the MCP SDK's, a WebSocket message), exactly as [Require] would: the
+// signature, claims, audience, version check and toUser. It returns the
+// user and the request's own copy of the claims; the errors are those of
+// [Authenticator]. It is safe for concurrent use.
+func (j *JWT[U]) Verify(ctx context.Context, token string) (U, *Claims, error) {
+	if j == nil || j.toUser == nil {
+		var zero U
+		return zero, nil, errors.New("authkit: JWT not built by NewJWT")
+	}
+	return j.verifyToken(ctx, token)
+}
+
+func (j *JWT[U]) verifyToken(ctx context.Context, token string) (U, *Claims, error) {
+	var zero U
 	var c *Claims
+	var err error
 	if j.cache != nil {
 		c, err = j.cache.verify(ctx, &j.v, token)
 	} else {
@@ -544,11 +572,11 @@ func (j *JWT[U]) identify(r *http.Request) (U, *Claims, Method, error) {
 		c = t.claims
 	}
 	if err != nil {
-		return zero, nil, MethodBearer, err
+		return zero, nil, err
 	}
 	if j.versions != nil && c.Issuer == j.ownIssuer {
 		if _, err := checkVersion(ctx, j.versions, c.Subject, c.Version); err != nil {
-			return zero, nil, MethodBearer, err
+			return zero, nil, err
 		}
 	}
 	u, err := j.toUser(ctx, c)
@@ -556,9 +584,9 @@ func (j *JWT[U]) identify(r *http.Request) (U, *Claims, Method, error) {
 		if errors.Is(err, ErrUnknownUser) && !errors.Is(err, ErrInvalidToken) {
 			err = invalidTokenCause("user", err)
 		}
-		return zero, nil, MethodBearer, err
+		return zero, nil, err
 	}
-	return u, c, MethodBearer, nil
+	return u, c, nil
 }
 
 // Ready reports whether j can verify tokens of every issuer it trusts: nil
