@@ -28,10 +28,9 @@ type ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 //   - [ErrCrossOrigin]: 403
 //   - [ErrInsufficientScope]: 403, WWW-Authenticate: Bearer realm="…", error="insufficient_scope", scope="…"
 //
-// A 401 or 403 challenge also names the scopes the middleware requires
-// ([WithScopes]: scope="…", RFC 6750 §3), and every challenge the resource
-// metadata URL of its [JWT] ([WithResource]: resource_metadata="…",
-// RFC 9728 §5.1).
+// A 401 challenge also names the scopes the middleware requires
+// ([WithScopes]: scope="…", RFC 6750 §3) and the resource metadata URL of
+// its [JWT] ([WithResource]: resource_metadata="…", RFC 9728 §5.1).
 //   - [ErrNotReady]: 503, Retry-After: 5
 //   - [ErrStoreUnavailable] (a store that did not answer in time): 503, Retry-After: 5
 //   - anything else (a failing store or callback): 500
@@ -144,8 +143,10 @@ func withChallenge(err error, realm, metadata, scope string) error {
 
 // bearerChallenge is the WWW-Authenticate value for err: the realm, then
 // code (error="…") if any, the scope (the missing scopes of an
-// insufficient_scope refusal, else those the route requires) and the
-// resource metadata URL when the middleware has them.
+// insufficient_scope refusal, else those the route requires) and, in a 401
+// (no code or invalid_token), the resource metadata URL when the middleware
+// has one: the client then has to (re)authorize, and discovery starts there
+// (RFC 9728 §5.1).
 func bearerChallenge(err error, code string) string {
 	re := &realmError{realm: defaultRealm}
 	errors.As(err, &re)
@@ -160,7 +161,7 @@ func bearerChallenge(err error, code string) string {
 	if scope != "" && code != "invalid_request" {
 		s += `, scope="` + scope + `"`
 	}
-	if re.metadata != "" {
+	if re.metadata != "" && (code == "" || code == "invalid_token") {
 		s += `, resource_metadata="` + re.metadata + `"`
 	}
 	return s

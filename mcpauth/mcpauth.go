@@ -41,7 +41,7 @@ import (
 //   - an invalid or expired token, one for another resource or an ID token:
 //     401 with error="invalid_token" as well;
 //   - too few scopes: 403 error="insufficient_scope" with the scope to ask
-//     for (step-up);
+//     for (step-up, with the authorization servers already known);
 //   - a malformed Authorization header: 400 invalid_request.
 //
 // An accepted request reaches next through the SDK's own

@@ -150,7 +150,8 @@ func TestRoundTrip(t *testing.T) {
 }
 
 // TestRefusals is the case table of Require: every refusal answers the
-// challenge RFC 6750 §3 and RFC 9728 §5.1 prescribe, and the SDK's client
+// challenge RFC 6750 §3 and RFC 9728 §5.1 prescribe (the metadata in the
+// 401s, the scope to step up to in the 403s), and the SDK's client
 // cannot connect.
 func TestRefusals(t *testing.T) {
 	w := newWorld(t)
@@ -167,8 +168,8 @@ func TestRefusals(t *testing.T) {
 		{"another host", w.token("https://evil.example/mcp", "tools:call"), 401, `Bearer realm="authkit", error="invalid_token"` + tail},
 		{"an ID token", w.idToken(), 401, `Bearer realm="authkit", error="invalid_token"` + tail},
 		{"forged", w.token(w.resource, "tools:call") + "x", 401, `Bearer realm="authkit", error="invalid_token"` + tail},
-		{"too few scopes", w.token(w.resource, "tools:read"), 403, `Bearer realm="authkit", error="insufficient_scope"` + tail},
-		{"no scope", w.token(w.resource), 403, `Bearer realm="authkit", error="insufficient_scope"` + tail},
+		{"too few scopes", w.token(w.resource, "tools:read"), 403, `Bearer realm="authkit", error="insufficient_scope", scope="tools:call"`},
+		{"no scope", w.token(w.resource), 403, `Bearer realm="authkit", error="insufficient_scope", scope="tools:call"`},
 	} {
 		resp := w.post("/mcp", c.token)
 		if got := resp.Header.Get("WWW-Authenticate"); resp.StatusCode != c.status || got != c.want {
