@@ -405,3 +405,16 @@ func (v *verifier) checkTimes(c *Claims) error {
 	}
 	return nil
 }
+
+// acceptsAudience reports whether aud is one of v's audiences: exactly, or,
+// for the audience of WithResource, in canonical form.
+func (v *verifier) acceptsAudience(aud string) bool {
+	if slices.Contains(v.audiences, aud) {
+		return true
+	}
+	if v.resource == "" {
+		return false
+	}
+	c, ok := canonicalResource(aud)
+	return ok && c == v.resource
+}

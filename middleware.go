@@ -108,6 +108,21 @@ func (as anyOf[U]) wrapHandler(next http.Handler) http.Handler {
 	return next
 }
 
+// resourcer is implemented by authenticators that protect a resource with
+// metadata (a JWT with WithResource, an Any holding one).
+type resourcer interface{ resourceMetadataURL() string }
+
+func (as anyOf[U]) resourceMetadataURL() string {
+	for _, a := range as {
+		if r, ok := a.(resourcer); ok {
+			if u := r.resourceMetadataURL(); u != "" {
+				return u
+			}
+		}
+	}
+	return ""
+}
+
 type guardConfig struct {
 	common
 	realm  string

@@ -4,13 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 )
 
-// This file makes a JWT's server an OAuth protected resource: its
+// This file describes the OAuth protected resource a JWT guards: its
 // identifier, the audience bound to it (RFC 8707), and its metadata
 // (RFC 9728), which the 401 challenges point at.
 
@@ -29,34 +28,8 @@ type Resource struct {
 	Name string
 }
 
-// WithResource makes [NewJWT]'s tokens those of the resource r:
-//
-//   - Audience: where no audience is configured ([WithAudience] or
-//     [WithTokensFrom] for [WithIssuer], [TrustedIssuer.Audiences] for a
-//     trusted issuer), a token must name r.URL in its audience (RFC 8707,
-//     RFC 9068 §4): the tokens issued for this resource and no other. The
-//     comparison is on the canonical form (RFC 3986 §6.2.2–6.2.3: scheme
-//     and host case, default port, empty path as "/", percent-encoding), so
-//     "HTTPS://MCP.example.com:443/mcp" names "https://mcp.example.com/mcp";
-//     a trailing slash after a path is significant. Configured audiences
-//     replace this default and are compared exactly.
-//   - Metadata: [JWT.ResourceMetadataHandler] serves r as RFC 9728
-//     metadata at [JWT.ResourceMetadataURL], and the 401 and 403 challenges
-//     of [Require] and [Optional] with this JWT carry
-//     resource_metadata="<that URL>" (RFC 9728 §5.1), so that clients find
-//     the authorization servers.
-//
-// Default: no resource; the audiences must be configured.
-func WithResource(r Resource) Option {
-	return singleOption("WithResource", fmt.Sprintf("%q", r.URL), forJWT, func(c *jwtConfig) error {
-		rc, err := newResourceConfig(r)
-		if err != nil {
-			return fmt.Errorf("WithResource(%q): %w", r.URL, err)
-		}
-		c.resource = rc
-		return nil
-	})
-}
+// maxResourceLen bounds a resource URL and name, in bytes.
+const maxResourceLen = 1024
 
 // resourceConfig is a checked WithResource.
 type resourceConfig struct {
@@ -83,7 +56,7 @@ func newResourceConfig(r Resource) (*resourceConfig, error) {
 			return nil, fmt.Errorf("scope %q: not an RFC 6749 scope-token", s)
 		}
 	}
-	if !validClaimString(r.URL, maxClaimLen) || (r.Name != "" && !validClaimString(r.Name, maxClaimLen)) {
+	if !validClaimString(r.URL, maxResourceLen) || (r.Name != "" && !validClaimString(r.Name, maxResourceLen)) {
 		return nil, errors.New("the URL or name is too long or not UTF-8")
 	}
 	canonical, _ := canonicalResource(r.URL)
@@ -195,94 +168,4 @@ func (rc *resourceConfig) metadata(servers []string) []byte {
 		panic("authkit: resource metadata: " + err.Error())
 	}
 	return append(b, '\n')
-}
-
-// ResourceMetadataHandler returns the [net/http.ServeMux] pattern and the
-// handler of j's protected resource metadata (RFC 9728), for
-// mux.Handle(j.ResourceMetadataHandler()): "GET
-// /.well-known/oauth-protected-resource", followed by the resource's path
-// when it has one (RFC 9728 §3.1: ".../oauth-protected-resource/mcp" for
-// "https://mcp.example.com/mcp"). The document lists the resource
-// ([Resource.URL]), its authorization servers (the issuer of [WithIssuer]
-// or [WithTokensFrom], then every [WithTrustedIssuer], in order), its scopes
-// and name, and bearer_methods_supported ["header"]: a token in a cookie
-// ([WithTokenCookie]) is for the application's own pages, not a way for
-// OAuth clients to send one. It names no resource_signing_alg_values: the
-// kit signs no responses. The answer is JSON, cacheable for an hour and
-// readable from any origin (the metadata is public). It panics if j has no
-// [WithResource]. The handler is safe for concurrent use.
-func (j *JWT[U]) ResourceMetadataHandler() (pattern string, h http.Handler) {
-	if j == nil || j.resource == nil {
-		panic("authkit: ResourceMetadataHandler needs a JWT built with WithResource")
-	}
-	body := j.resource.metadata(j.servers)
-	return j.resource.pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("Content-Type", "application/json")
-		h.Set("Cache-Control", "public, max-age=3600")
-		h.Set("Access-Control-Allow-Origin", "*")
-		h.Set("X-Content-Type-Options", "nosniff")
-		_, _ = w.Write(body)
-	})
-}
-
-// ResourceMetadataURL returns the URL of j's protected resource metadata
-// (RFC 9728 §3.1, see [JWT.ResourceMetadataHandler]), which the challenges
-// name, or "" if j has no [WithResource].
-func (j *JWT[U]) ResourceMetadataURL() string {
-	if j == nil || j.resource == nil {
-		return ""
-	}
-	return j.resource.metadataURL
-}
-
-// resourceMetadataURL lets the middleware find the URL its challenges name.
-func (j *JWT[U]) resourceMetadataURL() string { return j.ResourceMetadataURL() }
-
-// resourcer is implemented by authenticators that protect a resource with
-// metadata (a JWT with WithResource, an Any holding one).
-type resourcer interface{ resourceMetadataURL() string }
-
-func (as anyOf[U]) resourceMetadataURL() string {
-	for _, a := range as {
-		if r, ok := a.(resourcer); ok {
-			if u := r.resourceMetadataURL(); u != "" {
-				return u
-			}
-		}
-	}
-	return ""
-}
-
-// bindToResource makes the resource the audience of v, an issuer's verifier,
-// when none is configured for it.
-func (c *jwtConfig) bindToResource(v *verifier) {
-	if c.resource != nil && len(v.audiences) == 0 {
-		v.audiences, v.resource = []string{c.resource.URL}, c.resource.canonical
-	}
-}
-
-// servers lists the issuers c accepts, its own first.
-func (c *jwtConfig) servers() []string {
-	var s []string
-	if c.issuer != "" {
-		s = append(s, c.issuer)
-	}
-	for _, t := range c.trusted {
-		s = append(s, t.issuer)
-	}
-	return s
-}
-
-// acceptsAudience reports whether aud is one of v's audiences: exactly, or,
-// for the audience of WithResource, in canonical form.
-func (v *verifier) acceptsAudience(aud string) bool {
-	if slices.Contains(v.audiences, aud) {
-		return true
-	}
-	if v.resource == "" {
-		return false
-	}
-	c, ok := canonicalResource(aud)
-	return ok && c == v.resource
 }
