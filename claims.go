@@ -36,6 +36,11 @@ type Claims struct {
 	granted []string
 }
 
+// Scopes returns the scopes the token grants, as its profile reads them
+// (the space-separated "scope" by default; see [Profile]) and as
+// [WithScopes] checks them: a fresh slice, nil when there are none.
+func (c *Claims) Scopes() []string { return slices.Clone(c.granted) }
+
 // putExtra keeps the claim name as raw JSON, for DecodeExtra.
 func (c *Claims) putExtra(name string, value []byte) {
 	if c.extra == nil {

@@ -31,6 +31,7 @@ type verifier struct {
 	maxSize     int
 	now         func() time.Time
 	rules       *profileRules // nil: the kit's own profile (RFC 9068, "ver" read)
+	resource    string        // the canonical resource URL when it is the audience (WithResource)
 
 	// byIssuer, when set, holds a verifier per trusted issuer: the token's
 	// unverified iss picks the one whose keys, alone, may verify it
@@ -362,7 +363,7 @@ func (v *verifier) parseAudience(c *Claims, value []byte) (bool, error) {
 			return false, err
 		}
 		c.Audience = []string{s}
-		return slices.Contains(v.audiences, s), nil
+		return v.acceptsAudience(s), nil
 	}
 	if len(value) == 0 || value[0] != '[' {
 		return false, errors.New("neither a string nor an array")
@@ -380,7 +381,7 @@ func (v *verifier) parseAudience(c *Claims, value []byte) (bool, error) {
 			return false, errors.New("array member is not a string")
 		}
 		auds = append(auds, s)
-		found = found || slices.Contains(v.audiences, s)
+		found = found || v.acceptsAudience(s)
 		i = skipSpace(value, end)
 		if i < len(value) && value[i] == ',' {
 			i = skipSpace(value, i+1)
@@ -403,4 +404,17 @@ func (v *verifier) checkTimes(c *Claims) error {
 		return expiredToken("nbf is in the future")
 	}
 	return nil
+}
+
+// acceptsAudience reports whether aud is one of v's audiences: exactly, or,
+// for the audience of WithResource, in canonical form.
+func (v *verifier) acceptsAudience(aud string) bool {
+	if slices.Contains(v.audiences, aud) {
+		return true
+	}
+	if v.resource == "" {
+		return false
+	}
+	c, ok := canonicalResource(aud)
+	return ok && c == v.resource
 }

@@ -28,6 +28,7 @@ type jwtConfig struct {
 	cacheSize   int
 	profile     *profileRules   // WithProfile; nil: the kit's own
 	trusted     []trustedConfig // WithTrustedIssuer
+	resource    *resourceConfig // WithResource
 }
 
 func newJWTConfig(opts []Option) (*jwtConfig, error) {
@@ -70,8 +71,8 @@ func (c *jwtConfig) resolve() error {
 		if c.issuer == "" {
 			errs = append(errs, errors.New("WithIssuer is required (or WithTrustedIssuer)"))
 		}
-		if len(c.audience) == 0 {
-			errs = append(errs, errors.New("WithAudience is required"))
+		if len(c.audience) == 0 && c.resource == nil {
+			errs = append(errs, errors.New("WithAudience is required (or WithResource)"))
 		}
 		if len(c.keys) == 0 && c.jwksURL == "" {
 			errs = append(errs, errors.New("no verification key: use WithKey, WithJWKSet, WithJWKSURL or WithTokensFrom"))
@@ -83,6 +84,9 @@ func (c *jwtConfig) resolve() error {
 			errs = append(errs, fmt.Errorf("issuer %q configured twice", t.issuer))
 		}
 		seen[t.issuer] = true
+		if len(t.audiences) == 0 && c.resource == nil {
+			errs = append(errs, fmt.Errorf("WithTrustedIssuer(%q): no audience (or WithResource)", t.issuer))
+		}
 	}
 	if c.profile != nil {
 		for _, name := range []string{"WithTokensFrom", "WithVersionCheck"} {
@@ -123,6 +127,7 @@ func (c *jwtConfig) verifier() (verifier, error) {
 	if c.issuer != "" {
 		v := base
 		v.issuer, v.audiences, v.rules = c.issuer, c.audience, c.profile
+		c.bindToResource(&v)
 		if c.jwksURL != "" {
 			s, err := startJWKSSource(c.jwksCtx, c.jwksURL, c.jwks, v.now)
 			if err != nil {
@@ -146,6 +151,7 @@ func (c *jwtConfig) verifier() (verifier, error) {
 		}
 		v := base
 		v.issuer, v.audiences, v.rules, v.keys = t.issuer, t.audiences, t.rules, s
+		c.bindToResource(&v)
 		all = append(all, &v)
 	}
 	if len(all) == 1 {
@@ -172,7 +178,8 @@ func WithIssuer(iss string) Option {
 
 // WithAudience adds an audience a token's "aud" may name, compared exactly:
 // a token is accepted when it names at least one of the audiences given.
-// Required (or given by [WithTokensFrom]).
+// Required (or given by [WithTokensFrom]), unless [WithResource] binds the
+// audience to the resource.
 func WithAudience(aud string) Option {
 	return optionFor("WithAudience", forJWT, func(c *jwtConfig) error {
 		if !validClaimString(aud, maxClaimLen) {
@@ -280,8 +287,9 @@ type TrustedIssuer struct {
 	// discovery document name it (e.g. "https://example.eu.auth0.com/"):
 	// https, or http on a loopback host with [WithInsecureJWKSURL].
 	Issuer string
-	// Audiences lists the accepted audiences, at least one; a token must name
-	// one of them in its profile's audience claim ("aud" by default).
+	// Audiences lists the accepted audiences, at least one unless
+	// [WithResource] is given (then by default the resource); a token must
+	// name one of them in its profile's audience claim ("aud" by default).
 	Audiences []string
 	// Profile says what the provider's access tokens look like. Default (the
 	// zero Profile): RFC 9068. See [Preset].
@@ -313,9 +321,6 @@ func WithTrustedIssuer(ctx context.Context, t TrustedIssuer) Option {
 		if _, err := issuerURL(t.Issuer, true); err != nil {
 			errs = append(errs, err)
 		}
-		if len(t.Audiences) == 0 {
-			errs = append(errs, errors.New("no audience"))
-		}
 		for i, a := range t.Audiences {
 			if !validClaimString(a, maxClaimLen) || slices.Index(t.Audiences, a) != i {
 				errs = append(errs, fmt.Errorf("audience %q: empty, not UTF-8, or given twice", a))
@@ -327,6 +332,35 @@ func WithTrustedIssuer(ctx context.Context, t TrustedIssuer) Option {
 			return fmt.Errorf("WithTrustedIssuer(%q): %w", t.Issuer, err)
 		}
 		c.trusted = append(c.trusted, trustedConfig{ctx: ctx, issuer: t.Issuer, audiences: append([]string(nil), t.Audiences...), rules: r})
+		return nil
+	})
+}
+
+// WithResource makes [NewJWT]'s tokens those of the resource r:
+//
+//   - Audience: where no audience is configured ([WithAudience] or
+//     [WithTokensFrom] for [WithIssuer], [TrustedIssuer.Audiences] for a
+//     trusted issuer), a token must name r.URL in its audience (RFC 8707,
+//     RFC 9068 §4): the tokens issued for this resource and no other. The
+//     comparison is on the canonical form (RFC 3986 §6.2.2–6.2.3: scheme
+//     and host case, default port, empty path as "/", percent-encoding), so
+//     "HTTPS://MCP.example.com:443/mcp" names "https://mcp.example.com/mcp";
+//     a trailing slash after a path is significant. Configured audiences
+//     replace this default and are compared exactly.
+//   - Metadata: [JWT.ResourceMetadataHandler] serves r as RFC 9728
+//     metadata at [JWT.ResourceMetadataURL], and the 401 and 403 challenges
+//     of [Require] and [Optional] with this JWT carry
+//     resource_metadata="<that URL>" (RFC 9728 §5.1), so that clients find
+//     the authorization servers.
+//
+// Default: no resource; the audiences must be configured.
+func WithResource(r Resource) Option {
+	return singleOption("WithResource", fmt.Sprintf("%q", r.URL), forJWT, func(c *jwtConfig) error {
+		rc, err := newResourceConfig(r)
+		if err != nil {
+			return fmt.Errorf("WithResource(%q): %w", r.URL, err)
+		}
+		c.resource = rc
 		return nil
 	})
 }
@@ -480,7 +514,9 @@ type JWT[U any] struct {
 	cookieName  string
 	crossOrigin *http.CrossOriginProtection
 	versions    VersionLookup
-	ownIssuer   string // the issuer whose tokens carry the kit's version; "" for none
+	ownIssuer   string          // the issuer whose tokens carry the kit's version; "" for none
+	resource    *resourceConfig // WithResource; nil: none
+	servers     []string        // the issuers, the own one first: the resource's authorization servers
 }
 
 // NewJWT returns an authenticator of access tokens. toUser turns verified
@@ -490,7 +526,7 @@ type JWT[U any] struct {
 // [ErrUnknownUser] or [ErrInvalidToken] refuses the token (401); any other
 // error is a failure (500).
 //
-// [WithIssuer], [WithAudience] and the keys ([WithKey], [WithKeyAlgorithm],
+// [WithIssuer], [WithAudience] (or [WithResource]) and the keys ([WithKey], [WithKeyAlgorithm],
 // [WithJWKSet], [WithJWKSURL] or [WithTokensFrom]) are required. NewJWT
 // checks every option and returns one error naming each problem; with
 // [WithJWKSURL] it fetches the key set before it returns.
@@ -510,6 +546,7 @@ func NewJWT[U any](toUser func(context.Context, *Claims) (U, error), opts ...Opt
 	if cfg.profile == nil {
 		j.ownIssuer = cfg.issuer
 	}
+	j.resource, j.servers = cfg.resource, cfg.servers()
 	if cfg.cacheSize > 0 {
 		j.cache = newTokenCache(cfg.cacheSize)
 	}
@@ -534,8 +571,28 @@ func (j *JWT[U]) identify(r *http.Request) (U, *Claims, Method, error) {
 	if err != nil {
 		return zero, nil, MethodBearer, err
 	}
-	ctx := r.Context()
+	u, c, err := j.verifyToken(r.Context(), token)
+	return u, c, MethodBearer, err
+}
+
+// Verify verifies an access token that reached the program by another way
+// than an HTTP request's header or cookie (a framework's middleware, such
+// as the MCP SDK's, a WebSocket message), exactly as [Require] would: the
+// signature, claims, audience, version check and toUser. It returns the
+// user and the request's own copy of the claims; the errors are those of
+// [Authenticator]. It is safe for concurrent use.
+func (j *JWT[U]) Verify(ctx context.Context, token string) (U, *Claims, error) {
+	if j == nil || j.toUser == nil {
+		var zero U
+		return zero, nil, errors.New("authkit: JWT not built by NewJWT")
+	}
+	return j.verifyToken(ctx, token)
+}
+
+func (j *JWT[U]) verifyToken(ctx context.Context, token string) (U, *Claims, error) {
+	var zero U
 	var c *Claims
+	var err error
 	if j.cache != nil {
 		c, err = j.cache.verify(ctx, &j.v, token)
 	} else {
@@ -544,11 +601,11 @@ func (j *JWT[U]) identify(r *http.Request) (U, *Claims, Method, error) {
 		c = t.claims
 	}
 	if err != nil {
-		return zero, nil, MethodBearer, err
+		return zero, nil, err
 	}
 	if j.versions != nil && c.Issuer == j.ownIssuer {
 		if _, err := checkVersion(ctx, j.versions, c.Subject, c.Version); err != nil {
-			return zero, nil, MethodBearer, err
+			return zero, nil, err
 		}
 	}
 	u, err := j.toUser(ctx, c)
@@ -556,9 +613,9 @@ func (j *JWT[U]) identify(r *http.Request) (U, *Claims, Method, error) {
 		if errors.Is(err, ErrUnknownUser) && !errors.Is(err, ErrInvalidToken) {
 			err = invalidTokenCause("user", err)
 		}
-		return zero, nil, MethodBearer, err
+		return zero, nil, err
 	}
-	return u, c, MethodBearer, nil
+	return u, c, nil
 }
 
 // Ready reports whether j can verify tokens of every issuer it trusts: nil
@@ -672,4 +729,66 @@ func bearerToken(h string) (token string, ok bool, err error) {
 		return "", false, invalidRequest("Bearer token is not a b64token")
 	}
 	return rest, true, nil
+}
+
+// ResourceMetadataHandler returns the [net/http.ServeMux] pattern and the
+// handler of j's protected resource metadata (RFC 9728), for
+// mux.Handle(j.ResourceMetadataHandler()): "GET
+// /.well-known/oauth-protected-resource", followed by the resource's path
+// when it has one (RFC 9728 §3.1: ".../oauth-protected-resource/mcp" for
+// "https://mcp.example.com/mcp"). The document lists the resource
+// ([Resource.URL]), its authorization servers (the issuer of [WithIssuer]
+// or [WithTokensFrom], then every [WithTrustedIssuer], in order), its scopes
+// and name, and bearer_methods_supported ["header"]: a token in a cookie
+// ([WithTokenCookie]) is for the application's own pages, not a way for
+// OAuth clients to send one. It names no resource_signing_alg_values: the
+// kit signs no responses. The answer is JSON, cacheable for an hour and
+// readable from any origin (the metadata is public). It panics if j has no
+// [WithResource]. The handler is safe for concurrent use.
+func (j *JWT[U]) ResourceMetadataHandler() (pattern string, h http.Handler) {
+	if j == nil || j.resource == nil {
+		panic("authkit: ResourceMetadataHandler needs a JWT built with WithResource")
+	}
+	body := j.resource.metadata(j.servers)
+	return j.resource.pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Type", "application/json")
+		h.Set("Cache-Control", "public, max-age=3600")
+		h.Set("Access-Control-Allow-Origin", "*")
+		h.Set("X-Content-Type-Options", "nosniff")
+		_, _ = w.Write(body)
+	})
+}
+
+// ResourceMetadataURL returns the URL of j's protected resource metadata
+// (RFC 9728 §3.1, see [JWT.ResourceMetadataHandler]), which the challenges
+// name, or "" if j has no [WithResource].
+func (j *JWT[U]) ResourceMetadataURL() string {
+	if j == nil || j.resource == nil {
+		return ""
+	}
+	return j.resource.metadataURL
+}
+
+// resourceMetadataURL lets the middleware find the URL its challenges name.
+func (j *JWT[U]) resourceMetadataURL() string { return j.ResourceMetadataURL() }
+
+// bindToResource makes the resource the audience of v, an issuer's verifier,
+// when none is configured for it.
+func (c *jwtConfig) bindToResource(v *verifier) {
+	if c.resource != nil && len(v.audiences) == 0 {
+		v.audiences, v.resource = []string{c.resource.URL}, c.resource.canonical
+	}
+}
+
+// servers lists the issuers c accepts, its own first.
+func (c *jwtConfig) servers() []string {
+	var s []string
+	if c.issuer != "" {
+		s = append(s, c.issuer)
+	}
+	for _, t := range c.trusted {
+		s = append(s, t.issuer)
+	}
+	return s
 }

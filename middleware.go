@@ -108,6 +108,21 @@ func (as anyOf[U]) wrapHandler(next http.Handler) http.Handler {
 	return next
 }
 
+// resourcer is implemented by authenticators that protect a resource with
+// metadata (a JWT with WithResource, an Any holding one).
+type resourcer interface{ resourceMetadataURL() string }
+
+func (as anyOf[U]) resourceMetadataURL() string {
+	for _, a := range as {
+		if r, ok := a.(resourcer); ok {
+			if u := r.resourceMetadataURL(); u != "" {
+				return u
+			}
+		}
+	}
+	return ""
+}
+
 type guardConfig struct {
 	common
 	realm  string
@@ -188,8 +203,9 @@ func Optional[U any](a Authenticator[U], opts ...Option) func(http.Handler) http
 
 // guard builds Require (optional false) and Optional. It identifies the
 // request with a; on success the next handler runs with the identity in the
-// context; on failure the error handler answers, with the realm attached to
-// the error (see realmError) so that DefaultErrorHandler can name it. An
+// context; on failure the error handler answers, with the realm, the
+// resource metadata URL and the required scopes attached to the error (see
+// realmError) so that DefaultErrorHandler can name them. An
 // authenticator that needs a handler of its own around next (a Session loads
 // and saves there) is given it.
 func guard[U any](a Authenticator[U], optional bool, opts []Option) func(http.Handler) http.Handler {
@@ -200,6 +216,13 @@ func guard[U any](a Authenticator[U], optional bool, opts []Option) func(http.Ha
 	if err != nil {
 		panic("authkit: " + err.Error())
 	}
+	metadata := ""
+	if rs, ok := a.(resourcer); ok {
+		metadata = rs.resourceMetadataURL()
+	}
+	refuse := func(w http.ResponseWriter, r *http.Request, err error) {
+		cfg.errorHandler(w, r, withChallenge(err, cfg.realm, metadata, strings.Join(cfg.scopes, " ")))
+	}
 	return func(next http.Handler) http.Handler {
 		var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			u, claims, method, err := identify(a, r)
@@ -208,12 +231,12 @@ func guard[U any](a Authenticator[U], optional bool, opts []Option) func(http.Ha
 					next.ServeHTTP(w, r)
 					return
 				}
-				cfg.errorHandler(w, r, withRealm(err, cfg.realm))
+				refuse(w, r, err)
 				return
 			}
 			if cfg.scopes != nil {
 				if err := checkScopes(claims, cfg.scopes); err != nil {
-					cfg.errorHandler(w, r, withRealm(err, cfg.realm))
+					refuse(w, r, err)
 					return
 				}
 			}

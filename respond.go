@@ -27,6 +27,10 @@ type ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 //   - [ErrNoCredentials]: 401, WWW-Authenticate: Bearer realm="…"
 //   - [ErrCrossOrigin]: 403
 //   - [ErrInsufficientScope]: 403, WWW-Authenticate: Bearer realm="…", error="insufficient_scope", scope="…"
+//
+// A 401 challenge also names the scopes the middleware requires
+// ([WithScopes]: scope="…", RFC 6750 §3) and the resource metadata URL of
+// its [JWT] ([WithResource]: resource_metadata="…", RFC 9728 §5.1).
 //   - [ErrNotReady]: 503, Retry-After: 5
 //   - [ErrStoreUnavailable] (a store that did not answer in time): 503, Retry-After: 5
 //   - anything else (a failing store or callback): 500
@@ -35,7 +39,6 @@ type ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 // level for failures, never written to the body. It is safe for concurrent
 // use.
 func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
-	realm := realmOf(err)
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	var status int
@@ -48,19 +51,19 @@ func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 		status = http.StatusForbidden
 	case errors.Is(err, ErrInsufficientScope):
 		status = http.StatusForbidden
-		h.Set("WWW-Authenticate", `Bearer realm="`+realm+`", error="insufficient_scope", scope="`+scopeOf(err)+`"`)
+		h.Set("WWW-Authenticate", bearerChallenge(err, "insufficient_scope"))
 	case errors.Is(err, ErrNotReady):
 		status = http.StatusServiceUnavailable
 		h.Set("Retry-After", retryAfter)
 	case errors.Is(err, ErrInvalidRequest):
 		status = http.StatusBadRequest
-		h.Set("WWW-Authenticate", `Bearer realm="`+realm+`", error="invalid_request"`)
+		h.Set("WWW-Authenticate", bearerChallenge(err, "invalid_request"))
 	case errors.Is(err, ErrInvalidToken):
 		status = http.StatusUnauthorized
-		h.Set("WWW-Authenticate", `Bearer realm="`+realm+`", error="invalid_token"`)
+		h.Set("WWW-Authenticate", bearerChallenge(err, "invalid_token"))
 	case errors.Is(err, ErrNoCredentials):
 		status = http.StatusUnauthorized
-		h.Set("WWW-Authenticate", `Bearer realm="`+realm+`"`)
+		h.Set("WWW-Authenticate", bearerChallenge(err, ""))
 	default:
 		status = http.StatusInternalServerError
 		slog.ErrorContext(r.Context(), "authkit: authentication failed", "method", r.Method, "path", r.URL.Path, "err", err)
@@ -119,29 +122,49 @@ func noStore(h http.Header) {
 	h.Set("Pragma", "no-cache")
 }
 
-// realmError carries the realm of the middleware that refused a request to
-// the error handler, with the refusal itself.
+// realmError carries what the middleware that refused a request puts in
+// its challenges to the error handler, with the refusal itself: its realm,
+// the resource metadata URL of its authenticator (RFC 9728 §5.1) and the
+// scopes it requires (RFC 6750 §3).
 type realmError struct {
-	realm string
-	err   error
+	realm, metadata, scope string
+	err                    error
 }
 
 func (e *realmError) Error() string { return e.err.Error() }
 func (e *realmError) Unwrap() error { return e.err }
 
-func withRealm(err error, realm string) error {
-	if realm == defaultRealm {
+func withChallenge(err error, realm, metadata, scope string) error {
+	if realm == defaultRealm && metadata == "" && scope == "" {
 		return err
 	}
-	return &realmError{realm: realm, err: err}
+	return &realmError{realm: realm, metadata: metadata, scope: scope, err: err}
 }
 
-func realmOf(err error) string {
-	var re *realmError
-	if errors.As(err, &re) {
-		return re.realm
+// bearerChallenge is the WWW-Authenticate value for err: the realm, then
+// code (error="…") if any, the scope (the missing scopes of an
+// insufficient_scope refusal, else those the route requires) and, in a 401
+// (no code or invalid_token), the resource metadata URL when the middleware
+// has one: the client then has to (re)authorize, and discovery starts there
+// (RFC 9728 §5.1).
+func bearerChallenge(err error, code string) string {
+	re := &realmError{realm: defaultRealm}
+	errors.As(err, &re)
+	s := `Bearer realm="` + re.realm + `"`
+	if code != "" {
+		s += `, error="` + code + `"`
 	}
-	return defaultRealm
+	scope := re.scope
+	if code == "insufficient_scope" {
+		scope = scopeOf(err)
+	}
+	if scope != "" && code != "invalid_request" {
+		s += `, scope="` + scope + `"`
+	}
+	if re.metadata != "" && (code == "" || code == "invalid_token") {
+		s += `, resource_metadata="` + re.metadata + `"`
+	}
+	return s
 }
 
 const defaultRealm = "authkit"

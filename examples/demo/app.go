@@ -141,6 +141,7 @@ func newApp(ctx context.Context, cfg config, key *signingKey) (_ *app, err error
 	a.bearer, err = authkit.NewJWT(a.userFromClaims,
 		authkit.WithTokensFrom(a.issuer),
 		authkit.WithVersionCheck(a.versions.Lookup),
+		a.resourceOption(),
 	)
 	if err != nil {
 		return nil, err
@@ -245,6 +246,7 @@ func (a *app) routes() http.Handler {
 	// Public routes.
 	mux.HandleFunc("GET /healthz", a.healthz)
 	mux.Handle("GET /.well-known/jwks.json", a.issuer.JWKSHandler())
+	a.resourceRoutes(mux)
 	mux.Handle("GET /static/", a.static)
 	// The page shows the signed-in user, if any; a refused session (logged
 	// out everywhere, expired) shows the login form and clears the cookie.

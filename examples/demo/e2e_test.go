@@ -80,8 +80,8 @@ func TestE2ERoutes(t *testing.T) {
 
 	t.Run("me without token", func(t *testing.T) {
 		resp, _ := p.do("GET", "/api/me", nil, nil)
-		if got := resp.Header.Get("WWW-Authenticate"); resp.StatusCode != 401 || got != `Bearer realm="authkit"` {
-			t.Errorf("%d, WWW-Authenticate %q; want 401, Bearer realm=\"authkit\"", resp.StatusCode, got)
+		if got, want := resp.Header.Get("WWW-Authenticate"), withMetadata(p.URL, `Bearer realm="authkit"`); resp.StatusCode != 401 || got != want {
+			t.Errorf("%d, WWW-Authenticate %q; want 401, %s", resp.StatusCode, got, want)
 		}
 	})
 

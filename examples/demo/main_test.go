@@ -307,8 +307,8 @@ func TestRoutes(t *testing.T) {
 	token := func(k *signingKey, iss, aud, sub string, ttl time.Duration) string {
 		return signAccessToken(t, k, iss, aud, sub, ttl)
 	}
-	const challenge = `Bearer realm="authkit"`
-	const refused = `Bearer realm="authkit", error="invalid_token"`
+	challenge := withMetadata(testIssuer, `Bearer realm="authkit"`)
+	refused := withMetadata(testIssuer, `Bearer realm="authkit", error="invalid_token"`)
 
 	for _, tc := range []struct {
 		name     string
