@@ -148,7 +148,9 @@ func TestScoped(t *testing.T) {
 	alice, bob := ownToken(t, h, "alice"), ownToken(t, h, "bob")
 	check(t, get(h, "/api/scoped", bearer(alice)), wantResp{200, "", `{"id":"1","name":"alice","via":"jwt"}`})
 	check(t, get(h, "/api/scoped", bearer(bob)), wantResp{403, insufficient, ""})
-	check(t, get(h, "/api/scoped", nil), wantResp{401, challenge, ""})
+	// Without a token: 401, whose challenge names the scope the route needs
+	// and the resource metadata (RFC 9728 §5.1).
+	check(t, get(h, "/api/scoped", nil), wantResp{401, `Bearer realm="authkit", scope="demo:read", resource_metadata="http://authkit-demo.test/.well-known/oauth-protected-resource"`, ""})
 	check(t, get(h, "/api/me", bearer(bob)), wantResp{200, "", `{"id":"2","name":"bob","via":"jwt"}`})
 }
 
