@@ -23,6 +23,7 @@ type storeBackend interface {
 	remove(ctx context.Context, userID string) error
 	migrate(ctx context.Context) error
 	sessions() scs.Store
+	watch(c *VersionCache) // c forgets each user bumped through the store, here or elsewhere (notify.go)
 	close()
 }
 

@@ -88,7 +88,7 @@ type VersionCache struct {
 	timeout time.Duration    // the bound of a shared lookup
 	now     func() time.Time // set by WithClock; nil: entries expire by timer
 	epoch   time.Time        // c.now() at construction, when c.now is set
-	group   singleflight.Group
+	group   atomic.Pointer[singleflight.Group] // replaced by flush, so that later misses join no older flight
 
 	// entries maps a user ID to an immutable *cacheEntry. Reads take no
 	// lock; writes (fill, expire, Forget) hold mu, which also guards n.
@@ -147,8 +147,12 @@ func NewVersionCache(store VersionStore, opts ...Option) (*VersionCache, error) 
 		return nil, fmt.Errorf("authkit: NewVersionCache: %w", err)
 	}
 	c := &VersionCache{store: store, ttl: cfg.ttl, size: cfg.size, timeout: cfg.timeout(), now: cfg.now}
+	c.group.Store(new(singleflight.Group))
 	if c.now != nil {
 		c.epoch = c.now()
+	}
+	if s, ok := store.(*Store); ok {
+		s.b.watch(c) // PostgreSQL: bumps elsewhere reach c at once (notify.go)
 	}
 	return c, nil
 }
@@ -172,7 +176,7 @@ func (c *VersionCache) Lookup(ctx context.Context, userID string) (int64, error)
 }
 
 func (c *VersionCache) miss(ctx context.Context, userID string, gen uint64) (int64, error) {
-	ch := c.group.DoChan(userID, func() (any, error) {
+	ch := c.group.Load().DoChan(userID, func() (any, error) {
 		// A caller that missed just before another flight filled the entry
 		// (and ended) finds it here, and costs no second query.
 		if v, ok := c.entries.Load(userID); ok && c.gen.Load() == gen {
@@ -264,7 +268,21 @@ func (c *VersionCache) Forget(userID string) {
 	}
 	c.gen.Add(1)
 	c.mu.Unlock()
-	c.group.Forget(userID)
+	c.group.Load().Forget(userID)
+}
+
+// flush forgets every cached version, as Forget does one: the cache of an
+// instance that may have missed notifications of bumps (notify.go).
+func (c *VersionCache) flush() {
+	c.mu.Lock()
+	c.entries.Range(func(k, _ any) bool {
+		c.entries.Delete(k)
+		return true
+	})
+	c.n = 0
+	c.gen.Add(1)
+	c.group.Store(new(singleflight.Group))
+	c.mu.Unlock()
 }
 
 // Bump increments the user's version in the store and forgets the cached
