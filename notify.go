@@ -137,7 +137,8 @@ func (l *listener) listen(ctx context.Context) (connected bool, err error) {
 			return errNotPgx
 		}
 		pc := c.Conn()
-		if _, err := pc.Exec(ctx, "LISTEN "+quoteIdentUnchecked(channel)); err != nil {
+		// channel is authkit_v and digits (postgresSQL.channel).
+		if _, err := pc.Exec(ctx, `LISTEN "`+channel+`"`); err != nil {
 			return errors.Join(err, driver.ErrBadConn)
 		}
 		connected = true

@@ -78,7 +78,9 @@ func WithSessionTable(table string) Option {
 // as a text parameter; PostgreSQL converts it to the column's type). A user
 // without a row is [ErrUnknownUser]; [Store.Migrate] adds the column
 // (bigint NOT NULL DEFAULT 0) if it is missing, and [Store.Add] and
-// [Store.Remove] refuse: users are created and deleted there. Names
+// [Store.Remove] refuse: users are created and deleted there. The kit also
+// records each bumped version in authkit_token_versions, and reads the
+// higher of the two, so that a re-created row does not lower a version. Names
 // follow the rules of [WithSessionTable]. Default: the kit's own table,
 // authkit_token_versions.
 func WithUsersTable(table, idColumn, versionColumn string) Option {
@@ -154,6 +156,12 @@ func buildSQL(c postgresConfig) postgresSQL {
 		familyRevoke: `UPDATE authkit_refresh_families SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL`,
 		sweep:        `DELETE FROM authkit_refresh_families WHERE expires_at <= $1`,
 	}
+	versionSQL(c, &s)
+	return s
+}
+
+// versionSQL adds the statements on token versions to s.
+func versionSQL(c postgresConfig, s *postgresSQL) {
 	// authkit_token_versions holds the versions, or, with WithUsersTable,
 	// the highest version each user was bumped to: a floor that a
 	// re-created users row (its column back at its default) cannot go
@@ -182,7 +190,7 @@ func buildSQL(c postgresConfig) postgresSQL {
 			DO UPDATE SET version = t.version + 1, removed = false WHERE t.removed`
 		s.remove = `WITH b AS (UPDATE authkit_token_versions SET removed = true WHERE user_id = $1 AND NOT removed RETURNING user_id)
 			SELECT pg_notify('authkit_v' || 'authkit_token_versions'::regclass::oid, $1) FROM b`
-		return s
+		return
 	}
 	t, id, v := c.usersTable, c.usersID, c.usersVersion
 	oid := `'` + t + `'::regclass::oid`
@@ -195,7 +203,6 @@ func buildSQL(c postgresConfig) postgresSQL {
 			ON CONFLICT (user_id) DO UPDATE SET version = EXCLUDED.version), ` + revoke + `
 		n AS (SELECT pg_notify('authkit_v' || ` + oid + `, $2) FROM b)
 		SELECT version FROM b, n`
-	return s
 }
 
 // migrationLock is the key of the advisory lock that serialises Migrate
