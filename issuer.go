@@ -449,7 +449,7 @@ func (i *Issuer) Issue(ctx context.Context, userID string) (*TokenPair, error) {
 	if !validClaimString(userID, maxClaimLen) {
 		return nil, errors.New("authkit: Issue: the user ID must be 1 to 1024 bytes of UTF-8 without NUL")
 	}
-	ver, err := currentVersion(ctx, i.versions, userID)
+	ver, err := currentVersion(uncached(ctx), i.versions, userID)
 	if err != nil {
 		return nil, err
 	}

@@ -16,7 +16,9 @@ type memoryStore struct {
 	mu        sync.RWMutex
 	families  map[string]*memoryFamily
 	versions  map[string]int64
+	removed   map[string]bool // tombstones: removed users keep their version
 	lastSweep time.Time
+	watchers  watchers
 }
 
 type memoryFamily struct {
@@ -29,7 +31,7 @@ type memoryFamily struct {
 // processes. It knows userIDs, each at version 0. Its sessions are kept by
 // scs's memstore.
 func NewMemoryStore(userIDs ...string) *Store {
-	s := &memoryStore{families: make(map[string]*memoryFamily), versions: make(map[string]int64, len(userIDs))}
+	s := &memoryStore{families: make(map[string]*memoryFamily), versions: make(map[string]int64, len(userIDs)), removed: make(map[string]bool)}
 	for _, id := range userIDs {
 		s.versions[id] = 0
 	}
@@ -39,8 +41,13 @@ func NewMemoryStore(userIDs ...string) *Store {
 func (s *memoryStore) add(_ context.Context, userID string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.versions[userID]; !ok {
+	switch _, ok := s.versions[userID]; {
+	case !ok:
 		s.versions[userID] = 0
+	case s.removed[userID]:
+		// Back above every version it had: nothing from before comes back.
+		delete(s.removed, userID)
+		s.versions[userID]++
 	}
 	return nil
 }
@@ -48,13 +55,17 @@ func (s *memoryStore) add(_ context.Context, userID string) error {
 func (s *memoryStore) remove(_ context.Context, userID string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.versions, userID)
+	if _, ok := s.versions[userID]; ok && !s.removed[userID] {
+		s.removed[userID] = true
+		s.watchers.forget(userID)
+	}
 	return nil
 }
 
 func (s *memoryStore) Version(_ context.Context, userID string) (int64, error) {
 	s.mu.RLock()
 	v, ok := s.versions[userID]
+	ok = ok && !s.removed[userID]
 	s.mu.RUnlock()
 	if !ok {
 		return 0, ErrUnknownUser
@@ -66,11 +77,18 @@ func (s *memoryStore) Bump(_ context.Context, userID string) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	v, ok := s.versions[userID]
-	if !ok {
+	if !ok || s.removed[userID] {
 		return 0, ErrUnknownUser
 	}
 	v++
 	s.versions[userID] = v
+	now := time.Now()
+	for _, f := range s.families { // a scan: the memory store is for small programs
+		if f.UserID == userID && f.RevokedAt.IsZero() {
+			f.RevokedAt = now
+		}
+	}
+	s.watchers.forget(userID) // under s.mu: no cache refills the old version meanwhile
 	return v, nil
 }
 
@@ -140,5 +158,7 @@ func (s *memoryStore) sessions() scs.Store {
 	}
 	return s.memstore
 }
+
+func (s *memoryStore) watch(c *VersionCache) { s.watchers.add(c) }
 
 func (s *memoryStore) close() {}

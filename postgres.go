@@ -24,12 +24,15 @@ import (
 
 // postgresStore is the PostgreSQL backend of a [Store].
 type postgresStore struct {
-	db      *sql.DB
-	cfg     postgresConfig
-	sql     postgresSQL
-	mu      sync.Mutex // guards session
-	session *postgresSessions
-	swept   atomic.Int64 // Unix ns of the last sweep of expired families
+	db       *sql.DB
+	cfg      postgresConfig
+	sql      postgresSQL
+	mu       sync.Mutex // guards session
+	session  *postgresSessions
+	swept    atomic.Int64 // Unix ns of the last sweep of expired families
+	watchers watchers
+	listener *listener // started by the first watch, guarded by mu
+	closed   bool      // guarded by mu
 }
 
 type postgresConfig struct {
@@ -52,6 +55,7 @@ type postgresSQL struct {
 	familyCreate, familyRotate      string
 	familyRead, familyRevoke, sweep string
 	keyInsert, keyRead              string
+	channel                         string // the name of the bump notifications' channel
 }
 
 // WithSessionTable sets the session table, which may be schema-qualified
@@ -74,7 +78,9 @@ func WithSessionTable(table string) Option {
 // as a text parameter; PostgreSQL converts it to the column's type). A user
 // without a row is [ErrUnknownUser]; [Store.Migrate] adds the column
 // (bigint NOT NULL DEFAULT 0) if it is missing, and [Store.Add] and
-// [Store.Remove] refuse: users are created and deleted there. Names
+// [Store.Remove] refuse: users are created and deleted there. The kit also
+// records each bumped version in authkit_token_versions, and reads the
+// higher of the two, so that a re-created row does not lower a version. Names
 // follow the rules of [WithSessionTable]. Default: the kit's own table,
 // authkit_token_versions.
 func WithUsersTable(table, idColumn, versionColumn string) Option {
@@ -150,21 +156,53 @@ func buildSQL(c postgresConfig) postgresSQL {
 		familyRevoke: `UPDATE authkit_refresh_families SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL`,
 		sweep:        `DELETE FROM authkit_refresh_families WHERE expires_at <= $1`,
 	}
-	if c.usersTable == "" {
-		s.migrate = append(s.migrate, `CREATE TABLE IF NOT EXISTS authkit_token_versions (
+	versionSQL(c, &s)
+	return s
+}
+
+// versionSQL adds the statements on token versions to s.
+func versionSQL(c postgresConfig, s *postgresSQL) {
+	// authkit_token_versions holds the versions, or, with WithUsersTable,
+	// the highest version each user was bumped to: a floor that a
+	// re-created users row (its column back at its default) cannot go
+	// below. A removed user keeps its row (removed), so that adding it again
+	// continues above every version it had.
+	s.migrate = append(s.migrate, `CREATE TABLE IF NOT EXISTS authkit_token_versions (
 			user_id text   PRIMARY KEY,
-			version bigint NOT NULL DEFAULT 0)`)
-		s.version = `SELECT version FROM authkit_token_versions WHERE user_id = $1`
-		s.bump = `UPDATE authkit_token_versions SET version = version + 1 WHERE user_id = $1 RETURNING version`
-		s.add = `INSERT INTO authkit_token_versions (user_id) VALUES ($1) ON CONFLICT (user_id) DO NOTHING`
-		s.remove = `DELETE FROM authkit_token_versions WHERE user_id = $1`
-		return s
+			version bigint NOT NULL DEFAULT 0)`,
+		`ALTER TABLE authkit_token_versions ADD COLUMN IF NOT EXISTS removed boolean NOT NULL DEFAULT false`)
+	// A bump, in one statement (one transaction): the increment, the
+	// revocation of the user's refresh families, and the notification of
+	// every instance's caches (notify.go), on a channel named after the
+	// version table's OID, so that only stores over the same table hear it.
+	// $1 is the user ID as the ID column's type, $2 as text.
+	const floor = `coalesce((SELECT version FROM authkit_token_versions WHERE user_id = $2), 0)`
+	const revoke = `r AS (UPDATE authkit_refresh_families SET revoked_at = current_timestamp
+			WHERE user_id = $2 AND revoked_at IS NULL AND EXISTS (SELECT 1 FROM b)),`
+	if c.usersTable == "" {
+		s.channel = `SELECT 'authkit_v' || 'authkit_token_versions'::regclass::oid`
+		notify := `n AS (SELECT pg_notify('authkit_v' || 'authkit_token_versions'::regclass::oid, $2) FROM b)`
+		s.version = `SELECT version FROM authkit_token_versions WHERE user_id = $1 AND NOT removed`
+		s.bump = `WITH b AS (UPDATE authkit_token_versions SET version = version + 1
+			WHERE user_id = $1 AND NOT removed RETURNING version), ` + revoke + notify + `
+			SELECT version FROM b, n`
+		s.add = `INSERT INTO authkit_token_versions AS t (user_id) VALUES ($1) ON CONFLICT (user_id)
+			DO UPDATE SET version = t.version + 1, removed = false WHERE t.removed`
+		s.remove = `WITH b AS (UPDATE authkit_token_versions SET removed = true WHERE user_id = $1 AND NOT removed RETURNING user_id)
+			SELECT pg_notify('authkit_v' || 'authkit_token_versions'::regclass::oid, $1) FROM b`
+		return
 	}
 	t, id, v := c.usersTable, c.usersID, c.usersVersion
+	oid := `'` + t + `'::regclass::oid`
+	s.channel = `SELECT 'authkit_v' || ` + oid
 	s.migrate = append(s.migrate, `ALTER TABLE `+t+` ADD COLUMN IF NOT EXISTS `+v+` bigint NOT NULL DEFAULT 0`)
-	s.version = `SELECT ` + v + ` FROM ` + t + ` WHERE ` + id + ` = $1`
-	s.bump = `UPDATE ` + t + ` SET ` + v + ` = ` + v + ` + 1 WHERE ` + id + ` = $1 RETURNING ` + v
-	return s
+	s.version = `SELECT GREATEST(` + v + `, ` + floor + `) FROM ` + t + ` WHERE ` + id + ` = $1`
+	s.bump = `WITH b AS (UPDATE ` + t + ` SET ` + v + ` = GREATEST(` + v + `, ` + floor + `) + 1
+			WHERE ` + id + ` = $1 RETURNING ` + v + ` AS version),
+		f AS (INSERT INTO authkit_token_versions (user_id, version) SELECT $2, version FROM b
+			ON CONFLICT (user_id) DO UPDATE SET version = EXCLUDED.version), ` + revoke + `
+		n AS (SELECT pg_notify('authkit_v' || ` + oid + `, $2) FROM b)
+		SELECT version FROM b, n`
 }
 
 // migrationLock is the key of the advisory lock that serialises Migrate
@@ -205,27 +243,46 @@ func (s *postgresStore) sessions() scs.Store {
 	return s.session
 }
 
+// watch adds c to the caches the store's listener feeds, starting the
+// listener (one connection of the pool, held) on the first call.
+func (s *postgresStore) watch(c *VersionCache) {
+	s.watchers.add(c)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.listener == nil && !s.closed {
+		s.listener = startListener(s.db, s.sql.channel, &s.watchers)
+	}
+}
+
 func (s *postgresStore) close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.closed = true
 	if s.session != nil {
 		s.session.stop.Do(s.session.StopCleanup)
+	}
+	if s.listener != nil {
+		s.listener.close()
 	}
 }
 
 func (s *postgresStore) Version(ctx context.Context, userID string) (int64, error) {
-	return s.scanVersion(ctx, s.sql.version, userID, "reading a token version")
+	args := []any{userID, userID}
+	if s.cfg.usersTable == "" {
+		args = args[:1] // the kit's table needs no floor ($2)
+	}
+	return s.scanVersion(ctx, s.sql.version, "reading a token version", args...)
 }
 
 func (s *postgresStore) Bump(ctx context.Context, userID string) (int64, error) {
-	return s.scanVersion(ctx, s.sql.bump, userID, "bumping a token version")
+	return s.scanVersion(ctx, s.sql.bump, "bumping a token version", userID, userID)
 }
 
-func (s *postgresStore) scanVersion(ctx context.Context, q, userID, what string) (int64, error) {
+func (s *postgresStore) scanVersion(ctx context.Context, q, what string, args ...any) (int64, error) {
 	ctx, cancel := boundStore(ctx, s.cfg.timeout())
 	defer cancel()
 	var v int64
-	err := storeErr(ctx, s.db.QueryRowContext(ctx, q, userID).Scan(&v))
+	err := storeErr(ctx, s.db.QueryRowContext(ctx, q, args...).Scan(&v))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return 0, ErrUnknownUser

@@ -401,7 +401,7 @@ func (s *Session[U]) Login(ctx context.Context, userID string) error {
 	}
 	var version int64
 	if s.cfg.versions != nil {
-		v, err := currentVersion(ctx, s.cfg.versions, userID)
+		v, err := currentVersion(uncached(ctx), s.cfg.versions, userID)
 		if err != nil {
 			return fmt.Errorf("authkit: Login: %w", err)
 		}

@@ -23,6 +23,7 @@ type storeBackend interface {
 	remove(ctx context.Context, userID string) error
 	migrate(ctx context.Context) error
 	sessions() scs.Store
+	watch(c *VersionCache) // c forgets each user bumped through the store, here or elsewhere (notify.go)
 	close()
 }
 
@@ -39,17 +40,24 @@ func (s *Store) Migrate(ctx context.Context) error { return s.b.migrate(ctx) }
 // process).
 func (s *Store) Sessions() scs.Store { return s.b.sessions() }
 
+// watch makes c forget each user bumped or removed through the store, here
+// or, in PostgreSQL, in any process (notify.go).
+func (s *Store) watch(c *VersionCache) { s.b.watch(c) }
+
 // Close stops the background cleanup of expired sessions. It closes no
 // database. It is idempotent; call it after the last use of the store.
 func (s *Store) Close() { s.b.close() }
 
-// Add makes userID known at version 0; a known user keeps its version. With
-// [WithUsersTable] it returns an error: users are created in that table.
+// Add makes userID known at version 0; a known user keeps its version, and
+// a removed one comes back one above the version it had, so that nothing
+// issued before its removal is accepted again. With [WithUsersTable] it
+// returns an error: users are created in that table.
 func (s *Store) Add(ctx context.Context, userID string) error { return s.b.add(ctx, userID) }
 
-// Remove forgets userID (a deleted or disabled user): from then on its
-// lookups return [ErrUnknownUser], so all its credentials are refused. With
-// [WithUsersTable] it returns an error.
+// Remove disables userID (a deleted or disabled user): from then on its
+// lookups return [ErrUnknownUser], so all its credentials are refused, on
+// every instance at once (as [Store.Bump]). The store keeps its version (a
+// tombstone) for [Store.Add]. With [WithUsersTable] it returns an error.
 func (s *Store) Remove(ctx context.Context, userID string) error { return s.b.remove(ctx, userID) }
 
 // Version returns the user's current version, or [ErrUnknownUser]. Its
@@ -61,8 +69,12 @@ func (s *Store) Version(ctx context.Context, userID string) (int64, error) {
 
 // Bump increments the user's version atomically and returns the new one, or
 // [ErrUnknownUser]: every credential issued under an older version is
-// refused from then on. Where a [VersionCache] is in front, bump through
-// [VersionCache.Bump], so that it forgets the old version at once.
+// refused from then on, and the user's refresh-token families are revoked
+// in storage, so that a version lowered later cannot revive them. Every
+// [VersionCache] made over this store forgets the old version at once; in
+// PostgreSQL, so does every cache over a store on the same version table in
+// any process (a notification sent in the bump's transaction; see
+// [NewVersionCache]).
 func (s *Store) Bump(ctx context.Context, userID string) (int64, error) {
 	return s.b.Bump(ctx, userID)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -72,23 +73,27 @@ func checkVersion(ctx context.Context, lookup VersionLookup, userID string, vers
 // busy user costs at most one store query per TTL. Its Lookup method value is
 // a [VersionLookup] for [WithVersionCheck] and [NewIssuer]. An entry lives
 // for the TTL ([WithCacheTTL], default 5 seconds): a bump made elsewhere is
-// seen within it, one through [VersionCache.Bump] at once. It holds at most
+// seen within it, one through [VersionCache.Bump] at once, and one through
+// a [Store] at once too (see [NewVersionCache]). It holds at most
 // [WithCacheSize] users (default 10 000), evicting an arbitrary one when full.
 // Concurrent misses for a user share one query, which runs on when a caller
 // gives up but ends at the store timeout ([WithStoreTimeout], default 5
 // seconds) with an error wrapping [ErrStoreUnavailable] (503), even if the
 // store ignores its context. Errors, [ErrUnknownUser] included, are never
-// cached. A hit takes no lock, reads no clock (entries
-// expire by timer; with [WithClock], by that clock) and allocates nothing. It
-// is safe for concurrent use.
+// cached. A store answering a version lower than one the cache has seen
+// (for up to [WithCacheSize] users) has lost a bump: the lookup fails (500,
+// logged). [Session.Login] and [Issuer.Issue] read through the cache to the
+// store, so that they record the current version. A hit takes no lock,
+// reads no clock (entries expire by timer; with [WithClock], by that clock)
+// and allocates nothing. It is safe for concurrent use.
 type VersionCache struct {
 	store   VersionStore
 	ttl     time.Duration
 	size    int
-	timeout time.Duration    // the bound of a shared lookup
-	now     func() time.Time // set by WithClock; nil: entries expire by timer
-	epoch   time.Time        // c.now() at construction, when c.now is set
-	group   singleflight.Group
+	timeout time.Duration                      // the bound of a shared lookup
+	now     func() time.Time                   // set by WithClock; nil: entries expire by timer
+	epoch   time.Time                          // c.now() at construction, when c.now is set
+	group   atomic.Pointer[singleflight.Group] // replaced by flush, so that later misses join no older flight
 
 	// entries maps a user ID to an immutable *cacheEntry. Reads take no
 	// lock; writes (fill, expire, Forget) hold mu, which also guards n.
@@ -96,6 +101,10 @@ type VersionCache struct {
 	gen     atomic.Uint64 // incremented by Forget; a fill that started before is dropped
 	mu      sync.Mutex
 	n       int
+	// seen is the highest version looked up or bumped per user (at most
+	// size users), guarded by mu: a store that answers lower has lost a
+	// bump, and the lookup fails closed.
+	seen map[string]int64
 }
 
 type cacheEntry struct {
@@ -136,7 +145,15 @@ func WithCacheSize(n int) Option {
 	})
 }
 
-// NewVersionCache returns a cache in front of store.
+// NewVersionCache returns a cache in front of store. When store is a
+// [*Store], every bump and removal through it, in any process, reaches the
+// cache at once: in memory directly; in PostgreSQL through LISTEN/NOTIFY on
+// one connection of the pool that the Store holds from the first
+// NewVersionCache until [Store.Close] (the driver must be pgx, else bumps
+// elsewhere take the TTL, with a warning logged). While that connection is
+// down the cache relies on its TTL; on reconnecting it forgets every entry,
+// since notifications may have been missed. A version changed in the
+// database other than through the Store notifies no one.
 func NewVersionCache(store VersionStore, opts ...Option) (*VersionCache, error) {
 	cfg := cacheConfig{ttl: defaultVersionCacheTTL, size: defaultVersionCacheSize}
 	err := applyOptions(opts, forCache, &cfg)
@@ -146,9 +163,13 @@ func NewVersionCache(store VersionStore, opts ...Option) (*VersionCache, error) 
 	if err != nil {
 		return nil, fmt.Errorf("authkit: NewVersionCache: %w", err)
 	}
-	c := &VersionCache{store: store, ttl: cfg.ttl, size: cfg.size, timeout: cfg.timeout(), now: cfg.now}
+	c := &VersionCache{store: store, ttl: cfg.ttl, size: cfg.size, timeout: cfg.timeout(), now: cfg.now, seen: make(map[string]int64)}
+	c.group.Store(new(singleflight.Group))
 	if c.now != nil {
 		c.epoch = c.now()
+	}
+	if s, ok := store.(interface{ watch(*VersionCache) }); ok {
+		s.watch(c) // a *Store: its bumps, and in PostgreSQL everyone's, reach c at once (notify.go)
 	}
 	return c, nil
 }
@@ -160,6 +181,9 @@ func NewVersionCache(store VersionStore, opts ...Option) (*VersionCache, error) 
 // [VersionLookup].
 func (c *VersionCache) Lookup(ctx context.Context, userID string) (int64, error) {
 	gen := c.gen.Load()
+	if ctx.Value(uncachedKey{}) != nil {
+		return c.fresh(ctx, userID, gen)
+	}
 	if v, ok := c.entries.Load(userID); ok {
 		// Without an injected clock an entry is removed by a timer when its
 		// TTL ends, so a hit reads no clock: on virtual machines reading the
@@ -172,7 +196,7 @@ func (c *VersionCache) Lookup(ctx context.Context, userID string) (int64, error)
 }
 
 func (c *VersionCache) miss(ctx context.Context, userID string, gen uint64) (int64, error) {
-	ch := c.group.DoChan(userID, func() (any, error) {
+	ch := c.group.Load().DoChan(userID, func() (any, error) {
 		// A caller that missed just before another flight filled the entry
 		// (and ended) finds it here, and costs no second query.
 		if v, ok := c.entries.Load(userID); ok && c.gen.Load() == gen {
@@ -189,7 +213,9 @@ func (c *VersionCache) miss(ctx context.Context, userID string, gen uint64) (int
 		if err != nil {
 			return nil, err
 		}
-		c.fill(userID, v, gen)
+		if err := c.fill(userID, v, gen); err != nil {
+			return nil, err
+		}
 		return v, nil
 	})
 	select {
@@ -203,15 +229,63 @@ func (c *VersionCache) miss(ctx context.Context, userID string, gen uint64) (int
 	}
 }
 
+// uncachedKey marks the context of a lookup that must read the store: the
+// kit's Login and Issue record the version they read, and a cached one may
+// predate a bump made elsewhere.
+type uncachedKey struct{}
+
+// uncached returns ctx marked for a [VersionCache] to read the store.
+func uncached(ctx context.Context) context.Context {
+	return context.WithValue(ctx, uncachedKey{}, true)
+}
+
+// fresh reads the store for one caller, sharing no flight (one begun
+// earlier may predate a bump), and caches what it read.
+func (c *VersionCache) fresh(ctx context.Context, userID string, gen uint64) (int64, error) {
+	v, err := callBounded(ctx, c.timeout, func(ctx context.Context) (int64, error) {
+		return c.store.Version(ctx, userID)
+	})
+	if err != nil {
+		return 0, err
+	}
+	if err := c.fill(userID, v, gen); err != nil {
+		return 0, err
+	}
+	return v, nil
+}
+
+// errVersionDown is the store fault of a version lower than one seen.
+var errVersionDown = errors.New("authkit: the store answered a token version lower than one it answered before (a lost bump, or a restored or re-created user): refused")
+
+// see records v as seen for userID, or reports a store fault if a higher
+// one was. The caller holds c.mu.
+func (c *VersionCache) see(userID string, v int64) error {
+	if hi, ok := c.seen[userID]; ok && v < hi {
+		slog.Error(errVersionDown.Error(), "user", userID, "version", v, "seen", hi)
+		return errVersionDown
+	}
+	if _, ok := c.seen[userID]; !ok && len(c.seen) >= c.size {
+		for k := range c.seen { // drop an arbitrary one
+			delete(c.seen, k)
+			break
+		}
+	}
+	c.seen[userID] = v
+	return nil
+}
+
 // fill stores a looked-up version, unless Forget ran since the lookup began
 // (its result may predate a bump), and arranges for it to expire. When the
 // cache is full it drops an arbitrary other entry (with an injected clock,
-// the expired ones first).
-func (c *VersionCache) fill(userID string, v int64, gen uint64) {
+// the expired ones first). A version below one seen before is a store fault.
+func (c *VersionCache) fill(userID string, v int64, gen uint64) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if err := c.see(userID, v); err != nil {
+		return err
+	}
 	if c.gen.Load() != gen {
-		return
+		return nil
 	}
 	e := &cacheEntry{version: v}
 	if c.now == nil {
@@ -242,6 +316,7 @@ func (c *VersionCache) fill(userID string, v int64, gen uint64) {
 			return false
 		})
 	}
+	return nil
 }
 
 // expire removes e, unless it was replaced or removed already.
@@ -264,7 +339,21 @@ func (c *VersionCache) Forget(userID string) {
 	}
 	c.gen.Add(1)
 	c.mu.Unlock()
-	c.group.Forget(userID)
+	c.group.Load().Forget(userID)
+}
+
+// flush forgets every cached version, as Forget does one: the cache of an
+// instance that may have missed notifications of bumps (notify.go).
+func (c *VersionCache) flush() {
+	c.mu.Lock()
+	c.entries.Range(func(k, _ any) bool {
+		c.entries.Delete(k)
+		return true
+	})
+	c.n = 0
+	c.gen.Add(1)
+	c.group.Store(new(singleflight.Group))
+	c.mu.Unlock()
 }
 
 // Bump increments the user's version in the store and forgets the cached
@@ -276,6 +365,11 @@ func (c *VersionCache) Forget(userID string) {
 func (c *VersionCache) Bump(ctx context.Context, userID string) (int64, error) {
 	v, err := c.store.Bump(ctx, userID)
 	c.Forget(userID)
+	if err == nil {
+		c.mu.Lock()
+		_ = c.see(userID, v) // a lower answer from here on is a fault
+		c.mu.Unlock()
+	}
 	return v, err
 }
 

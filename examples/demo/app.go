@@ -308,7 +308,8 @@ func (a *app) sessionLogout(w http.ResponseWriter, r *http.Request) {
 // logoutEverywhere answers POST /logout-everywhere for a caller signed in
 // either way: it bumps the user's token version, which ends every session
 // and refresh token of the user (on this process at once, on others sharing
-// the database within the version cache's TTL), and every access token too,
+// the database at once too: the PostgreSQL store notifies their version
+// caches, whose TTL is the fallback), and every access token too,
 // since the bearer authenticator checks versions. A form post (the page's
 // button) is sent back to the page with 303; an API caller gets 204.
 func (a *app) logoutEverywhere(w http.ResponseWriter, r *http.Request) {

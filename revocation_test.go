@@ -1,0 +1,193 @@
+package authkit
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+)
+
+// Revocation that stays revoked: nothing that lowers a version brings back
+// a credential a bump revoked.
+
+// TestRemoveAddStaysRevoked: a removed user keeps its version, and adding
+// it again continues above it, so that neither a credential revoked by a
+// bump nor one issued before the removal comes back.
+func TestRemoveAddStaysRevoked(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, kind backend) {
+		ctx := context.Background()
+		s := kind.open(t, "1")
+		if _, err := s.Bump(ctx, "1"); err != nil { // revokes everything at 0
+			t.Fatal(err)
+		}
+		if err := s.Remove(ctx, "1"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Version(ctx, "1"); !errors.Is(err, ErrUnknownUser) {
+			t.Fatalf("removed user: %v", err)
+		}
+		if _, err := s.Bump(ctx, "1"); !errors.Is(err, ErrUnknownUser) {
+			t.Fatalf("bumping a removed user: %v", err)
+		}
+		for range 2 { // a second Add changes nothing
+			if err := s.Add(ctx, "1"); err != nil {
+				t.Fatal(err)
+			}
+			if v, err := s.Version(ctx, "1"); v != 2 || err != nil {
+				t.Fatalf("after Remove and Add: version %d, %v; want 2 (above the 1 before removal)", v, err)
+			}
+		}
+	})
+}
+
+// TestBumpRevokesFamiliesInStorage: a bump marks the user's refresh
+// families revoked in the store, so that a version lowered later (a
+// restored backup, a re-created users row) cannot revive them; other users'
+// families are untouched.
+func TestBumpRevokesFamiliesInStorage(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, kind backend) {
+		ctx := context.Background()
+		s := kind.open(t, "1", "2")
+		now := time.Now().Truncate(time.Second)
+		for _, f := range []RefreshFamily{
+			{ID: "f1", UserID: "1", CreatedAt: now, ExpiresAt: now.Add(time.Hour), LastUsedAt: now},
+			{ID: "f2", UserID: "2", CreatedAt: now, ExpiresAt: now.Add(time.Hour), LastUsedAt: now},
+		} {
+			if err := s.CreateFamily(ctx, f, [32]byte{1}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := s.Bump(ctx, "1"); err != nil {
+			t.Fatal(err)
+		}
+		if f, _, _ := storedFamily(t, s, "f1"); f.RevokedAt.IsZero() {
+			t.Error("the bumped user's family is not revoked in storage")
+		}
+		if f, _, _ := storedFamily(t, s, "f2"); !f.RevokedAt.IsZero() {
+			t.Error("another user's family was revoked")
+		}
+		if _, err := s.RotateFamily(ctx, "f1", [32]byte{1}, [32]byte{2}, now); !errors.Is(err, ErrFamilyNotRotated) {
+			t.Errorf("rotating the revoked family: %v", err)
+		}
+	})
+}
+
+// TestPostgresRecreatedUsersRowStaysRevoked: with WithUsersTable, deleting
+// and re-creating the user's row puts its version column back at its
+// default; the kit's floor keeps the version where the last bump left it.
+func TestPostgresRecreatedUsersRowStaysRevoked(t *testing.T) {
+	ctx := context.Background()
+	db := newPGDB(t)
+	if _, err := db.Exec(`CREATE TABLE users (id bigint PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Exec(`INSERT INTO users VALUES (1)`)
+	s := db.migrated(WithUsersTable("users", "id", "token_version"))
+	for want := int64(1); want <= 2; want++ {
+		if v, err := s.Bump(ctx, "1"); v != want || err != nil {
+			t.Fatalf("Bump = %d, %v; want %d", v, err, want)
+		}
+	}
+	if _, err := db.Exec(`DELETE FROM users WHERE id = 1; INSERT INTO users VALUES (1)`); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := s.Version(ctx, "1"); v != 2 || err != nil {
+		t.Fatalf("re-created row: version %d, %v; want 2", v, err)
+	}
+	if v, err := s.Bump(ctx, "1"); v != 3 || err != nil {
+		t.Fatalf("Bump after re-creation = %d, %v; want 3", v, err)
+	}
+	// A restart (a second store over the same tables) sees the same.
+	if v, err := db.reopen().store(WithUsersTable("users", "id", "token_version")).Version(ctx, "1"); v != 3 || err != nil {
+		t.Fatalf("after restart: version %d, %v", v, err)
+	}
+}
+
+// TestVersionCacheRefusesLowerVersion: a store that answers a version below
+// one this cache has seen has lost a bump; the lookup fails closed (500),
+// it is not "unknown user" and not the lower version.
+func TestVersionCacheRefusesLowerVersion(t *testing.T) {
+	ctx := context.Background()
+	fv := newFakeVersions(map[string]int64{"1": 3})
+	c, err := NewVersionCache(fv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := c.Lookup(ctx, "1"); v != 3 || err != nil {
+		t.Fatalf("Lookup = %d, %v", v, err)
+	}
+	fv.set("1", 1)
+	c.Forget("1")
+	v, err := c.Lookup(ctx, "1")
+	if err == nil || errors.Is(err, ErrUnknownUser) {
+		t.Fatalf("a version gone down from 3 to 1: %d, %v", v, err)
+	}
+	rec := httptest.NewRecorder()
+	DefaultErrorHandler(rec, httptest.NewRequest("GET", "/", nil), err)
+	if rec.Code != http.StatusInternalServerError {
+		t.Errorf("status %d, want 500", rec.Code)
+	}
+	// A bump through the cache counts as seen too.
+	fv.set("1", 3)
+	c.Forget("1")
+	if v, err := c.Bump(ctx, "1"); v != 4 || err != nil {
+		t.Fatalf("Bump = %d, %v", v, err)
+	}
+	fv.set("1", 3)
+	if _, err := c.Lookup(ctx, "1"); err == nil {
+		t.Error("a version below the bumped one was accepted")
+	}
+}
+
+// TestIssueAndLoginReadUncached: a bump made elsewhere (not through this
+// cache) is recorded by the next Issue and Login even while the cache
+// still holds the old version, so the fresh credential is not refused once
+// the cache refreshes.
+func TestIssueAndLoginReadUncached(t *testing.T) {
+	ctx := context.Background()
+	fv := newFakeVersions(map[string]int64{"1": 0})
+	c, err := NewVersionCache(fv, WithCacheTTL(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := c.Lookup(ctx, "1"); v != 0 {
+		t.Fatalf("Lookup = %d", v)
+	}
+	fv.set("1", 1) // another instance bumps
+	s := NewMemoryStore("1")
+	i, err := NewIssuer("https://issuer.test", "api", []byte(rand.Text()+rand.Text()), s, c.Lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := i.Issue(ctx, "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pair.Version != 1 {
+		t.Errorf("Issue recorded version %d, want 1 (the store's, not the cached 0)", pair.Version)
+	}
+	if v, _ := c.Lookup(ctx, "1"); v != 1 {
+		t.Errorf("after the uncached read the cache answers %d, want 1", v)
+	}
+
+	fv.set("1", 2)
+	sm := NewSessionManager(nil)
+	sess, err := NewSession(sm, func(_ context.Context, id string) (string, error) { return id, nil }, WithVersionCheck(c.Lookup))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var version int64
+	h := sess.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := sess.Login(r.Context(), "1"); err != nil {
+			t.Error(err)
+		}
+		version = sm.GetInt64(r.Context(), sessionVersionKey)
+	}))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "https://app.test/", nil))
+	if version != 2 {
+		t.Errorf("Login recorded version %d, want 2", version)
+	}
+}
