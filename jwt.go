@@ -39,6 +39,7 @@ func newJWTConfig(opts []Option) (*jwtConfig, error) {
 		jwks:        defaultJWKSConfig(),
 	}
 	err := applyOptions(opts, forJWT, c)
+	c.jwks.events, c.jwks.issuer = c.events, c.issuer
 	if err := errors.Join(err, c.resolve()); err != nil {
 		return nil, err
 	}
@@ -512,6 +513,7 @@ func NewJWT[U any](toUser func(context.Context, *Claims) (U, error), opts ...Opt
 	}
 	if cfg.cacheSize > 0 {
 		j.cache = newTokenCache(cfg.cacheSize)
+		j.cache.events = cfg.events
 	}
 	return j, nil
 }

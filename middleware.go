@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 )
 
 // An Authenticator decides who made a request. It does not write the
@@ -202,20 +203,29 @@ func guard[U any](a Authenticator[U], optional bool, opts []Option) func(http.Ha
 	}
 	return func(next http.Handler) http.Handler {
 		var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			var start time.Time // read only for the events: without a hook, no clock
+			if cfg.events != nil {
+				start = time.Now()
+			}
 			u, claims, method, err := identify(a, r)
 			if err != nil {
 				if optional && errors.Is(err, ErrNoCredentials) {
 					next.ServeHTTP(w, r)
 					return
 				}
+				cfg.events.refused(r, method, err, start)
 				cfg.errorHandler(w, r, withRealm(err, cfg.realm))
 				return
 			}
 			if cfg.scopes != nil {
 				if err := checkScopes(claims, cfg.scopes); err != nil {
+					cfg.events.refused(r, method, err, start)
 					cfg.errorHandler(w, r, withRealm(err, cfg.realm))
 					return
 				}
+			}
+			if cfg.events != nil {
+				cfg.events.authenticated(r, method, claims, start)
 			}
 			next.ServeHTTP(w, r.WithContext(withIdentity(r.Context(), &identity{user: u, claims: claims, method: method})))
 		})

@@ -89,6 +89,7 @@ type VersionCache struct {
 	now     func() time.Time // set by WithClock; nil: entries expire by timer
 	epoch   time.Time        // c.now() at construction, when c.now is set
 	group   singleflight.Group
+	events  eventHook
 
 	// entries maps a user ID to an immutable *cacheEntry. Reads take no
 	// lock; writes (fill, expire, Forget) hold mu, which also guards n.
@@ -146,7 +147,7 @@ func NewVersionCache(store VersionStore, opts ...Option) (*VersionCache, error) 
 	if err != nil {
 		return nil, fmt.Errorf("authkit: NewVersionCache: %w", err)
 	}
-	c := &VersionCache{store: store, ttl: cfg.ttl, size: cfg.size, timeout: cfg.timeout(), now: cfg.now}
+	c := &VersionCache{store: store, ttl: cfg.ttl, size: cfg.size, timeout: cfg.timeout(), now: cfg.now, events: cfg.events}
 	if c.now != nil {
 		c.epoch = c.now()
 	}
@@ -276,6 +277,9 @@ func (c *VersionCache) Forget(userID string) {
 func (c *VersionCache) Bump(ctx context.Context, userID string) (int64, error) {
 	v, err := c.store.Bump(ctx, userID)
 	c.Forget(userID)
+	if err == nil {
+		c.events.emit(ctx, Event{Type: EventVersionBumped, UserID: userID})
+	}
 	return v, err
 }
 
