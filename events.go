@@ -40,8 +40,8 @@ const (
 	// destroyed: UserID.
 	EventSessionRevoked EventType = "session.revoked"
 
-	EventRefreshRotated EventType = "refresh.rotated" // a refresh (or its retry) issued a new pair: Issuer, UserID
-	EventRefreshReused  EventType = "refresh.reused"  // a rotated refresh token came back (RFC 9700 §4.14.2): Issuer, UserID, Reason [ErrTokenRevoked]
+	EventRefreshRotated EventType = "refresh.rotated"        // a refresh (or its retry) issued a new pair: Issuer, UserID
+	EventRefreshReused  EventType = "refresh.reused"         // a rotated refresh token came back (RFC 9700 §4.14.2): Issuer, UserID, Reason [ErrTokenRevoked]
 	EventFamilyRevoked  EventType = "refresh.family_revoked" // a refresh family was revoked, after reuse or by [Issuer.Revoke]: Issuer, UserID (after reuse)
 	EventVersionBumped  EventType = "version.bumped"         // [VersionCache.Bump] succeeded: UserID
 
