@@ -103,7 +103,9 @@ func TestEventsCarryNoCredentials(t *testing.T) {
 		h(http.NotFoundHandler()).ServeHTTP(httptest.NewRecorder(), req)
 	}
 	require := Require[*testUser](jwt, ev)
-	hs := func(c obj) string { return buildToken(headerFor("HS256", "k1").String(), c.String(), signHS256(accessSecret)) }
+	hs := func(c obj) string {
+		return buildToken(headerFor("HS256", "k1").String(), c.String(), signHS256(accessSecret))
+	}
 	good, expired := hs(baseClaims()), hs(baseClaims().set("iat", nowPlus(-4000)).set("exp", nowPlus(-3600)))
 	forged := good[:len(good)-6] + "AAAAAA"
 	keep(good, expired, forged)
@@ -148,7 +150,9 @@ func TestEventsCarryNoCredentials(t *testing.T) {
 		_ = json.Unmarshal(rr.Body.Bytes(), &out)
 		keep(out.AccessToken, out.RefreshToken)
 	}
-	form := func(rt string) string { return url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}.Encode() }
+	form := func(rt string) string {
+		return url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}.Encode()
+	}
 	const formType = "application/x-www-form-urlencoded"
 	post(is.RefreshHandler(), formType, form(pair.RefreshToken), "")
 	post(is.RefreshHandler(), formType, form(pair.RefreshToken), "") // reuse
