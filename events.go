@@ -229,9 +229,6 @@ type eventLog struct {
 }
 
 func newEventLog(l *slog.Logger, authenticated slog.Level, now func() time.Time) *eventLog {
-	if l == nil {
-		l = slog.Default()
-	}
 	return &eventLog{l: l, authenticated: authenticated, now: now, tokens: logRefusalBurst}
 }
 
@@ -247,7 +244,11 @@ func (el *eventLog) log(ctx context.Context, e Event) {
 	case EventCacheHit, EventCacheMiss:
 		level = slog.LevelDebug
 	}
-	if !el.l.Enabled(ctx, level) {
+	l := el.l
+	if l == nil {
+		l = slog.Default() // as it is now, not when LogEvents ran
+	}
+	if !l.Enabled(ctx, level) {
 		return
 	}
 	attrs := make([]slog.Attr, 0, 9)
@@ -274,7 +275,7 @@ func (el *eventLog) log(ctx context.Context, e Event) {
 	if e.Err != nil {
 		attrs = append(attrs, slog.String("err", e.Err.Error()))
 	}
-	el.l.LogAttrs(ctx, level, "authkit: "+string(e.Type), attrs...)
+	l.LogAttrs(ctx, level, "authkit: "+string(e.Type), attrs...)
 }
 
 // allow takes a token from the refusal bucket; it returns how many refusals
