@@ -53,9 +53,17 @@ const (
 	EventCacheMiss EventType = "cache.miss" // it did not (the token is then verified): Issuer
 )
 
-// MethodRefresh is the [Event.Method] of the [Issuer]'s endpoints, which
-// take refresh tokens.
-const MethodRefresh Method = "refresh"
+// Method says how a request was authenticated; see [MethodFrom].
+type Method string
+
+// The methods of the kit's own authenticators. A custom [Authenticator]
+// reports [MethodCustom].
+const (
+	MethodBearer  Method = "bearer"  // a JWT access token, see [NewJWT]
+	MethodSession Method = "session" // a server-side session, see [NewSession]
+	MethodCustom  Method = "custom"  // any other Authenticator
+	MethodRefresh Method = "refresh" // the Issuer's endpoints (events only: [Event.Method])
+)
 
 // An Event is one decision of the kit; see [WithEvents]. It carries no
 // credential: no token, cookie, secret, signature or refresh-token ID, and no
@@ -79,26 +87,6 @@ type Event struct {
 	// store's, a callback's or the network's error, as the default error
 	// handler logs it.
 	Err error
-}
-
-// WithEvents sets the hook that receives every [Event] of the constructor's
-// object. It applies to [NewJWT] (cache and key events), [NewSession]
-// (session events and [Session.LoadAndSave]'s refusals), [NewIssuer]
-// (refresh events and its endpoints' refusals), [NewVersionCache] (bumps),
-// and [Require] and [Optional] (authenticated and refused requests). h runs
-// synchronously on the request's goroutine (key events: on the fetcher's),
-// possibly concurrently: it must be fast and safe for concurrent use, and
-// must not keep ctx. Combine hooks in a function of your own; see
-// [LogEvents]. Default: none, which costs one nil check per event.
-func WithEvents(h func(ctx context.Context, e Event)) Option {
-	return singleOption[common]("WithEvents", "func", forJWT|forSession|forIssuer|forCache|forGuard,
-		func(c *common) error {
-			if h == nil {
-				return errors.New("WithEvents(nil)")
-			}
-			c.events = h
-			return nil
-		})
 }
 
 // eventHook is the hook of WithEvents; nil: none. Every event goes through

@@ -26,17 +26,6 @@ type AuthenticatorFunc[U any] func(r *http.Request) (U, error)
 // Authenticate calls f(r).
 func (f AuthenticatorFunc[U]) Authenticate(r *http.Request) (U, error) { return f(r) }
 
-// Method says how a request was authenticated; see [MethodFrom].
-type Method string
-
-// The methods of the kit's own authenticators. A custom [Authenticator]
-// reports [MethodCustom].
-const (
-	MethodBearer  Method = "bearer"  // a JWT access token, see [NewJWT]
-	MethodSession Method = "session" // a server-side session, see [NewSession]
-	MethodCustom  Method = "custom"  // any other Authenticator
-)
-
 // identifier is implemented by the kit's own authenticators, which know more
 // than Authenticate returns: the verified claims and the method.
 type identifier[U any] interface {

@@ -156,6 +156,26 @@ func WithClock(now func() time.Time) Option {
 		})
 }
 
+// WithEvents sets the hook that receives every [Event] of the constructor's
+// object. It applies to [NewJWT] (cache and key events), [NewSession]
+// (session events and [Session.LoadAndSave]'s refusals), [NewIssuer]
+// (refresh events and its endpoints' refusals), [NewVersionCache] (bumps),
+// and [Require] and [Optional] (authenticated and refused requests). h runs
+// synchronously on the request's goroutine (key events: on the fetcher's),
+// possibly concurrently: it must be fast and safe for concurrent use, and
+// must not keep ctx. Combine hooks in a function of your own; see
+// [LogEvents]. Default: none, which costs one nil check per event.
+func WithEvents(h func(ctx context.Context, e Event)) Option {
+	return singleOption[common]("WithEvents", "func", forJWT|forSession|forIssuer|forCache|forGuard,
+		func(c *common) error {
+			if h == nil {
+				return errors.New("WithEvents(nil)")
+			}
+			c.events = h
+			return nil
+		})
+}
+
 // isNil reports whether v is nil or a typed nil pointer, map, func or slice
 // in an interface (an Authenticator held as a nil *JWT, say).
 func isNil(v any) bool {
