@@ -106,6 +106,7 @@ func startDiscovery(ctx context.Context, issuer string, cfg jwksConfig, now func
 		}
 		return nil
 	}
+	cfg.issuer = issuer
 	s := &discoverySource{issuer: issuer, cfg: cfg, client: client, ctx: ctx, now: now, kick: make(chan struct{}, 1)}
 	msg := "discovery has not completed yet"
 	s.lastErr.Store(&msg)
@@ -123,6 +124,7 @@ func (s *discoverySource) run() {
 		}
 		msg := err.Error()
 		s.lastErr.Store(&msg)
+		s.cfg.events.emit(s.ctx, Event{Type: EventKeysFetchFailed, Issuer: s.issuer, Err: err})
 		slog.Warn("authkit: trusted issuer not ready; its tokens are refused (503) until discovery succeeds",
 			"issuer", s.issuer, "retry", delay, "err", err)
 		t := time.NewTimer(delay)

@@ -178,7 +178,7 @@ func (i *Issuer) verifyKeys() []*verifyKey {
 
 func logReuse(ctx context.Context, e ReuseEvent) {
 	slog.WarnContext(ctx, "authkit: refresh token reused; family revoked",
-		"user_id", e.UserID, "family_id", e.FamilyID, "jti", e.TokenID, "token_issued_at", e.TokenIssuedAt)
+		"user_id", e.UserID, "family_id", e.FamilyID, "token_issued_at", e.TokenIssuedAt) // never the jti: a refresh-token ID is not logged
 }
 
 func wholeSeconds(name string, d time.Duration) error {

@@ -47,6 +47,8 @@ type jwksConfig struct {
 	refresh      time.Duration
 	miss         time.Duration
 	insecureHTTP bool
+	events       eventHook
+	issuer       string // whose keys, for the events
 }
 
 func defaultJWKSConfig() jwksConfig {
@@ -179,6 +181,7 @@ func (s *jwksSource) register(startCtx context.Context) error {
 
 // fetchFailed receives the errors of the cache's background fetches.
 func (s *jwksSource) fetchFailed(_ context.Context, err error) {
+	s.cfg.events.emit(s.parent, Event{Type: EventKeysFetchFailed, Issuer: s.cfg.issuer, Err: err})
 	if !s.started.Load() {
 		s.failStart(err)
 		return
@@ -214,6 +217,7 @@ func (s *jwksSource) transform(_ context.Context, res *http.Response) (*keySet, 
 	if err != nil {
 		return nil, err
 	}
+	s.cfg.events.emit(s.parent, Event{Type: EventKeysFetched, Issuer: s.cfg.issuer})
 	return keys, nil
 }
 
@@ -238,7 +242,12 @@ func (s *jwksSource) refetch(ctx context.Context, kid string) *verifyKey {
 		}
 		// No timeout of its own: the client's bounds the fetch, and no
 		// other refetch may be queued while this one is.
+		start := time.Now()
+		defer func() {
+			s.cfg.events.emit(s.parent, Event{Type: EventKeysRefetch, Issuer: s.cfg.issuer, Duration: time.Since(start)})
+		}()
 		if err := s.ctrl.Refresh(s.ctx, s.url); err != nil {
+			s.cfg.events.emit(s.parent, Event{Type: EventKeysFetchFailed, Issuer: s.cfg.issuer, Err: err})
 			slog.Warn("authkit: JWKS refetch for an unknown kid failed; the last good keys stay in use", "url", s.logURL, "err", err)
 		}
 		s.lastMiss.Store(s.now().UnixNano())

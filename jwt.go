@@ -40,6 +40,7 @@ func newJWTConfig(opts []Option) (*jwtConfig, error) {
 		jwks:        defaultJWKSConfig(),
 	}
 	err := applyOptions(opts, forJWT, c)
+	c.jwks.events, c.jwks.issuer = c.events, c.issuer
 	if err := errors.Join(err, c.resolve()); err != nil {
 		return nil, err
 	}
@@ -549,6 +550,7 @@ func NewJWT[U any](toUser func(context.Context, *Claims) (U, error), opts ...Opt
 	j.resource, j.servers = cfg.resource, cfg.servers()
 	if cfg.cacheSize > 0 {
 		j.cache = newTokenCache(cfg.cacheSize)
+		j.cache.events = cfg.events
 	}
 	return j, nil
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 )
 
 // An Authenticator decides who made a request. It does not write the
@@ -24,17 +25,6 @@ type AuthenticatorFunc[U any] func(r *http.Request) (U, error)
 
 // Authenticate calls f(r).
 func (f AuthenticatorFunc[U]) Authenticate(r *http.Request) (U, error) { return f(r) }
-
-// Method says how a request was authenticated; see [MethodFrom].
-type Method string
-
-// The methods of the kit's own authenticators. A custom [Authenticator]
-// reports [MethodCustom].
-const (
-	MethodBearer  Method = "bearer"  // a JWT access token, see [NewJWT]
-	MethodSession Method = "session" // a server-side session, see [NewSession]
-	MethodCustom  Method = "custom"  // any other Authenticator
-)
 
 // identifier is implemented by the kit's own authenticators, which know more
 // than Authenticate returns: the verified claims and the method.
@@ -225,20 +215,29 @@ func guard[U any](a Authenticator[U], optional bool, opts []Option) func(http.Ha
 	}
 	return func(next http.Handler) http.Handler {
 		var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			var start time.Time // read only for the events: without a hook, no clock
+			if cfg.events != nil {
+				start = time.Now()
+			}
 			u, claims, method, err := identify(a, r)
 			if err != nil {
 				if optional && errors.Is(err, ErrNoCredentials) {
 					next.ServeHTTP(w, r)
 					return
 				}
+				cfg.events.refused(r, method, err, start)
 				refuse(w, r, err)
 				return
 			}
 			if cfg.scopes != nil {
 				if err := checkScopes(claims, cfg.scopes); err != nil {
+					cfg.events.refused(r, method, err, start)
 					refuse(w, r, err)
 					return
 				}
+			}
+			if cfg.events != nil {
+				cfg.events.authenticated(r, method, claims, start)
 			}
 			next.ServeHTTP(w, r.WithContext(withIdentity(r.Context(), &identity{user: u, claims: claims, method: method})))
 		})

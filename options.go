@@ -81,6 +81,7 @@ type common struct {
 	errorHandler func(http.ResponseWriter, *http.Request, error)         // an ErrorHandler
 	crossOrigin  *http.CrossOriginProtection
 	storeTimeout time.Duration // 0: defaultStoreTimeout
+	events       eventHook     // WithEvents; nil: none
 }
 
 // once records a single-valued option and refuses a second one, naming both.
@@ -151,6 +152,26 @@ func WithClock(now func() time.Time) Option {
 				return errors.New("WithClock(nil)")
 			}
 			c.now = now
+			return nil
+		})
+}
+
+// WithEvents sets the hook that receives every [Event] of the constructor's
+// object. It applies to [NewJWT] (cache and key events), [NewSession]
+// (session events and [Session.LoadAndSave]'s refusals), [NewIssuer]
+// (refresh events and its endpoints' refusals), [NewVersionCache] (bumps),
+// and [Require] and [Optional] (authenticated and refused requests). h runs
+// synchronously on the request's goroutine (key events: on the fetcher's),
+// possibly concurrently: it must be fast and safe for concurrent use, and
+// must not keep ctx. Combine hooks in a function of your own; see
+// [LogEvents]. Default: none, which costs one nil check per event.
+func WithEvents(h func(ctx context.Context, e Event)) Option {
+	return singleOption[common]("WithEvents", "func", forJWT|forSession|forIssuer|forCache|forGuard,
+		func(c *common) error {
+			if h == nil {
+				return errors.New("WithEvents(nil)")
+			}
+			c.events = h
 			return nil
 		})
 }

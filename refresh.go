@@ -90,6 +90,7 @@ func (i *Issuer) refreshAs(ctx context.Context, refreshToken, sessionUser string
 		}
 		return nil, revokedToken("refresh family of another user")
 	}
+	i.cfg.events.emit(ctx, Event{Type: EventRefreshRotated, Issuer: i.issuer, UserID: c.Subject})
 	if f.ExpiresAt.Before(pair.RefreshTokenExpiresAt) {
 		// Within a refresh TTL of the family's end: no token outlives it.
 		return i.mint(c.Subject, c.Scope, current, famID, f.ExpiresAt, next, now)
@@ -154,6 +155,8 @@ func (i *Issuer) notRotated(ctx context.Context, f RefreshFamily, famID string, 
 		return err
 	}
 	if revoked {
+		i.cfg.events.emit(ctx, Event{Type: EventRefreshReused, Reason: ErrTokenRevoked, Method: MethodRefresh, Issuer: i.issuer, UserID: f.UserID})
+		i.cfg.events.emit(ctx, Event{Type: EventFamilyRevoked, Method: MethodRefresh, Issuer: i.issuer, UserID: f.UserID})
 		i.cfg.onReuse(ctx, ReuseEvent{
 			UserID:          f.UserID,
 			FamilyID:        famID,
@@ -199,7 +202,10 @@ func (i *Issuer) Revoke(ctx context.Context, refreshToken string) error {
 	if err != nil {
 		return err
 	}
-	_, err = i.families.RevokeFamily(ctx, famID, i.cfg.now())
+	revoked, err := i.families.RevokeFamily(ctx, famID, i.cfg.now())
+	if revoked {
+		i.cfg.events.emit(ctx, Event{Type: EventFamilyRevoked, Method: MethodRefresh, Issuer: i.issuer, UserID: t.claims.Subject})
+	}
 	return err
 }
 
@@ -467,6 +473,7 @@ func (i *Issuer) writeError(w http.ResponseWriter, r *http.Request, err error, f
 	if fromCookie && errors.Is(err, ErrInvalidToken) {
 		i.clearRefreshCookie(w)
 	}
+	i.cfg.events.refused(r, MethodRefresh, err, time.Time{})
 	h := i.cfg.errorHandler
 	if h == nil {
 		h = DefaultTokenErrorHandler

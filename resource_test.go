@@ -237,7 +237,7 @@ func TestWithResourceRefused(t *testing.T) {
 		{Resource{URL: "https://a.example/", Scopes: []string{"a b"}}, "scope-token"},
 	} {
 		_, err := NewJWT(func(_ context.Context, c *Claims) (string, error) { return "", nil },
-			WithIssuer("https://auth.test"), WithKey("k", randomSecret()), WithResource(c.r))
+			WithIssuer("https://auth.test"), WithKey("k", randomSecret(t)), WithResource(c.r))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: %v, want %q", c.r, err, c.want)
 		}
@@ -250,8 +250,3 @@ func TestWithResourceRefused(t *testing.T) {
 	}
 }
 
-func randomSecret() []byte {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	return b
-}

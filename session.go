@@ -364,6 +364,7 @@ func (s *Session[U]) storeDeadline(now, auth time.Time) time.Time {
 
 // end destroys a refused session; the response clears the cookie.
 func (s *Session[U]) end(ctx context.Context, reason error) error {
+	s.cfg.events.emit(ctx, sessionEnd(reason, s.sm.GetString(ctx, sessionUserKey)))
 	if err := s.sm.Destroy(ctx); err != nil {
 		return fmt.Errorf("authkit: destroying a refused session: %w", err)
 	}
@@ -420,6 +421,7 @@ func (s *Session[U]) Login(ctx context.Context, userID string) error {
 	sm.Put(ctx, sessionSeenKey, now.UnixNano())
 	sm.Put(ctx, sessionVersionKey, version)
 	sm.SetDeadline(ctx, s.storeDeadline(now, now))
+	s.cfg.events.emit(ctx, Event{Type: EventSessionLogin, Method: MethodSession, UserID: userID})
 	return nil
 }
 
@@ -431,6 +433,7 @@ func (s *Session[U]) Logout(ctx context.Context) error {
 	if err := s.usable(ctx); err != nil {
 		return err
 	}
+	s.cfg.events.emit(ctx, Event{Type: EventSessionLogout, Method: MethodSession, UserID: s.sm.GetString(ctx, sessionUserKey)})
 	if err := s.sm.Destroy(ctx); err != nil {
 		return fmt.Errorf("authkit: Logout: %w", err)
 	}
@@ -482,6 +485,7 @@ func (s *Session[U]) LoadAndSave(next http.Handler) http.Handler {
 			err = st.crossOrigin
 		}
 		if err != nil {
+			s.cfg.events.refused(r, MethodSession, err, time.Time{})
 			s.cfg.errorHandler(w, r, err)
 			return
 		}

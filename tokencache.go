@@ -48,6 +48,7 @@ type tokenCache struct {
 	mu       sync.RWMutex
 	bytes    int
 	entries  map[[sha256.Size]byte]cachedToken
+	events   eventHook
 }
 
 // cachedToken is a cache entry: the verification and the canonical
@@ -85,10 +86,16 @@ func (tc *tokenCache) verify(ctx context.Context, v *verifier, token string) (*C
 			if err := v.checkTimes(e.claims); err != nil {
 				return nil, err
 			}
+			if tc.events != nil {
+				tc.events(ctx, Event{Type: EventCacheHit, Issuer: e.by.issuer})
+			}
 			return e.claims.clone(), nil
 		}
 		// The key that verified it is gone: verify from scratch.
 		tc.remove(sum)
+	}
+	if tc.events != nil {
+		tc.events(ctx, Event{Type: EventCacheMiss, Issuer: v.issuer})
 	}
 	ver, err := v.verify(ctx, token)
 	if err != nil {

@@ -94,6 +94,7 @@ type VersionCache struct {
 	now     func() time.Time                   // set by WithClock; nil: entries expire by timer
 	epoch   time.Time                          // c.now() at construction, when c.now is set
 	group   atomic.Pointer[singleflight.Group] // replaced by flush, so that later misses join no older flight
+	events  eventHook
 
 	// entries maps a user ID to an immutable *cacheEntry. Reads take no
 	// lock; writes (fill, expire, Forget) hold mu, which also guards n.
@@ -163,7 +164,7 @@ func NewVersionCache(store VersionStore, opts ...Option) (*VersionCache, error) 
 	if err != nil {
 		return nil, fmt.Errorf("authkit: NewVersionCache: %w", err)
 	}
-	c := &VersionCache{store: store, ttl: cfg.ttl, size: cfg.size, timeout: cfg.timeout(), now: cfg.now, seen: make(map[string]int64)}
+	c := &VersionCache{store: store, ttl: cfg.ttl, size: cfg.size, timeout: cfg.timeout(), now: cfg.now, seen: make(map[string]int64), events: cfg.events}
 	c.group.Store(new(singleflight.Group))
 	if c.now != nil {
 		c.epoch = c.now()
@@ -369,6 +370,7 @@ func (c *VersionCache) Bump(ctx context.Context, userID string) (int64, error) {
 		c.mu.Lock()
 		_ = c.see(userID, v) // a lower answer from here on is a fault
 		c.mu.Unlock()
+		c.events.emit(ctx, Event{Type: EventVersionBumped, UserID: userID})
 	}
 	return v, err
 }

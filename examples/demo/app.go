@@ -111,7 +111,7 @@ func newApp(ctx context.Context, cfg config, key *signingKey) (_ *app, err error
 	// Every check of a version goes through the cache: a user costs at most
 	// one store query per TTL (5 seconds), and a bump on another process
 	// reaches this one within it.
-	if a.versions, err = authkit.NewVersionCache(a.store); err != nil {
+	if a.versions, err = authkit.NewVersionCache(a.store, events); err != nil {
 		return nil, err
 	}
 
@@ -134,6 +134,7 @@ func newApp(ctx context.Context, cfg config, key *signingKey) (_ *app, err error
 		// successor instead; the demo keeps the strict contract.
 		authkit.WithRefreshRetryWindow(0),
 		authkit.WithScopeLookup(demoScopes),
+		events,
 	)
 	if err != nil {
 		return nil, fmt.Errorf("token issuer: %w", err)
@@ -142,6 +143,7 @@ func newApp(ctx context.Context, cfg config, key *signingKey) (_ *app, err error
 		authkit.WithTokensFrom(a.issuer),
 		authkit.WithVersionCheck(a.versions.Lookup),
 		a.resourceOption(),
+		events,
 	)
 	if err != nil {
 		return nil, err
@@ -163,7 +165,7 @@ func newApp(ctx context.Context, cfg config, key *signingKey) (_ *app, err error
 		sm.Cookie.Secure = false
 		sessionOpts = append(sessionOpts, authkit.WithInsecureSessionCookie())
 	}
-	sessionOpts = append(sessionOpts, authkit.WithVersionCheck(a.versions.Lookup))
+	sessionOpts = append(sessionOpts, authkit.WithVersionCheck(a.versions.Lookup), events)
 	if a.sessions, err = authkit.NewSession(sm, a.loadUser, sessionOpts...); err != nil {
 		return nil, fmt.Errorf("sessions: %w", err)
 	}
@@ -250,11 +252,11 @@ func (a *app) routes() http.Handler {
 	mux.Handle("GET /static/", a.static)
 	// The page shows the signed-in user, if any; a refused session (logged
 	// out everywhere, expired) shows the login form and clears the cookie.
-	mux.Handle("GET /{$}", authkit.Optional(a.sessions)(http.HandlerFunc(a.index)))
+	mux.Handle("GET /{$}", authkit.Optional(a.sessions, events)(http.HandlerFunc(a.index)))
 
 	// Either way of logging in, bearer token first: a presented but
 	// invalid token is refused even next to a valid session cookie.
-	either := authkit.Require(authkit.Any(a.bearer, a.sessions))
+	either := authkit.Require(authkit.Any(a.bearer, a.sessions), events)
 	a.apiRoutes(mux) // GET /api/me, GET /api/scoped
 	mux.Handle("POST /logout-everywhere", either(http.HandlerFunc(a.logoutEverywhere)))
 
@@ -268,7 +270,7 @@ func (a *app) routes() http.Handler {
 	mux.Handle("POST /token/refresh", a.sessions.LoadAndSave(a.issuer.RefreshHandler()))
 	mux.Handle("POST /token/logout", a.issuer.LogoutHandler())
 
-	return http.NewCrossOriginProtection().Handler(mux)
+	return logRequests(http.NewCrossOriginProtection().Handler(mux))
 }
 
 // maxFormBytes bounds the bodies of the login routes.

@@ -1,0 +1,285 @@
+package authkit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// eventRecorder is a WithEvents hook that keeps every event.
+type eventRecorder struct {
+	mu     sync.Mutex
+	events []Event
+	all    []Event
+}
+
+func (er *eventRecorder) hook(_ context.Context, e Event) {
+	er.mu.Lock()
+	er.events = append(er.events, e)
+	er.all = append(er.all, e)
+	er.mu.Unlock()
+}
+
+// take returns the events since the last take, each as "type reason method
+// issuer user" (empty fields dropped).
+func (er *eventRecorder) take() []string {
+	er.mu.Lock()
+	defer er.mu.Unlock()
+	var out []string
+	for _, e := range er.events {
+		out = append(out, eventString(e))
+	}
+	er.events = nil
+	return out
+}
+
+func eventString(e Event) string {
+	return strings.Join(slices.DeleteFunc([]string{string(e.Type), e.ReasonName(), string(e.Method), e.Issuer, e.UserID},
+		func(s string) bool { return s == "" }), " ")
+}
+
+// expect checks that the events since the last take are exactly want.
+func (er *eventRecorder) expect(t *testing.T, step string, want ...string) {
+	t.Helper()
+	if got := er.take(); !slices.Equal(got, want) {
+		t.Errorf("%s: events\n  %q\nwant\n  %q", step, got, want)
+	}
+}
+
+// allEventTypes is every EventType the package declares.
+var allEventTypes = []EventType{
+	EventAuthenticated, EventRefused, EventFailed,
+	EventSessionLogin, EventSessionLogout, EventSessionTimeout, EventSessionRevoked,
+	EventRefreshRotated, EventRefreshReused, EventFamilyRevoked, EventVersionBumped,
+	EventKeysFetched, EventKeysFetchFailed, EventKeysRefetch,
+	EventCacheHit, EventCacheMiss,
+}
+
+// TestEventSequence drives every event type through the kit's real paths,
+// one step at a time, and checks the exact events of each step.
+func TestEventSequence(t *testing.T) {
+	rec := &eventRecorder{}
+	ev := WithEvents(rec.hook)
+	const iss = "https://issuer.test"
+	clock := newTestClock(time.Now())
+
+	// Keys, the token cache and the guard.
+	signer := newTestSigner(t, "k1")
+	srv := newJWKSServer(t, jwksOf(t, signer))
+	jwt := mustJWKSAuth(t, srv, clock, ev)
+	rec.expect(t, "NewJWT", "keys.fetched "+iss)
+	require := Require[string](jwt, ev)
+	serve := func(h func(http.Handler) http.Handler, req *http.Request) int {
+		rr := httptest.NewRecorder()
+		h(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})).ServeHTTP(rr, req)
+		return rr.Code
+	}
+	good := signer.token(t, clock.Now(), "")
+	serve(require, bearerRequest(good))
+	rec.expect(t, "first request", "cache.miss "+iss, "authenticated bearer "+iss+" alice")
+	serve(require, bearerRequest(good))
+	rec.expect(t, "same token", "cache.hit "+iss, "authenticated bearer "+iss+" alice")
+	serve(require, httptest.NewRequest("GET", "/", nil))
+	rec.expect(t, "no credentials", "refused no_credentials bearer")
+	serve(require, bearerRequest(signer.token(t, clock.Now().Add(-time.Hour), "")))
+	rec.expect(t, "expired", "cache.miss "+iss, "refused expired bearer")
+	serve(require, bearerRequest(good[:len(good)-4]+"AAAA"))
+	rec.expect(t, "bad signature", "cache.miss "+iss, "refused invalid_token bearer")
+	twice := bearerRequest(good)
+	twice.Header.Add("Authorization", "Bearer x")
+	serve(require, twice)
+	rec.expect(t, "two headers", "refused invalid_request bearer")
+	serve(Require[string](jwt, ev, WithScopes("admin")), bearerRequest(good))
+	rec.expect(t, "scope", "cache.hit "+iss, "refused insufficient_scope bearer")
+	other := newTestSigner(t, "k2")
+	serve(require, bearerRequest(other.token(t, clock.Now(), "")))
+	rec.expect(t, "unknown kid", "cache.miss "+iss, "keys.fetched "+iss, "keys.refetch "+iss, "refused invalid_token bearer")
+	srv.fail(http.StatusServiceUnavailable)
+	clock.Advance(2 * time.Minute) // past the miss interval
+	serve(require, bearerRequest(other.token(t, clock.Now(), "")))
+	rec.expect(t, "unknown kid, failing server", "cache.miss "+iss, "keys.fetch_failed "+iss, "keys.refetch "+iss, "refused invalid_token bearer")
+	serve(Require[string](AuthenticatorFunc[string](func(*http.Request) (string, error) {
+		return "", fmt.Errorf("lookup: %w", errStoreDeadline)
+	}), ev), httptest.NewRequest("GET", "/", nil))
+	rec.expect(t, "store timeout", "failed store_unavailable custom")
+
+	// The token service.
+	store := NewMemoryStore("alice", "bob")
+	vc, err := NewVersionCache(store, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	failing := false
+	lookup := func(ctx context.Context, id string) (int64, error) {
+		if failing {
+			return 0, errStoreDown
+		}
+		return vc.Lookup(ctx, id)
+	}
+	is, err := NewIssuer("https://auth.test", "api", testKeys().ec256, store, lookup, ev,
+		WithRefreshRetryWindow(0), WithReuseHandler(func(context.Context, ReuseEvent) {}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(h http.Handler, rt string) int {
+		req := httptest.NewRequest("POST", "/token", strings.NewReader(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		rr := httptest.NewRecorder()
+		h.ServeHTTP(rr, req)
+		return rr.Code
+	}
+	pair, err := is.Issue(t.Context(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.expect(t, "Issue")
+	if code := post(is.RefreshHandler(), pair.RefreshToken); code != 200 {
+		t.Fatalf("refresh: %d", code)
+	}
+	rec.expect(t, "refresh", "refresh.rotated https://auth.test alice")
+	post(is.RefreshHandler(), pair.RefreshToken)
+	rec.expect(t, "reuse", "refresh.reused revoked refresh https://auth.test alice",
+		"refresh.family_revoked refresh https://auth.test alice", "refused revoked refresh")
+	post(is.RefreshHandler(), "")
+	rec.expect(t, "no token", "refused invalid_request refresh")
+	pair, err = is.Issue(t.Context(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	failing = true
+	post(is.RefreshHandler(), pair.RefreshToken)
+	rec.expect(t, "failing lookup", "failed error refresh")
+	failing = false
+	post(is.LogoutHandler(), pair.RefreshToken)
+	rec.expect(t, "logout on this device", "refresh.family_revoked refresh https://auth.test alice")
+	if _, err := vc.Bump(t.Context(), "bob"); err != nil {
+		t.Fatal(err)
+	}
+	rec.expect(t, "bump", "version.bumped bob")
+
+	// Sessions.
+	e := newSessionEnv(t, NewMemoryStore().Sessions(), ev)
+	sreq := Require[*testUser](e.s, ev)
+	mux := http.NewServeMux()
+	mux.Handle("POST /login", e.s.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := e.s.Login(r.Context(), r.FormValue("user")); err != nil {
+			http.Error(w, "login", 500)
+		}
+	})))
+	mux.Handle("POST /logout", e.s.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = e.s.Logout(r.Context())
+	})))
+	mux.Handle("/me", sreq(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})))
+	e.serve(mux)
+	b := e.browser()
+	login := func() {
+		t.Helper()
+		if r := e.do(b, "POST", "/login", nil, url.Values{"user": {"1"}}); r.status != 200 {
+			t.Fatalf("login: %d %s", r.status, r.body)
+		}
+	}
+	cross := http.Header{"Sec-Fetch-Site": {"cross-site"}}
+	login()
+	rec.expect(t, "login", "session.login session 1")
+	e.do(b, "GET", "/me", nil, nil)
+	rec.expect(t, "session request", "authenticated session")
+	e.do(b, "POST", "/me", cross, nil)
+	rec.expect(t, "cross-origin request", "refused cross_origin session")
+	e.do(b, "POST", "/login", cross, url.Values{"user": {"1"}})
+	rec.expect(t, "cross-origin login", "refused cross_origin session")
+	e.versions.set("1", 4)
+	e.do(b, "GET", "/me", nil, nil)
+	rec.expect(t, "version bumped", "session.revoked revoked session 1", "refused revoked session")
+	login()
+	e.clock.Advance(defaultSessionIdleTimeout)
+	e.do(b, "GET", "/me", nil, nil)
+	rec.expect(t, "idle", "session.login session 1", "session.timeout expired session 1", "refused expired session")
+	login()
+	unknown := error(ErrUnknownUser)
+	e.userErr.Store(&unknown)
+	e.do(b, "GET", "/me", nil, nil)
+	e.userErr.Store(nil)
+	rec.expect(t, "unknown user", "session.login session 1", "session.revoked unknown_user session 1", "refused unknown_user session")
+	login()
+	e.do(b, "POST", "/logout", nil, nil)
+	rec.expect(t, "logout", "session.login session 1", "session.logout session 1")
+
+	seen := map[EventType]bool{}
+	for _, ev := range rec.all {
+		seen[ev.Type] = true
+	}
+	for _, typ := range allEventTypes {
+		if !seen[typ] {
+			t.Errorf("event type %s never emitted", typ)
+		}
+	}
+}
+
+// TestEventReasons checks that every refusal sentinel is an event's Reason,
+// the most specific one, with a distinct label; and that a refusal that does
+// not match a sentinel is a failure.
+func TestEventReasons(t *testing.T) {
+	cases := []struct {
+		err  error
+		want string
+	}{
+		{ErrNoCredentials, "no_credentials"},
+		{invalidRequest("x"), "invalid_request"},
+		{invalidToken("x"), "invalid_token"},
+		{expiredToken("x"), "expired"},
+		{revokedToken("x"), "revoked"},
+		{&sessionEnded{expiredToken("x")}, "expired"},
+		{invalidTokenCause("user", ErrUnknownUser), "unknown_user"},
+		{&authError{kind: ErrCrossOrigin}, "cross_origin"},
+		{&authError{kind: ErrNotReady, msg: "x"}, "not_ready"},
+		{&scopeError{scope: "a"}, "insufficient_scope"},
+		{errStoreDeadline, "store_unavailable"},
+		{errStoreDown, "error"},
+	}
+	labels := map[string]bool{}
+	for _, c := range cases {
+		rec := &eventRecorder{}
+		h := Require[string](AuthenticatorFunc[string](func(*http.Request) (string, error) { return "", c.err }), WithEvents(rec.hook))
+		h(http.NotFoundHandler()).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/p", nil))
+		if len(rec.all) != 1 {
+			t.Fatalf("%v: %d events", c.err, len(rec.all))
+		}
+		e := rec.all[0]
+		if got := e.ReasonName(); got != c.want {
+			t.Errorf("%v: reason %q, want %q", c.err, got, c.want)
+		}
+		if wantType := EventRefused; c.want == "error" || c.want == "store_unavailable" {
+			if e.Type != EventFailed || e.Err != c.err {
+				t.Errorf("%v: %s with Err %v, want a failure carrying the error", c.err, e.Type, e.Err)
+			}
+		} else if e.Type != wantType || e.Err != nil || !errors.Is(c.err, e.Reason) {
+			t.Errorf("%v: %+v", c.err, e)
+		}
+		if e.Path != "/p" || e.Method != MethodCustom || e.Duration <= 0 {
+			t.Errorf("%v: path %q method %q duration %v", c.err, e.Path, e.Method, e.Duration)
+		}
+		labels[c.want] = true
+	}
+	if len(labels) != len(reasons)+1 {
+		t.Errorf("%d labels for %d sentinels: %v", len(labels), len(reasons), labels)
+	}
+}
+
+// TestWithEventsOption checks the option's checks.
+func TestWithEventsOption(t *testing.T) {
+	h := func(context.Context, Event) {}
+	if _, err := NewVersionCache(NewMemoryStore(), WithEvents(nil)); err == nil {
+		t.Error("WithEvents(nil) accepted")
+	}
+	if _, err := NewVersionCache(NewMemoryStore(), WithEvents(h), WithEvents(h)); err == nil {
+		t.Error("WithEvents given twice accepted")
+	}
+}
