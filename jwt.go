@@ -28,6 +28,7 @@ type jwtConfig struct {
 	cacheSize   int
 	profile     *profileRules   // WithProfile; nil: the kit's own
 	trusted     []trustedConfig // WithTrustedIssuer
+	dpop        DPoPMode        // WithDPoP
 }
 
 func newJWTConfig(opts []Option) (*jwtConfig, error) {
@@ -90,6 +91,9 @@ func (c *jwtConfig) resolve() error {
 				errs = append(errs, fmt.Errorf("WithProfile cannot be combined with %s: only the kit's own tokens carry its version", name))
 			}
 		}
+	}
+	if c.has("WithDPoP") && c.issuer == "" {
+		errs = append(errs, errors.New("WithDPoP needs WithIssuer: a trusted issuer's mode is TrustedIssuer.DPoP"))
 	}
 	if c.versions != nil && c.issuer == "" {
 		errs = append(errs, errors.New("WithVersionCheck needs WithIssuer: trusted issuers' tokens carry no kit version"))
@@ -273,6 +277,27 @@ func WithProfile(p Profile) Option {
 	})
 }
 
+// WithDPoP sets whether the tokens of [WithIssuer] may ([DPoPAllowed]) or
+// must ([DPoPRequired]) be DPoP-bound (RFC 9449): sent as Authorization:
+// DPoP <token> with exactly one DPoP proof header, signed by the key the
+// token's cnf.jkt names (ES256/384/512, EdDSA, PS256/384/512 or
+// RS256/384/512), for this request's method and URL (see
+// [WithDPoPOrigin]), issued within the last minute (the leeway in the
+// future), never seen before (a bounded replay cache per [JWT]), and with
+// the hash of this token as ath. A refused proof is [ErrInvalidDPoPProof]
+// (401). A DPoP-bound token presented as Bearer is refused in every mode,
+// [DPoPOff] too. The token cache never spares the proof. Default:
+// [DPoPOff], bearer tokens only.
+func WithDPoP(mode DPoPMode) Option {
+	return singleOption("WithDPoP", mode, forJWT, func(c *jwtConfig) error {
+		if mode < DPoPOff || mode > DPoPRequired {
+			return fmt.Errorf("WithDPoP(%v): unknown mode", mode)
+		}
+		c.dpop = mode
+		return nil
+	})
+}
+
 // TrustedIssuer is an identity provider whose access tokens a [JWT] accepts,
 // found by its issuer URL alone; see [WithTrustedIssuer].
 type TrustedIssuer struct {
@@ -286,6 +311,9 @@ type TrustedIssuer struct {
 	// Profile says what the provider's access tokens look like. Default (the
 	// zero Profile): RFC 9068. See [Preset].
 	Profile Profile
+	// DPoP says whether the provider's tokens may or must be DPoP-bound, as
+	// [WithDPoP] does for [WithIssuer]. Default: [DPoPOff].
+	DPoP DPoPMode
 }
 
 // WithTrustedIssuer accepts the access tokens of an identity provider,
@@ -323,10 +351,13 @@ func WithTrustedIssuer(ctx context.Context, t TrustedIssuer) Option {
 		}
 		r, err := t.Profile.rules()
 		errs = append(errs, err)
+		if t.DPoP < DPoPOff || t.DPoP > DPoPRequired {
+			errs = append(errs, fmt.Errorf("unknown DPoP mode %v", t.DPoP))
+		}
 		if err := errors.Join(errs...); err != nil {
 			return fmt.Errorf("WithTrustedIssuer(%q): %w", t.Issuer, err)
 		}
-		c.trusted = append(c.trusted, trustedConfig{ctx: ctx, issuer: t.Issuer, audiences: append([]string(nil), t.Audiences...), rules: r})
+		c.trusted = append(c.trusted, trustedConfig{ctx: ctx, issuer: t.Issuer, audiences: append([]string(nil), t.Audiences...), rules: r, dpop: t.DPoP})
 		return nil
 	})
 }
@@ -337,6 +368,7 @@ type trustedConfig struct {
 	issuer    string
 	audiences []string
 	rules     *profileRules
+	dpop      DPoPMode
 }
 
 // WithHTTPClient sets the HTTP client that fetches the JWK Set of
@@ -480,7 +512,8 @@ type JWT[U any] struct {
 	cookieName  string
 	crossOrigin *http.CrossOriginProtection
 	versions    VersionLookup
-	ownIssuer   string // the issuer whose tokens carry the kit's version; "" for none
+	ownIssuer   string      // the issuer whose tokens carry the kit's version; "" for none
+	dpop        *dpopPolicy // nil: no issuer accepts DPoP
 }
 
 // NewJWT returns an authenticator of access tokens. toUser turns verified
@@ -513,6 +546,14 @@ func NewJWT[U any](toUser func(context.Context, *Claims) (U, error), opts ...Opt
 	if cfg.cacheSize > 0 {
 		j.cache = newTokenCache(cfg.cacheSize)
 	}
+	modes := map[string]DPoPMode{}
+	if cfg.issuer != "" {
+		modes[cfg.issuer] = cfg.dpop
+	}
+	for _, t := range cfg.trusted {
+		modes[t.issuer] = t.dpop
+	}
+	j.dpop = newDPoPPolicy(modes, v.now, cfg.leeway, cfg.dpopOrigin)
 	return j, nil
 }
 
@@ -523,16 +564,26 @@ func (j *JWT[U]) Authenticate(r *http.Request) (U, error) {
 }
 
 // identify verifies the request's access token (through the cache when it
-// is on), checks the user's version when configured, and turns the claims
-// into the user.
+// is on) and its DPoP proof, checks the user's version when configured, and
+// turns the claims into the user.
 func (j *JWT[U]) identify(r *http.Request) (U, *Claims, Method, error) {
 	var zero U
 	if j == nil || j.toUser == nil {
 		return zero, nil, MethodBearer, errors.New("authkit: JWT not built by NewJWT")
 	}
-	token, err := j.token(r)
+	u, c, m, err := j.identifyToken(r)
+	return u, c, m, j.dpop.wrap(err, m == MethodDPoP)
+}
+
+func (j *JWT[U]) identifyToken(r *http.Request) (U, *Claims, Method, error) {
+	var zero U
+	token, usedDPoP, err := j.token(r)
 	if err != nil {
 		return zero, nil, MethodBearer, err
+	}
+	method := MethodBearer
+	if usedDPoP {
+		method = MethodDPoP
 	}
 	ctx := r.Context()
 	var c *Claims
@@ -543,12 +594,15 @@ func (j *JWT[U]) identify(r *http.Request) (U, *Claims, Method, error) {
 		t, err = j.v.verify(ctx, token)
 		c = t.claims
 	}
+	if err == nil {
+		err = j.dpop.check(r, token, usedDPoP, c)
+	}
 	if err != nil {
-		return zero, nil, MethodBearer, err
+		return zero, nil, method, err
 	}
 	if j.versions != nil && c.Issuer == j.ownIssuer {
 		if _, err := checkVersion(ctx, j.versions, c.Subject, c.Version); err != nil {
-			return zero, nil, MethodBearer, err
+			return zero, nil, method, err
 		}
 	}
 	u, err := j.toUser(ctx, c)
@@ -556,9 +610,9 @@ func (j *JWT[U]) identify(r *http.Request) (U, *Claims, Method, error) {
 		if errors.Is(err, ErrUnknownUser) && !errors.Is(err, ErrInvalidToken) {
 			err = invalidTokenCause("user", err)
 		}
-		return zero, nil, MethodBearer, err
+		return zero, nil, method, err
 	}
-	return u, c, MethodBearer, nil
+	return u, c, method, nil
 }
 
 // Ready reports whether j can verify tokens of every issuer it trusts: nil
@@ -595,32 +649,35 @@ func (j *JWT[U]) issuers() []*verifier {
 // token extracts the access token from the request (RFC 6750 §2): the
 // Authorization header, or the configured cookie; never the query string. A
 // token offered in more than one way is a malformed request.
-func (j *JWT[U]) token(r *http.Request) (string, error) {
-	var token string
+func (j *JWT[U]) token(r *http.Request) (token string, usedDPoP bool, err error) {
 	found := false
 	switch hs := r.Header["Authorization"]; len(hs) {
 	case 0:
 	case 1:
 		t, ok, err := bearerToken(hs[0])
+		if err == nil && !ok && j.dpop != nil {
+			t, ok, err = dpopToken(hs[0])
+			usedDPoP = ok
+		}
 		if err != nil {
-			return "", err
+			return "", false, err
 		}
 		token, found = t, ok
 	default:
-		return "", invalidRequest("more than one Authorization header")
+		return "", false, invalidRequest("more than one Authorization header")
 	}
 	if j.cookieName != "" {
 		cs := r.CookiesNamed(j.cookieName)
 		switch {
 		case len(cs) > 1:
-			return "", invalidRequest("token cookie sent more than once")
+			return "", false, invalidRequest("token cookie sent more than once")
 		case len(cs) == 1 && found:
-			return "", invalidRequest("token sent in both the Authorization header and a cookie")
+			return "", false, invalidRequest("token sent in both the Authorization header and a cookie")
 		case len(cs) == 1:
 			// The browser attaches the cookie by itself: refuse cross-origin
 			// state-changing requests, as for sessions (RFC 6750 §5.3).
 			if err := checkCrossOrigin(j.crossOrigin, r); err != nil {
-				return "", err
+				return "", false, err
 			}
 			token, found = cs[0].Value, true
 		}
@@ -628,12 +685,12 @@ func (j *JWT[U]) token(r *http.Request) (string, error) {
 	// Parse the query rather than search its raw text: "access%5Ftoken" is
 	// the same parameter.
 	if found && r.URL.RawQuery != "" && r.URL.Query().Has("access_token") {
-		return "", invalidRequest("token sent in the query string as well")
+		return "", false, invalidRequest("token sent in the query string as well")
 	}
 	if !found {
-		return "", ErrNoCredentials
+		return "", false, ErrNoCredentials
 	}
-	return token, nil
+	return token, usedDPoP, nil
 }
 
 // bearerToken parses an Authorization header value. It reports ok=false for

@@ -81,6 +81,7 @@ type common struct {
 	errorHandler func(http.ResponseWriter, *http.Request, error)         // an ErrorHandler
 	crossOrigin  *http.CrossOriginProtection
 	storeTimeout time.Duration // 0: defaultStoreTimeout
+	dpopOrigin   string        // WithDPoPOrigin
 }
 
 // once records a single-valued option and refuses a second one, naming both.
