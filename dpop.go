@@ -594,17 +594,6 @@ func newDPoPPolicy(modes map[string]DPoPMode, now func() time.Time, leeway time.
 	return p
 }
 
-// dpopToken parses an Authorization header of the DPoP scheme (RFC 9449
-// §7.1), whose token has the syntax of a Bearer one; ok is false for
-// another scheme.
-func dpopToken(h string) (token string, ok bool, err error) {
-	const scheme = "dpop"
-	if len(h) < len(scheme) || !strings.EqualFold(h[:len(scheme)], scheme) {
-		return "", false, nil
-	}
-	return bearerToken("Bearer" + h[len(scheme):])
-}
-
 // check applies the policy to a verified token c, presented as DPoP
 // (usedDPoP) or Bearer: a bound token needs the DPoP scheme and a proof by
 // its key, for this request and token, never seen before; an issuer's mode

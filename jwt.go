@@ -730,3 +730,14 @@ func bearerToken(h string) (token string, ok bool, err error) {
 	}
 	return rest, true, nil
 }
+
+// dpopToken parses an Authorization header of the DPoP scheme (RFC 9449
+// §7.1), whose token has the syntax of a Bearer one; ok is false for
+// another scheme.
+func dpopToken(h string) (token string, ok bool, err error) {
+	const scheme = "dpop"
+	if len(h) < len(scheme) || !strings.EqualFold(h[:len(scheme)], scheme) {
+		return "", false, nil
+	}
+	return bearerToken("Bearer" + h[len(scheme):])
+}
