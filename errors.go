@@ -69,6 +69,14 @@ var (
 	// [DefaultTokenErrorHandler] ({"error":"temporarily_unavailable"}).
 	ErrStoreUnavailable = errors.New("authkit: store unavailable")
 
+	// ErrInvalidDPoPProof means a request's DPoP proof (RFC 9449) was
+	// refused: missing where the token is DPoP-bound, sent twice, malformed,
+	// badly signed, stale, replayed, or for another method, URL, token or key.
+	// It matches [ErrInvalidToken] too. [DefaultErrorHandler] answers 401
+	// with a DPoP challenge, error="invalid_dpop_proof";
+	// [DefaultTokenErrorHandler] 400 {"error":"invalid_dpop_proof"}.
+	ErrInvalidDPoPProof = errors.New("authkit: invalid DPoP proof")
+
 	// ErrFamilyNotFound is what a [FamilyStore] returns for an unknown
 	// refresh-token family.
 	ErrFamilyNotFound = errors.New("authkit: refresh family not found")
@@ -133,6 +141,10 @@ func invalidToken(msg string) error { return &authError{kind: ErrInvalidToken, m
 
 func invalidTokenCause(msg string, cause error) error {
 	return &authError{kind: ErrInvalidToken, msg: msg, cause: cause}
+}
+
+func invalidProof(msg string) error {
+	return &authError{kind: ErrInvalidToken, detail: ErrInvalidDPoPProof, msg: msg}
 }
 
 func invalidRequest(msg string) error { return &authError{kind: ErrInvalidRequest, msg: msg} }

@@ -60,6 +60,7 @@ type Method string
 // reports [MethodCustom].
 const (
 	MethodBearer  Method = "bearer"  // a JWT access token, see [NewJWT]
+	MethodDPoP    Method = "dpop"    // a DPoP-bound JWT access token with its proof, see [WithDPoP]
 	MethodSession Method = "session" // a server-side session, see [NewSession]
 	MethodCustom  Method = "custom"  // any other Authenticator
 	MethodRefresh Method = "refresh" // the Issuer's endpoints (events only: [Event.Method])

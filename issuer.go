@@ -52,6 +52,7 @@ type Issuer struct {
 	refreshHeader    string
 	refresh          verifier
 	jwks             []byte
+	proofs           *proofVerifier // DPoP proofs of token requests
 }
 
 // issuerConfig is what the options of NewIssuer set.
@@ -84,6 +85,9 @@ type TokenPair struct {
 	UserID                string
 	Version               int64  // the user's token version the tokens carry
 	FamilyID              string // the refresh-token family
+	// DPoPThumbprint is the RFC 7638 thumbprint of the DPoP key both tokens
+	// are bound to (their cnf.jkt; token_type DPoP), "" for bearer tokens.
+	DPoPThumbprint string
 }
 
 // ReuseEvent reports that an already rotated refresh token was presented and
@@ -167,6 +171,7 @@ func NewIssuer(issuer, audience string, key any, families FamilyStore, versions 
 		}
 	}
 	i.jwks = slices.Concat([]byte(`{"keys":[`), bytes.Join(keys, []byte(",")), []byte("]}"))
+	i.proofs = newProofVerifier(cfg.now, defaultLeeway, cfg.dpopOrigin)
 	return i, nil
 }
 
@@ -443,6 +448,31 @@ func (i *Issuer) grantedScope(ctx context.Context, userID string) (string, error
 // unknown user is an error wrapping [ErrUnknownUser]; a failing lookup or
 // store is returned wrapped; either way nothing is issued.
 func (i *Issuer) Issue(ctx context.Context, userID string) (*TokenPair, error) {
+	return i.issue(ctx, userID, "")
+}
+
+// IssueForRequest is [Issuer.Issue] for the token request r (POST to a
+// token endpoint, once the application has authenticated the user): when r
+// carries a DPoP proof (RFC 9449 §5), for its method and URL (see
+// [WithDPoPOrigin]), recent and never seen before, both tokens are bound to
+// the proof's key (cnf.jkt, [TokenPair].DPoPThumbprint, token_type DPoP),
+// and the refresh token refreshes only with a proof by that key. A refused
+// proof is an error wrapping [ErrInvalidDPoPProof] (400 invalid_dpop_proof
+// from [DefaultTokenErrorHandler]) and issues nothing. Without a proof it is
+// Issue.
+func (i *Issuer) IssueForRequest(r *http.Request, userID string) (*TokenPair, error) {
+	if i == nil || i.signer == nil {
+		return nil, errNotBuilt
+	}
+	jkt, err := i.proofs.tokenRequest(r)
+	if err != nil {
+		return nil, err
+	}
+	return i.issue(r.Context(), userID, jkt)
+}
+
+// issue is Issue, the tokens bound to the DPoP key jkt when not "".
+func (i *Issuer) issue(ctx context.Context, userID, jkt string) (*TokenPair, error) {
 	if i == nil || i.signer == nil {
 		return nil, errNotBuilt
 	}
@@ -470,13 +500,13 @@ func (i *Issuer) Issue(ctx context.Context, userID string) (*TokenPair, error) {
 	if err := i.families.CreateFamily(ctx, f, hashTokenID(jti)); err != nil {
 		return nil, err
 	}
-	return i.mint(userID, scope, ver, f.ID, f.ExpiresAt, jti, now)
+	return i.mint(userID, scope, ver, f.ID, f.ExpiresAt, jti, jkt, now)
 }
 
 // mint signs an access token and the refresh token jti of family famID,
 // whose expiry is capped by famExpires unless that is zero; both carry
-// scope, when not empty.
-func (i *Issuer) mint(userID, scope string, ver int64, famID string, famExpires time.Time, jti string, now time.Time) (*TokenPair, error) {
+// scope, when not empty, and are bound to the DPoP key jkt, when not empty.
+func (i *Issuer) mint(userID, scope string, ver int64, famID string, famExpires time.Time, jti, jkt string, now time.Time) (*TokenPair, error) {
 	now = now.Truncate(time.Second)
 	refreshExp := now.Add(i.cfg.refreshTTL)
 	if !famExpires.IsZero() && famExpires.Before(refreshExp) {
@@ -484,13 +514,13 @@ func (i *Issuer) mint(userID, scope string, ver int64, famID string, famExpires 
 	}
 	buf := make([]byte, 0, 512)
 	at := tokenClaims{issuer: i.issuer, subject: userID, audience: i.audience,
-		issuedAt: now, expiresAt: now.Add(i.cfg.accessTTL), id: rand.Text(), version: ver, scope: scope}
+		issuedAt: now, expiresAt: now.Add(i.cfg.accessTTL), id: rand.Text(), version: ver, scope: scope, jkt: jkt}
 	access, err := i.signer.sign(i.accessHeader, at.appendJSON(buf))
 	if err != nil {
 		return nil, err
 	}
 	rt := tokenClaims{issuer: i.issuer, subject: userID, audience: i.cfg.refreshAudience,
-		issuedAt: now, expiresAt: refreshExp, id: jti, version: ver, family: famID, scope: scope}
+		issuedAt: now, expiresAt: refreshExp, id: jti, version: ver, family: famID, scope: scope, jkt: jkt}
 	refresh, err := i.signer.sign(i.refreshHeader, rt.appendJSON(buf[:0]))
 	if err != nil {
 		return nil, err
@@ -504,6 +534,7 @@ func (i *Issuer) mint(userID, scope string, ver int64, famID string, famExpires 
 		UserID:                userID,
 		Version:               ver,
 		FamilyID:              famID,
+		DPoPThumbprint:        jkt,
 	}, nil
 }
 

@@ -29,6 +29,7 @@ type jwtConfig struct {
 	profile     *profileRules   // WithProfile; nil: the kit's own
 	trusted     []trustedConfig // WithTrustedIssuer
 	resource    *resourceConfig // WithResource
+	dpop        DPoPMode        // WithDPoP
 }
 
 func newJWTConfig(opts []Option) (*jwtConfig, error) {
@@ -95,6 +96,9 @@ func (c *jwtConfig) resolve() error {
 				errs = append(errs, fmt.Errorf("WithProfile cannot be combined with %s: only the kit's own tokens carry its version", name))
 			}
 		}
+	}
+	if c.has("WithDPoP") && c.issuer == "" {
+		errs = append(errs, errors.New("WithDPoP needs WithIssuer: a trusted issuer's mode is TrustedIssuer.DPoP"))
 	}
 	if c.versions != nil && c.issuer == "" {
 		errs = append(errs, errors.New("WithVersionCheck needs WithIssuer: trusted issuers' tokens carry no kit version"))
@@ -281,6 +285,27 @@ func WithProfile(p Profile) Option {
 	})
 }
 
+// WithDPoP sets whether the tokens of [WithIssuer] may ([DPoPAllowed]) or
+// must ([DPoPRequired]) be DPoP-bound (RFC 9449): sent as Authorization:
+// DPoP <token> with exactly one DPoP proof header, signed by the key the
+// token's cnf.jkt names (ES256/384/512, EdDSA, PS256/384/512 or
+// RS256/384/512), for this request's method and URL (see
+// [WithDPoPOrigin]), issued within the last minute (the leeway in the
+// future), never seen before (a bounded replay cache per [JWT]), and with
+// the hash of this token as ath. A refused proof is [ErrInvalidDPoPProof]
+// (401). A DPoP-bound token presented as Bearer is refused in every mode,
+// [DPoPOff] too. The token cache never spares the proof. Default:
+// [DPoPOff], bearer tokens only.
+func WithDPoP(mode DPoPMode) Option {
+	return singleOption("WithDPoP", mode, forJWT, func(c *jwtConfig) error {
+		if mode < DPoPOff || mode > DPoPRequired {
+			return fmt.Errorf("WithDPoP(%v): unknown mode", mode)
+		}
+		c.dpop = mode
+		return nil
+	})
+}
+
 // TrustedIssuer is an identity provider whose access tokens a [JWT] accepts,
 // found by its issuer URL alone; see [WithTrustedIssuer].
 type TrustedIssuer struct {
@@ -295,6 +320,9 @@ type TrustedIssuer struct {
 	// Profile says what the provider's access tokens look like. Default (the
 	// zero Profile): RFC 9068. See [Preset].
 	Profile Profile
+	// DPoP says whether the provider's tokens may or must be DPoP-bound, as
+	// [WithDPoP] does for [WithIssuer]. Default: [DPoPOff].
+	DPoP DPoPMode
 }
 
 // WithTrustedIssuer accepts the access tokens of an identity provider,
@@ -329,10 +357,13 @@ func WithTrustedIssuer(ctx context.Context, t TrustedIssuer) Option {
 		}
 		r, err := t.Profile.rules()
 		errs = append(errs, err)
+		if t.DPoP < DPoPOff || t.DPoP > DPoPRequired {
+			errs = append(errs, fmt.Errorf("unknown DPoP mode %v", t.DPoP))
+		}
 		if err := errors.Join(errs...); err != nil {
 			return fmt.Errorf("WithTrustedIssuer(%q): %w", t.Issuer, err)
 		}
-		c.trusted = append(c.trusted, trustedConfig{ctx: ctx, issuer: t.Issuer, audiences: append([]string(nil), t.Audiences...), rules: r})
+		c.trusted = append(c.trusted, trustedConfig{ctx: ctx, issuer: t.Issuer, audiences: append([]string(nil), t.Audiences...), rules: r, dpop: t.DPoP})
 		return nil
 	})
 }
@@ -372,6 +403,7 @@ type trustedConfig struct {
 	issuer    string
 	audiences []string
 	rules     *profileRules
+	dpop      DPoPMode
 }
 
 // WithHTTPClient sets the HTTP client that fetches the JWK Set of
@@ -518,6 +550,7 @@ type JWT[U any] struct {
 	ownIssuer   string          // the issuer whose tokens carry the kit's version; "" for none
 	resource    *resourceConfig // WithResource; nil: none
 	servers     []string        // the issuers, the own one first: the resource's authorization servers
+	dpop        *dpopPolicy     // nil: no issuer accepts DPoP
 }
 
 // NewJWT returns an authenticator of access tokens. toUser turns verified
@@ -552,6 +585,14 @@ func NewJWT[U any](toUser func(context.Context, *Claims) (U, error), opts ...Opt
 		j.cache = newTokenCache(cfg.cacheSize)
 		j.cache.events = cfg.events
 	}
+	modes := map[string]DPoPMode{}
+	if cfg.issuer != "" {
+		modes[cfg.issuer] = cfg.dpop
+	}
+	for _, t := range cfg.trusted {
+		modes[t.issuer] = t.dpop
+	}
+	j.dpop = newDPoPPolicy(modes, v.now, cfg.leeway, cfg.dpopOrigin)
 	return j, nil
 }
 
@@ -562,19 +603,31 @@ func (j *JWT[U]) Authenticate(r *http.Request) (U, error) {
 }
 
 // identify verifies the request's access token (through the cache when it
-// is on), checks the user's version when configured, and turns the claims
-// into the user.
+// is on) and its DPoP proof, checks the user's version when configured, and
+// turns the claims into the user.
 func (j *JWT[U]) identify(r *http.Request) (U, *Claims, Method, error) {
 	var zero U
 	if j == nil || j.toUser == nil {
 		return zero, nil, MethodBearer, errors.New("authkit: JWT not built by NewJWT")
 	}
-	token, err := j.token(r)
+	u, c, m, err := j.identifyToken(r)
+	return u, c, m, j.dpop.wrap(err, m == MethodDPoP)
+}
+
+func (j *JWT[U]) identifyToken(r *http.Request) (U, *Claims, Method, error) {
+	var zero U
+	token, usedDPoP, err := j.token(r)
 	if err != nil {
 		return zero, nil, MethodBearer, err
 	}
-	u, c, err := j.verifyToken(r.Context(), token)
-	return u, c, MethodBearer, err
+	method := MethodBearer
+	if usedDPoP {
+		method = MethodDPoP
+	}
+	u, c, err := j.verifyToken(r.Context(), token, func(c *Claims) error {
+		return j.dpop.check(r, token, usedDPoP, c)
+	})
+	return u, c, method, err
 }
 
 // Verify verifies an access token that reached the program by another way
@@ -588,10 +641,15 @@ func (j *JWT[U]) Verify(ctx context.Context, token string) (U, *Claims, error) {
 		var zero U
 		return zero, nil, errors.New("authkit: JWT not built by NewJWT")
 	}
-	return j.verifyToken(ctx, token)
+	// Without a request there is no DPoP proof: a DPoP-bound token is
+	// refused, as when presented as Bearer.
+	return j.verifyToken(ctx, token, func(c *Claims) error { return j.dpop.check(nil, token, false, c) })
 }
 
-func (j *JWT[U]) verifyToken(ctx context.Context, token string) (U, *Claims, error) {
+// verifyToken verifies token (through the cache when it is on), then proof
+// (the DPoP policy) on its claims and the user's version when configured, and
+// turns the claims into the user.
+func (j *JWT[U]) verifyToken(ctx context.Context, token string, proof func(*Claims) error) (U, *Claims, error) {
 	var zero U
 	var c *Claims
 	var err error
@@ -601,6 +659,9 @@ func (j *JWT[U]) verifyToken(ctx context.Context, token string) (U, *Claims, err
 		var t verified
 		t, err = j.v.verify(ctx, token)
 		c = t.claims
+	}
+	if err == nil {
+		err = proof(c)
 	}
 	if err != nil {
 		return zero, nil, err
@@ -654,32 +715,35 @@ func (j *JWT[U]) issuers() []*verifier {
 // token extracts the access token from the request (RFC 6750 §2): the
 // Authorization header, or the configured cookie; never the query string. A
 // token offered in more than one way is a malformed request.
-func (j *JWT[U]) token(r *http.Request) (string, error) {
-	var token string
+func (j *JWT[U]) token(r *http.Request) (token string, usedDPoP bool, err error) {
 	found := false
 	switch hs := r.Header["Authorization"]; len(hs) {
 	case 0:
 	case 1:
 		t, ok, err := bearerToken(hs[0])
+		if err == nil && !ok && j.dpop != nil {
+			t, ok, err = dpopToken(hs[0])
+			usedDPoP = ok
+		}
 		if err != nil {
-			return "", err
+			return "", false, err
 		}
 		token, found = t, ok
 	default:
-		return "", invalidRequest("more than one Authorization header")
+		return "", false, invalidRequest("more than one Authorization header")
 	}
 	if j.cookieName != "" {
 		cs := r.CookiesNamed(j.cookieName)
 		switch {
 		case len(cs) > 1:
-			return "", invalidRequest("token cookie sent more than once")
+			return "", false, invalidRequest("token cookie sent more than once")
 		case len(cs) == 1 && found:
-			return "", invalidRequest("token sent in both the Authorization header and a cookie")
+			return "", false, invalidRequest("token sent in both the Authorization header and a cookie")
 		case len(cs) == 1:
 			// The browser attaches the cookie by itself: refuse cross-origin
 			// state-changing requests, as for sessions (RFC 6750 §5.3).
 			if err := checkCrossOrigin(j.crossOrigin, r); err != nil {
-				return "", err
+				return "", false, err
 			}
 			token, found = cs[0].Value, true
 		}
@@ -687,12 +751,12 @@ func (j *JWT[U]) token(r *http.Request) (string, error) {
 	// Parse the query rather than search its raw text: "access%5Ftoken" is
 	// the same parameter.
 	if found && r.URL.RawQuery != "" && r.URL.Query().Has("access_token") {
-		return "", invalidRequest("token sent in the query string as well")
+		return "", false, invalidRequest("token sent in the query string as well")
 	}
 	if !found {
-		return "", ErrNoCredentials
+		return "", false, ErrNoCredentials
 	}
-	return token, nil
+	return token, usedDPoP, nil
 }
 
 // bearerToken parses an Authorization header value. It reports ok=false for
@@ -793,4 +857,15 @@ func (c *jwtConfig) servers() []string {
 		s = append(s, t.issuer)
 	}
 	return s
+}
+
+// dpopToken parses an Authorization header of the DPoP scheme (RFC 9449
+// §7.1), whose token has the syntax of a Bearer one; ok is false for
+// another scheme.
+func dpopToken(h string) (token string, ok bool, err error) {
+	const scheme = "dpop"
+	if len(h) < len(scheme) || !strings.EqualFold(h[:len(scheme)], scheme) {
+		return "", false, nil
+	}
+	return bearerToken("Bearer" + h[len(scheme):])
 }

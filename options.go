@@ -82,6 +82,7 @@ type common struct {
 	crossOrigin  *http.CrossOriginProtection
 	storeTimeout time.Duration // 0: defaultStoreTimeout
 	events       eventHook     // WithEvents; nil: none
+	dpopOrigin   string        // WithDPoPOrigin
 }
 
 // once records a single-valued option and refuses a second one, naming both.

@@ -30,14 +30,20 @@ import (
 // token. Safe for concurrent use; concurrent refreshes with one token all
 // get the one successor (with retries off, one wins and the family is
 // revoked).
+//
+// A DPoP-bound refresh token refreshes only through [Issuer.RefreshHandler]
+// with a DPoP proof by its key; without one it is refused with
+// [ErrInvalidDPoPProof] before anything else, so that a thief who cannot
+// prove the key changes nothing (no rotation, no reuse detection).
 func (i *Issuer) Refresh(ctx context.Context, refreshToken string) (*TokenPair, error) {
-	return i.refreshAs(ctx, refreshToken, "")
+	return i.refreshAs(ctx, refreshToken, "", "")
 }
 
 // refreshAs is [Issuer.Refresh] for a request whose session belongs to
 // sessionUser ("": none): a token of another user is refused before anything
-// is rotated (SECURITY.md R-5).
-func (i *Issuer) refreshAs(ctx context.Context, refreshToken, sessionUser string) (*TokenPair, error) {
+// is rotated (SECURITY.md R-5); jkt is the thumbprint of the key of the
+// request's DPoP proof ("": none), to which the new pair is bound.
+func (i *Issuer) refreshAs(ctx context.Context, refreshToken, sessionUser, jkt string) (*TokenPair, error) {
 	if i == nil || i.signer == nil {
 		return nil, errNotBuilt
 	}
@@ -54,6 +60,11 @@ func (i *Issuer) refreshAs(ctx context.Context, refreshToken, sessionUser string
 	if err != nil {
 		return nil, err
 	}
+	if bound, isBound, err := confirmation(c); err != nil {
+		return nil, err
+	} else if isBound && bound != jkt {
+		return nil, invalidProof("DPoP-bound refresh token without a proof by its key")
+	}
 	if sessionUser != "" && sessionUser != c.Subject {
 		return nil, invalidToken("refresh token of another user than the request's session")
 	}
@@ -66,7 +77,7 @@ func (i *Issuer) refreshAs(ctx context.Context, refreshToken, sessionUser string
 	// rotating, so that a signer failing (a remote KMS, say) leaves the
 	// presented token valid for a retry.
 	next := successorID(famID, c.ID)
-	pair, err := i.mint(c.Subject, c.Scope, current, famID, time.Time{}, next, now)
+	pair, err := i.mint(c.Subject, c.Scope, current, famID, time.Time{}, next, jkt, now)
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +104,7 @@ func (i *Issuer) refreshAs(ctx context.Context, refreshToken, sessionUser string
 	i.cfg.events.emit(ctx, Event{Type: EventRefreshRotated, Issuer: i.issuer, UserID: c.Subject})
 	if f.ExpiresAt.Before(pair.RefreshTokenExpiresAt) {
 		// Within a refresh TTL of the family's end: no token outlives it.
-		return i.mint(c.Subject, c.Scope, current, famID, f.ExpiresAt, next, now)
+		return i.mint(c.Subject, c.Scope, current, famID, f.ExpiresAt, next, jkt, now)
 	}
 	return pair, nil
 }
@@ -248,13 +259,16 @@ func (i *Issuer) RefreshHandler() http.Handler {
 		if err == nil && fromCookie {
 			err = checkCrossOrigin(i.cfg.crossOrigin, r)
 		}
-		sessionUser := ""
+		sessionUser, jkt := "", ""
 		if err == nil && i.cfg.sessionUser != nil {
 			sessionUser, err = i.cfg.sessionUser(r)
 		}
 		if err == nil {
+			jkt, err = i.proofs.tokenRequest(r)
+		}
+		if err == nil {
 			var pair *TokenPair
-			if pair, err = i.refreshAs(r.Context(), token, sessionUser); err == nil {
+			if pair, err = i.refreshAs(r.Context(), token, sessionUser, jkt); err == nil {
 				// A token that came in the HttpOnly cookie goes back only in
 				// the cookie: echoing it in the body would hand it to any
 				// script that can call this endpoint.
@@ -332,7 +346,11 @@ func (i *Issuer) writeTokens(w http.ResponseWriter, pair *TokenPair, refreshInBo
 	b := make([]byte, 0, len(pair.AccessToken)+len(pair.RefreshToken)+96)
 	b = append(b, `{"access_token":`...)
 	b = appendJSONString(b, pair.AccessToken)
-	b = append(b, `,"token_type":"Bearer","expires_in":`...)
+	if pair.DPoPThumbprint != "" {
+		b = append(b, `,"token_type":"DPoP","expires_in":`...)
+	} else {
+		b = append(b, `,"token_type":"Bearer","expires_in":`...)
+	}
 	b = strconv.AppendInt(b, int64(pair.AccessTokenExpiresAt.Sub(pair.IssuedAt)/time.Second), 10)
 	if refreshInBody {
 		b = append(b, `,"refresh_token":`...)
@@ -470,7 +488,7 @@ func methodNotAllowed(w http.ResponseWriter) {
 // error handler (default [DefaultTokenErrorHandler]). A refused token that
 // came in the refresh cookie also clears the cookie.
 func (i *Issuer) writeError(w http.ResponseWriter, r *http.Request, err error, fromCookie bool) {
-	if fromCookie && errors.Is(err, ErrInvalidToken) {
+	if fromCookie && errors.Is(err, ErrInvalidToken) && !errors.Is(err, ErrInvalidDPoPProof) {
 		i.clearRefreshCookie(w)
 	}
 	i.cfg.events.refused(r, MethodRefresh, err, time.Time{})

@@ -42,7 +42,7 @@ func TestRefreshRefusesAnotherUsersSession(t *testing.T) {
 	if f, cur, _ := storedFamily(t, e.store, fam); !f.RevokedAt.IsZero() || cur != jtiHash(t, rt) {
 		t.Fatalf("family after the refused refresh: %+v, current rotated %v", f, cur != jtiHash(t, rt))
 	}
-	if _, err := e.iss.refreshAs(t.Context(), rt, "2"); !errors.Is(err, ErrInvalidToken) {
+	if _, err := e.iss.refreshAs(t.Context(), rt, "2", ""); !errors.Is(err, ErrInvalidToken) {
 		t.Fatalf("refreshAs with another user: %v", err)
 	}
 

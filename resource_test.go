@@ -249,4 +249,3 @@ func TestWithResourceRefused(t *testing.T) {
 		t.Errorf("a trusted issuer without audience: %v", err)
 	}
 }
-

@@ -35,6 +35,11 @@ type ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 //   - [ErrStoreUnavailable] (a store that did not answer in time): 503, Retry-After: 5
 //   - anything else (a failing store or callback): 500
 //
+// Where the authenticator accepts DPoP ([WithDPoP]), a 400 or 401 also
+// carries the DPoP challenge, WWW-Authenticate: DPoP realm="…", algs="…"
+// (with error="invalid_dpop_proof" for [ErrInvalidDPoPProof]), beside the
+// Bearer one, or alone where every issuer requires DPoP (RFC 9449 §7.1).
+//
 // The cause is logged with [log/slog], at debug level for refusals and error
 // level for failures, never written to the body. It is safe for concurrent
 // use.
@@ -68,6 +73,9 @@ func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 		status = http.StatusInternalServerError
 		slog.ErrorContext(r.Context(), "authkit: authentication failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
+	if status == http.StatusBadRequest || status == http.StatusUnauthorized {
+		dpopChallenge(h, err)
+	}
 	if status < http.StatusInternalServerError {
 		slog.DebugContext(r.Context(), "authkit: request refused", "status", status, "err", err)
 	}
@@ -80,7 +88,8 @@ func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 // DefaultTokenErrorHandler answers a refused or failed request to an
 // [Issuer]'s endpoints as RFC 6749 §5.2 prescribes, JSON {"error":"…"} with
 // Cache-Control: no-store: [ErrInvalidRequest] 400 invalid_request,
-// [ErrInvalidToken] 400 invalid_grant, [ErrCrossOrigin] 403 invalid_request, a
+// [ErrInvalidToken] 400 invalid_grant, [ErrInvalidDPoPProof] 400
+// invalid_dpop_proof (RFC 9449 §5), [ErrCrossOrigin] 403 invalid_request, a
 // grant_type the endpoint does not serve 400 unsupported_grant_type,
 // [ErrStoreUnavailable] 503 temporarily_unavailable with Retry-After: 5,
 // anything else 500 server_error (logged with [log/slog]). It is safe for
@@ -100,6 +109,9 @@ func DefaultTokenErrorHandler(w http.ResponseWriter, r *http.Request, err error)
 	case errors.Is(err, ErrInvalidRequest):
 		slog.DebugContext(r.Context(), "authkit: token request refused", "err", err)
 		writeOAuthError(w, http.StatusBadRequest, "invalid_request")
+	case errors.Is(err, ErrInvalidDPoPProof):
+		slog.DebugContext(r.Context(), "authkit: DPoP proof refused", "err", err)
+		writeOAuthError(w, http.StatusBadRequest, "invalid_dpop_proof")
 	case errors.Is(err, ErrInvalidToken):
 		slog.DebugContext(r.Context(), "authkit: refresh token refused", "err", err)
 		writeOAuthError(w, http.StatusBadRequest, "invalid_grant")
@@ -249,4 +261,42 @@ func WithCrossOriginProtection(c *http.CrossOriginProtection) Option {
 			cfg.crossOrigin = c
 			return nil
 		})
+}
+
+// dpopChallenge adds to h, which holds the Bearer challenge of a 400 or
+// 401, the DPoP challenge of RFC 9449 §7.1 when err comes from an
+// authenticator that accepts DPoP: beside the Bearer one, which loses its
+// error where the request used DPoP, or in its place where only DPoP is
+// accepted.
+func dpopChallenge(h http.Header, err error) {
+	var de *dpopError
+	if !errors.As(err, &de) {
+		return
+	}
+	re := &realmError{realm: defaultRealm}
+	errors.As(err, &re)
+	realm := re.realm
+	code := ""
+	switch {
+	case errors.Is(err, ErrInvalidDPoPProof):
+		code = "invalid_dpop_proof"
+	case !de.usedDPoP && de.bearer:
+	case errors.Is(err, ErrInvalidRequest):
+		code = "invalid_request"
+	case errors.Is(err, ErrInvalidToken):
+		code = "invalid_token"
+	}
+	ch := `DPoP realm="` + realm + `", algs="` + de.algs + `"`
+	if code != "" {
+		ch += `, error="` + code + `"`
+	}
+	switch {
+	case !de.bearer:
+		h.Set("WWW-Authenticate", ch)
+	case code != "":
+		h.Set("WWW-Authenticate", bearerChallenge(err, "")) // the error is the DPoP one's
+		h.Add("WWW-Authenticate", ch)
+	default:
+		h.Add("WWW-Authenticate", ch)
+	}
 }

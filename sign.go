@@ -192,10 +192,12 @@ type tokenClaims struct {
 	version   int64  // ver
 	family    string // fam: refresh tokens only
 	scope     string // scope, when not empty
+	jkt       string // cnf.jkt: the DPoP key the token is bound to, when not empty
 }
 
 // appendJSON writes c as a JSON object: iss, sub, aud, exp, iat, jti, ver,
-// scope when there is one and, for a refresh token, fam. NumericDates are
+// scope when there is one, cnf when the token is DPoP-bound and, for a
+// refresh token, fam. NumericDates are
 // whole seconds.
 func (c *tokenClaims) appendJSON(b []byte) []byte {
 	b = append(b, `{"iss":`...)
@@ -215,6 +217,11 @@ func (c *tokenClaims) appendJSON(b []byte) []byte {
 	if c.scope != "" {
 		b = append(b, `,"scope":`...)
 		b = appendJSONString(b, c.scope)
+	}
+	if c.jkt != "" {
+		b = append(b, `,"cnf":{"jkt":`...)
+		b = appendJSONString(b, c.jkt)
+		b = append(b, '}')
 	}
 	if c.family != "" {
 		b = append(b, `,"fam":`...)

@@ -144,6 +144,9 @@ func newApp(ctx context.Context, cfg config, key *signingKey) (_ *app, err error
 		authkit.WithVersionCheck(a.versions.Lookup),
 		a.resourceOption(),
 		events,
+		// DPoP-bound tokens (RFC 9449) with their proof, beside bearer ones;
+		// a bound token sent as Bearer is refused.
+		authkit.WithDPoP(authkit.DPoPAllowed),
 	)
 	if err != nil {
 		return nil, err
@@ -385,13 +388,29 @@ func (a *app) token(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_grant"})
 		return
 	}
-	pair, err := a.issuer.Issue(r.Context(), u.ID)
-	if err != nil {
-		slog.Error("demo: issuing tokens", "err", err)
-		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "server_error"})
+	pair, ok := a.issueTokens(w, r, u.ID)
+	if !ok {
 		return
 	}
 	a.issuer.WriteTokens(w, r, pair) // a browser gets the refresh token in the cookie only
+}
+
+// issueTokens issues the pair of POST /token for userID: bound to the key of
+// the request's DPoP proof when it carries one (token_type DPoP), bearer
+// tokens otherwise. A refused proof is 400 invalid_dpop_proof (RFC 9449
+// §5); a failure 500. It writes the error itself and reports ok false.
+func (a *app) issueTokens(w http.ResponseWriter, r *http.Request, userID string) (*authkit.TokenPair, bool) {
+	pair, err := a.issuer.IssueForRequest(r, userID)
+	switch {
+	case errors.Is(err, authkit.ErrInvalidDPoPProof):
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_dpop_proof"})
+		return nil, false
+	case err != nil:
+		slog.Error("demo: issuing tokens", "err", err)
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "server_error"})
+		return nil, false
+	}
+	return pair, true
 }
 
 // hasRepeated reports whether a form sends a parameter more than once,
@@ -499,7 +518,7 @@ func (a *app) me(w http.ResponseWriter, r *http.Request) {
 // via names an authentication method the way /api/me reports it.
 func via(m authkit.Method) string {
 	switch m {
-	case authkit.MethodBearer:
+	case authkit.MethodBearer, authkit.MethodDPoP:
 		return "jwt"
 	case authkit.MethodSession:
 		return "session"

@@ -185,7 +185,9 @@ func TestTrustedIssuers(t *testing.T) {
 		"issuer B's key":      kc2.AccessToken("carol-id", authkittest.Claim("iss", kc.Issuer)),
 		"an untrusted issuer": untrusted.AccessToken("x"),
 	} {
-		t.Run(name, func(t *testing.T) { check(t, get(h, "/api/me", bearer(tok)), wantResp{401, withMetadata(testIssuer, refused), ""}) })
+		t.Run(name, func(t *testing.T) {
+			check(t, get(h, "/api/me", bearer(tok)), wantResp{401, withMetadata(testIssuer, refused), ""})
+		})
 	}
 	alice := ownToken(t, h, "alice")
 	check(t, get(h, "/api/me", bearer(alice)), wantResp{200, "", `{"id":"1","name":"alice","via":"jwt"}`})
