@@ -286,6 +286,15 @@ type TrustedIssuer struct {
 	// Profile says what the provider's access tokens look like. Default (the
 	// zero Profile): RFC 9068. See [Preset].
 	Profile Profile
+	// Tenants, for a multi-tenant provider, is the allowlist of tenant IDs:
+	// Issuer then holds "{tenant}" once, as in Entra's
+	// "https://login.microsoftonline.com/{tenant}/v2.0", and each tenant is
+	// discovered and verified as an issuer of its own (its own document and
+	// keys; a token's iss must be one tenant's URL exactly, and, under the
+	// Entra presets, its "tid" that tenant). Give the tenant ID (a GUID for
+	// Entra), which tokens name, not a domain; "common", "organizations" and
+	// "consumers" are refused. Default: none, a single-tenant issuer.
+	Tenants []string
 }
 
 // WithTrustedIssuer accepts the access tokens of an identity provider,
@@ -310,8 +319,12 @@ func WithTrustedIssuer(ctx context.Context, t TrustedIssuer) Option {
 		if ctx == nil {
 			errs = append(errs, errors.New("nil context"))
 		}
-		if _, err := issuerURL(t.Issuer, true); err != nil {
-			errs = append(errs, err)
+		issuers, err := tenantIssuers(t.Issuer, t.Tenants)
+		errs = append(errs, err)
+		for _, ti := range issuers {
+			if _, err := issuerURL(ti.issuer, true); err != nil {
+				errs = append(errs, err)
+			}
 		}
 		if len(t.Audiences) == 0 {
 			errs = append(errs, errors.New("no audience"))
@@ -326,7 +339,9 @@ func WithTrustedIssuer(ctx context.Context, t TrustedIssuer) Option {
 		if err := errors.Join(errs...); err != nil {
 			return fmt.Errorf("WithTrustedIssuer(%q): %w", t.Issuer, err)
 		}
-		c.trusted = append(c.trusted, trustedConfig{ctx: ctx, issuer: t.Issuer, audiences: append([]string(nil), t.Audiences...), rules: r})
+		for _, ti := range issuers {
+			c.trusted = append(c.trusted, trustedConfig{ctx: ctx, issuer: ti.issuer, audiences: slices.Clone(t.Audiences), rules: r.forTenant(ti.tenant)})
+		}
 		return nil
 	})
 }

@@ -49,6 +49,10 @@ type Profile struct {
 	// MaxLifetime is the longest accepted lifetime (exp − iat). Default: that
 	// of [WithMaxTokenLifetime].
 	MaxLifetime time.Duration
+
+	// tenantClaim is the claim that names the tenant of a multi-tenant
+	// issuer ([TrustedIssuer].Tenants): Entra's "tid". Presets only.
+	tenantClaim string
 }
 
 // Preset returns the [Profile] of a provider's access tokens, by name (as
@@ -64,11 +68,15 @@ type Profile struct {
 //   - "keycloak": typ "JWT" or "at+jwt"; the payload's "typ" must be "Bearer"
 //     (ID tokens say "ID", refresh tokens "Refresh").
 //     https://www.keycloak.org/docs/latest/server_admin/#_oidc-token-and-saml-assertion-mappers
-//   - "entra": Microsoft Entra ID v2.0 access tokens: typ "JWT", "ver" "2.0",
+//   - "entra": Microsoft Entra ID v2.0 access tokens: typ "JWT", header "x5t"
+//     ignored (the kid names the same key), "ver" "2.0",
 //     scopes in "scp" and "roles", lifetime up to 90 min (longer-lived CAE
 //     tokens need a custom MaxLifetime). ID tokens carry the client's ID as
 //     aud: configure the API's application ID. Refused: "nonce".
+//     Several tenants: [TrustedIssuer].Tenants, each token's "tid" checked.
 //     https://learn.microsoft.com/en-us/entra/identity-platform/access-token-claims-reference
+//   - "entra-v1": Entra ID v1.0 access tokens (issuer
+//     "https://sts.windows.net/{tenant}/"): as "entra", with "ver" "1.0".
 //   - "cognito": no typ; "token_use" must be "access"; the audiences are an
 //     allowlist of app client IDs, checked against "client_id" (access tokens
 //     have no aud).
@@ -112,8 +120,10 @@ var presets = map[string]Profile{
 	"auth0": {Types: []string{"JWT", accessTokenType}, Refuse: idTokenMarks,
 		ScopeClaims: []string{"scope", "permissions"}, MaxLifetime: 24 * time.Hour},
 	"keycloak": {Types: []string{"JWT", accessTokenType}, RequireValue: map[string]string{"typ": "Bearer"}},
-	"entra": {Types: []string{"JWT"}, RequireValue: map[string]string{"ver": "2.0"}, Refuse: idTokenMarks,
-		ScopeClaims: []string{"scp", "roles"}, MaxLifetime: 90 * time.Minute},
+	"entra": {Types: []string{"JWT"}, IgnoredHeaders: []string{"x5t"}, RequireValue: map[string]string{"ver": "2.0"}, Refuse: idTokenMarks,
+		ScopeClaims: []string{"scp", "roles"}, MaxLifetime: 90 * time.Minute, tenantClaim: "tid"},
+	"entra-v1": {Types: []string{"JWT"}, IgnoredHeaders: []string{"x5t"}, RequireValue: map[string]string{"ver": "1.0"}, Refuse: idTokenMarks,
+		ScopeClaims: []string{"scp", "roles"}, MaxLifetime: 90 * time.Minute, tenantClaim: "tid"},
 	"cognito":  {Types: []string{""}, AudienceClaim: "client_id", RequireValue: map[string]string{"token_use": "access"}},
 	"okta":     {Types: []string{""}, Require: []string{"cid"}, Refuse: idTokenMarks, ScopeClaims: []string{"scp"}},
 	"firebase": {Types: []string{"JWT"}, Require: []string{"firebase"}},
@@ -136,6 +146,7 @@ type profileRules struct {
 	refuse        []string
 	scopeClaims   []string
 	maxLifetime   time.Duration
+	tenantClaim   string
 	readsClaim    map[string]bool // every claim name the rules look at
 	relaxedTyping bool
 }
@@ -147,7 +158,7 @@ func (p Profile) rules() (*profileRules, error) {
 	}
 	r := &profileRules{name: p.Name, types: []string{accessTokenType}, audClaim: p.AudienceClaim,
 		require: p.Require, refuse: p.Refuse, scopeClaims: []string{"scope"}, maxLifetime: p.MaxLifetime,
-		readsClaim: make(map[string]bool)}
+		tenantClaim: p.tenantClaim, readsClaim: make(map[string]bool)}
 	if r.name == "" {
 		r.name = "custom"
 	}
