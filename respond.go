@@ -48,7 +48,11 @@ func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 		status = http.StatusForbidden
 	case errors.Is(err, ErrInsufficientScope):
 		status = http.StatusForbidden
-		h.Set("WWW-Authenticate", `Bearer realm="`+realm+`", error="insufficient_scope", scope="`+scopeOf(err)+`"`)
+		if scope := scopeOf(err); scope != "" {
+			h.Set("WWW-Authenticate", `Bearer realm="`+realm+`", error="insufficient_scope", scope="`+scope+`"`)
+		} else { // a missing role (WithRoles): no scope to name (RFC 6750 §3: optional)
+			h.Set("WWW-Authenticate", `Bearer realm="`+realm+`", error="insufficient_scope"`)
+		}
 	case errors.Is(err, ErrNotReady):
 		status = http.StatusServiceUnavailable
 		h.Set("Retry-After", retryAfter)
