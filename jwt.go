@@ -124,7 +124,7 @@ func (c *jwtConfig) verifier() (verifier, error) {
 		v := base
 		v.issuer, v.audiences, v.rules = c.issuer, c.audience, c.profile
 		if c.jwksURL != "" {
-			s, err := startJWKSSource(c.jwksCtx, c.jwksURL, c.jwks, v.now)
+			s, err := startJWKSURL(c.jwksCtx, c.issuer, c.jwksURL, c.jwks, v.now)
 			if err != nil {
 				return verifier{}, err
 			}
@@ -235,8 +235,12 @@ func WithJWKSet(data []byte) Option {
 // WithJWKSURL verifies tokens with the keys published as a JWK Set at jwksURL
 // (an identity provider's jwks_uri), and no other: a token's jku, x5u, jwk or
 // x5c header is refused. The URL must be https unless [WithInsecureJWKSURL].
-// [NewJWT] fetches the set before it returns, and fails if it cannot; the set
-// is then refetched in the background ([WithJWKSRefresh], default every 15
+// [NewJWT] does not wait for the network: the set is fetched in the
+// background, retried with backoff up to a minute until a fetch succeeds;
+// until then tokens are refused with [ErrNotReady] (503 with Retry-After),
+// never accepted, and [JWT.Ready] reports it (a service that must not start
+// without keys waits for Ready with a deadline of its own). The set is then
+// refetched in the background ([WithJWKSRefresh], default every 15
 // minutes), keeping the last good keys when a fetch fails (logged). A key
 // published with private members is logged as a security incident and stops
 // verifying at once. A token with an unknown kid triggers one refetch, at
@@ -507,8 +511,8 @@ type JWT[U any] struct {
 //
 // [WithIssuer], [WithAudience] and the keys ([WithKey], [WithKeyAlgorithm],
 // [WithJWKSet], [WithJWKSURL] or [WithTokensFrom]) are required. NewJWT
-// checks every option and returns one error naming each problem; with
-// [WithJWKSURL] it fetches the key set before it returns.
+// checks every option and returns one error naming each problem; it does
+// no I/O (keys from a URL are fetched in the background, see [JWT.Ready]).
 func NewJWT[U any](toUser func(context.Context, *Claims) (U, error), opts ...Option) (*JWT[U], error) {
 	if toUser == nil {
 		return nil, errors.New("authkit: NewJWT: toUser is nil")
@@ -577,8 +581,8 @@ func (j *JWT[U]) identify(r *http.Request) (U, *Claims, Method, error) {
 }
 
 // Ready reports whether j can verify tokens of every issuer it trusts: nil
-// once the keys of each [WithTrustedIssuer] were fetched (those of
-// [WithJWKSURL] and static keys are there when [NewJWT] returns), else an
+// once the keys of [WithJWKSURL] and of each [WithTrustedIssuer] were
+// fetched once (static keys are there when [NewJWT] returns), else an
 // error wrapping [ErrNotReady] naming the issuers that are not ready and
 // why. Gate a readiness probe on it; it does no I/O and is safe for
 // concurrent use.
