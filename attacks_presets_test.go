@@ -37,27 +37,10 @@ func presetFixture(t *testing.T, preset string) *attackFixture {
 	p := Preset(preset)
 	f := newAttackFixture(t)
 	f.headerFor = func(alg, kid string) obj {
-		h := headerFor(alg, kid)
-		switch {
-		case len(p.Types) == 0: // RFC 9068
-			return h
-		case p.Types[0] == "":
-			return h.del("typ")
-		}
-		return h.set("typ", q(p.Types[0]))
+		h, _ := presetDialect(p, headerFor(alg, kid), nil)
+		return h
 	}
-	c := baseClaims()
-	for name, v := range p.RequireValue {
-		c = c.set(name, q(v))
-	}
-	for _, name := range p.Require {
-		if !slices.ContainsFunc(c, func(m kv) bool { return m.name == name }) {
-			c = c.set(name, q("x"))
-		}
-	}
-	if p.AudienceClaim != "" {
-		c = c.set(p.AudienceClaim, q(testAudience))
-	}
+	_, c := presetDialect(p, nil, baseClaims())
 	f.h0, f.c0 = f.headerFor("ES256", "k1"), c
 	f.good = esToken(f.h0, f.c0)
 	f.goodSig = signatureOf(f.good)
@@ -76,6 +59,34 @@ func presetFixture(t *testing.T, preset string) *attackFixture {
 		cookie: f.newJWT(t, WithKey("k1", &k.ec256.PublicKey), WithTokenCookie("at")),
 	}
 	return f
+}
+
+// presetDialect rewrites a kit header and claims set into the dialect of
+// p: its first typ (or none), the claims its rules require (by value, or
+// present), and the audience in its audience claim.
+func presetDialect(p Profile, h, c obj) (obj, obj) {
+	switch {
+	case h == nil, len(p.Types) == 0: // RFC 9068
+	case p.Types[0] == "":
+		h = h.del("typ")
+	default:
+		h = h.set("typ", q(p.Types[0]))
+	}
+	if c == nil {
+		return h, c
+	}
+	for name, v := range p.RequireValue {
+		c = c.set(name, q(v))
+	}
+	for _, name := range p.Require {
+		if !slices.ContainsFunc(c, func(m kv) bool { return m.name == name }) {
+			c = c.set(name, q("x"))
+		}
+	}
+	if p.AudienceClaim != "" {
+		c = c.set(p.AudienceClaim, q(testAudience))
+	}
+	return h, c
 }
 
 // TestAttacksPerPreset runs the forgery groups of the catalogue under each
