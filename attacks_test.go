@@ -48,6 +48,11 @@ type attackFixture struct {
 	evil       signFunc         // the attacker's ES256 key
 	srv        *httptest.Server // the attacker's key server (A5)
 	hits       *atomic.Int64    // requests it got: always 0
+
+	// The dialect the cases are written in: the kit's own by default, a
+	// preset's in TestAttacksPerPreset.
+	headerFor func(alg, kid string) obj                          // a valid header
+	newJWT    func(t testing.TB, opts ...Option) *JWT[*testUser] // a deployment beside d's
 }
 
 func newAttackFixture(t *testing.T) *attackFixture {
@@ -63,6 +68,9 @@ func newAttackFixture(t *testing.T) *attackFixture {
 		ecPub: &k.ec256.PublicKey,
 		evil:  signES(k.evilEC),
 		hits:  new(atomic.Int64),
+
+		headerFor: headerFor,
+		newJWT:    newTestJWT,
 	}
 	// A5: a server that would hand out the attacker's keys. The kit must
 	// never ask it.
@@ -169,7 +177,7 @@ func formatAttacks(t *testing.T, f *attackFixture) []attackCase {
 	add := func(cs ...attackCase) { cases = append(cases, cs...) }
 
 	// A11: non-canonical base64url on every segment.
-	add(a11Cases(t)...)
+	add(a11Cases(t, f)...)
 
 	// A13: segment count and format confusion.
 	flattened := fmt.Sprintf(`{"payload":%q,"protected":%q,"signature":%q}`, b64c, b64h, gsig)
@@ -218,8 +226,8 @@ func formatAttacks(t *testing.T, f *attackFixture) []attackCase {
 	add(
 		attackCase{id: "A25", name: "8 MiB token", token: strings.Repeat("A", 4<<20) + "." + strings.Repeat("A", 4<<20-2) + ".A", why: "size limit"},
 		attackCase{id: "A25", name: "1 MiB of dots", token: strings.Repeat(".", 1<<20), why: "size limit"},
-		attackCase{id: "A25", name: "100 KB kid", token: esToken(headerFor("ES256", strings.Repeat("k", 100_000)), c0), why: "size limit"},
-		attackCase{id: "A25", name: "100 KB kid under a 1 MiB cap", token: esToken(headerFor("ES256", strings.Repeat("k", 100_000)), c0), jwt: d.big, why: "bad kid"},
+		attackCase{id: "A25", name: "100 KB kid", token: esToken(f.headerFor("ES256", strings.Repeat("k", 100_000)), c0), why: "size limit"},
+		attackCase{id: "A25", name: "100 KB kid under a 1 MiB cap", token: esToken(f.headerFor("ES256", strings.Repeat("k", 100_000)), c0), jwt: d.big, why: "bad kid"},
 		attackCase{id: "A25", name: "20000-deep claim", token: esToken(h0, c0.add("deep", deep)), why: "size limit"},
 		attackCase{id: "A25", name: "20000-deep claim under a 1 MiB cap", token: esToken(h0, c0.add("deep", deep)), jwt: d.big, why: "nested too deeply"},
 		attackCase{id: "A25", name: "33-deep claim under a 1 MiB cap", token: esToken(h0, c0.add("deep", strings.Repeat("[", 32)+strings.Repeat("]", 32))), jwt: d.big, why: "nested too deeply"},
@@ -308,15 +316,15 @@ func headerAttacks(t *testing.T, f *attackFixture) []attackCase {
 	add(
 		attackCase{id: "A4", name: "jwk EC with real kid", token: buildToken(h0.add("jwk", ecJWK(&k.evilEC.PublicKey, "k1")).String(), c0.String(), evil), why: `header parameter "jwk"`},
 		attackCase{id: "A4", name: "jwk EC without kid", token: buildToken(h0.del("kid").add("jwk", ecJWK(&k.evilEC.PublicKey, "")).String(), c0.String(), evil), why: `header parameter "jwk"`},
-		attackCase{id: "A4", name: "jwk RSA", token: buildToken(headerFor("RS256", "k1").add("jwk", rsaJWK(&k.evilRSA.PublicKey, "k1", "")).String(), c0.String(), signRS(k.evilRSA, crypto.SHA256)), why: `header parameter "jwk"`},
-		attackCase{id: "A4", name: "jwk oct", token: buildToken(headerFor("HS256", "h1").add("jwk", `{"kty":"oct","k":"`+b64([]byte("attacker-secret-attacker-secret!"))+`"}`).String(), c0.String(), signHS256([]byte("attacker-secret-attacker-secret!"))), jwt: d.hs, why: `header parameter "jwk"`},
+		attackCase{id: "A4", name: "jwk RSA", token: buildToken(f.headerFor("RS256", "k1").add("jwk", rsaJWK(&k.evilRSA.PublicKey, "k1", "")).String(), c0.String(), signRS(k.evilRSA, crypto.SHA256)), why: `header parameter "jwk"`},
+		attackCase{id: "A4", name: "jwk oct", token: buildToken(f.headerFor("HS256", "h1").add("jwk", `{"kty":"oct","k":"`+b64([]byte("attacker-secret-attacker-secret!"))+`"}`).String(), c0.String(), signHS256([]byte("attacker-secret-attacker-secret!"))), jwt: d.hs, why: `header parameter "jwk"`},
 	)
 
 	// A5: jku / x5u pointing at the attacker's server.
 	add(
 		attackCase{id: "A5", name: "jku", token: buildToken(h0.add("jku", q(srv.URL+"/jwks.json")).String(), c0.String(), evil), why: `header parameter "jku"`},
 		attackCase{id: "A5", name: "jku without kid", token: buildToken(h0.del("kid").add("jku", q(srv.URL+"/jwks.json")).String(), c0.String(), evil), why: `header parameter "jku"`},
-		attackCase{id: "A5", name: "jku unknown kid", token: buildToken(headerFor("ES256", "evil").add("jku", q(srv.URL+"/jwks.json")).String(), c0.String(), evil), why: `header parameter "jku"`},
+		attackCase{id: "A5", name: "jku unknown kid", token: buildToken(f.headerFor("ES256", "evil").add("jku", q(srv.URL+"/jwks.json")).String(), c0.String(), evil), why: `header parameter "jku"`},
 		attackCase{id: "A5", name: "x5u", token: buildToken(h0.add("x5u", q(srv.URL+"/cert.pem")).String(), c0.String(), evil), why: `header parameter "x5u"`},
 	)
 
@@ -345,21 +353,21 @@ func headerAttacks(t *testing.T, f *attackFixture) []attackCase {
 			if strings.Contains(kid, "UNION") {
 				sign = signHS256([]byte("1"))
 			}
-			add(attackCase{id: "A7", name: j.name + " kid " + kid, token: buildToken(headerFor("HS256", kid).String(), c0.String(), sign), jwt: j.jwt, why: "no key for this kid"})
+			add(attackCase{id: "A7", name: j.name + " kid " + kid, token: buildToken(f.headerFor("HS256", kid).String(), c0.String(), sign), jwt: j.jwt, why: "no key for this kid"})
 		}
 	}
 	longKID := strings.Repeat("a", 10<<10)
 	add(
-		attackCase{id: "A7", name: "10 KB kid", token: esToken(headerFor("ES256", longKID), c0), why: "size limit"},
-		attackCase{id: "A7", name: "10 KB kid under a large size cap", token: esToken(headerFor("ES256", longKID), c0), jwt: d.big, why: "bad kid"},
-		attackCase{id: "A7", name: "257-byte kid", token: esToken(headerFor("ES256", strings.Repeat("k", 257)), c0), why: "bad kid"},
-		attackCase{id: "A7", name: "empty kid", token: esToken(headerFor("ES256", ""), c0), why: "bad kid"},
+		attackCase{id: "A7", name: "10 KB kid", token: esToken(f.headerFor("ES256", longKID), c0), why: "size limit"},
+		attackCase{id: "A7", name: "10 KB kid under a large size cap", token: esToken(f.headerFor("ES256", longKID), c0), jwt: d.big, why: "bad kid"},
+		attackCase{id: "A7", name: "257-byte kid", token: esToken(f.headerFor("ES256", strings.Repeat("k", 257)), c0), why: "bad kid"},
+		attackCase{id: "A7", name: "empty kid", token: esToken(f.headerFor("ES256", ""), c0), why: "bad kid"},
 		attackCase{id: "A7", name: "kid number", token: esToken(h0.set("kid", "1"), c0), why: "not a string"},
 		attackCase{id: "A7", name: "kid object", token: esToken(h0.set("kid", `{"$ne":null}`), c0), why: "not a string"},
 		attackCase{id: "A7", name: "kid array", token: esToken(h0.set("kid", `["k1"]`), c0), why: "not a string"},
 		attackCase{id: "A7", name: "kid null", token: esToken(h0.set("kid", `null`), c0), why: "not a string"},
-		attackCase{id: "A7", name: "unknown kid signed by another configured key", token: buildToken(headerFor("ES256", "k3").String(), c0.String(), signES(k.ec256b)), jwt: d.multi, why: "no key for this kid"},
-		attackCase{id: "A7", name: "kid k1 signed by the k2 key", token: buildToken(headerFor("ES256", "k1").String(), c0.String(), signES(k.ec256b)), jwt: d.multi, why: "signature"},
+		attackCase{id: "A7", name: "unknown kid signed by another configured key", token: buildToken(f.headerFor("ES256", "k3").String(), c0.String(), signES(k.ec256b)), jwt: d.multi, why: "no key for this kid"},
+		attackCase{id: "A7", name: "kid k1 signed by the k2 key", token: buildToken(f.headerFor("ES256", "k1").String(), c0.String(), signES(k.ec256b)), jwt: d.multi, why: "signature"},
 		attackCase{id: "A7", name: "no kid with two keys configured", token: buildToken(h0.del("kid").String(), c0.String(), signES(k.ec256b)), jwt: d.multi, why: "no key for this kid"},
 	)
 
@@ -454,9 +462,9 @@ func algorithmAttacks(t *testing.T, f *attackFixture) []attackCase {
 		{"RSA JWK", []byte(rsaJWK(&k.rsa.PublicKey, "r1", "")), d.rs, "r1"},
 		{"RSA modulus", k.rsa.N.Bytes(), d.rs, "r1"},
 	} {
-		tok := buildToken(headerFor("HS256", s.kid).String(), c0.String(), signHS256(s.secret))
+		tok := buildToken(f.headerFor("HS256", s.kid).String(), c0.String(), signHS256(s.secret))
 		add(attackCase{id: "A3", name: s.name, token: tok, jwt: s.jwt, why: "alg does not match"})
-		tok = buildToken(headerFor("HS256", s.kid).del("kid").String(), c0.String(), signHS256(s.secret))
+		tok = buildToken(f.headerFor("HS256", s.kid).del("kid").String(), c0.String(), signHS256(s.secret))
 		add(attackCase{id: "A3", name: s.name + " without kid", token: tok, jwt: s.jwt, why: "alg does not match"})
 	}
 
@@ -471,17 +479,17 @@ func algorithmAttacks(t *testing.T, f *attackFixture) []attackCase {
 		if err := jwk.Export(key, &pub); err != nil {
 			t.Fatal(err)
 		}
-		rfc := newTestJWT(t, WithKey("rfc", &pub))
+		rfc := f.newJWT(t, WithKey("rfc", &pub))
 		der := mustPKIX(&pub)
 		for name, secret := range map[string][]byte{"PEM": pemBlock("PUBLIC KEY", der), "DER": der, "JWK": v.JWK} {
-			tok := buildToken(headerFor("HS256", "rfc").String(), c0.String(), signHS256(secret))
+			tok := buildToken(f.headerFor("HS256", "rfc").String(), c0.String(), signHS256(secret))
 			add(attackCase{id: "A3", name: "RFC 7515 A.2 key " + name, token: tok, jwt: rfc, why: "alg does not match"})
 		}
 	}
 
 	// A8: weak and blank HMAC secrets against an HS deployment.
 	for _, s := range []string{"", "secret", "your-256-bit-secret", "password", "changeme", "jwt", "key", "123456", string(make([]byte, 32))} {
-		add(attackCase{id: "A8", name: fmt.Sprintf("secret %q", s), token: buildToken(headerFor("HS256", "h1").String(), c0.String(), signHS256([]byte(s))), jwt: d.hs, why: "signature"})
+		add(attackCase{id: "A8", name: fmt.Sprintf("secret %q", s), token: buildToken(f.headerFor("HS256", "h1").String(), c0.String(), signHS256([]byte(s))), jwt: d.hs, why: "signature"})
 	}
 
 	return cases
@@ -531,7 +539,7 @@ func signatureAttacks(t *testing.T, f *attackFixture) []attackCase {
 	)
 
 	// A30: signature of another token.
-	otherUser := esToken(h0.set("typ", q("AT+JWT")), c0.set("sub", q("admin")))
+	otherUser := esToken(append(append(obj(nil), h0[1:]...), h0[0]), c0.set("sub", q("admin"))) // another header text too
 	add(
 		attackCase{id: "A30", name: "B's header+payload with A's signature", token: withSignature(otherUser, goodSig), why: "signature"},
 		attackCase{id: "A30", name: "A's header with B's payload and signature", token: b64h + otherUser[strings.IndexByte(otherUser, '.'):], why: "signature"},
@@ -624,8 +632,8 @@ func timeAttacks(t *testing.T, f *attackFixture) []attackCase {
 		attackCase{id: "A21", name: "nbf = now+leeway+1", token: esToken(h0, c0.add("nbf", nowPlus(31))), why: "nbf"},
 		attackCase{id: "A21", name: "nbf = now+leeway+0.5", token: esToken(h0, c0.add("nbf", nowPlus(30)+".5")), why: "nbf"},
 		attackCase{id: "A21", name: "iat = now+leeway+1", token: esToken(h0, c0.set("iat", nowPlus(31)).set("exp", nowPlus(331))), why: "issued in the future"},
-		attackCase{id: "A21", name: "leeway 0: exp = now", token: esToken(h0, c0.set("exp", nowPlus(0)).set("iat", nowPlus(-60))), jwt: newTestJWT(t, WithKey("k1", ecPub), WithLeeway(0)), why: "exp has passed"},
-		attackCase{id: "A21", name: "leeway 60s: exp = now-60", token: esToken(h0, past.set("exp", nowPlus(-60))), jwt: newTestJWT(t, WithKey("k1", ecPub), WithLeeway(time.Minute)), why: "exp has passed"},
+		attackCase{id: "A21", name: "leeway 0: exp = now", token: esToken(h0, c0.set("exp", nowPlus(0)).set("iat", nowPlus(-60))), jwt: f.newJWT(t, WithKey("k1", ecPub), WithLeeway(0)), why: "exp has passed"},
+		attackCase{id: "A21", name: "leeway 60s: exp = now-60", token: esToken(h0, past.set("exp", nowPlus(-60))), jwt: f.newJWT(t, WithKey("k1", ecPub), WithLeeway(time.Minute)), why: "exp has passed"},
 	)
 
 	return cases
@@ -715,16 +723,16 @@ func transportAttacks(t *testing.T, f *attackFixture) []attackCase {
 // a11Cases builds the non-canonical base64url variants of a valid token
 // (A11) against a deployment whose kid ("~~~") and jti make
 // every segment contain '-' or '_' and end in a character with unused bits.
-func a11Cases(t *testing.T) []attackCase {
+func a11Cases(t *testing.T, f *attackFixture) []attackCase {
 	k := testKeys()
-	j := newTestJWT(t, WithKey("~~~", &k.ec256.PublicKey))
+	j := f.newJWT(t, WithKey("~~~", &k.ec256.PublicKey))
 	var tok string
 	ok := func(seg string) bool { return strings.ContainsAny(seg, "-_") && len(seg)%4 != 0 }
 search:
 	for n := range 8 {
 		for m := range 8 {
-			h := "{" + strings.Repeat(" ", n) + `"typ":"at+jwt","alg":"ES256","kid":"~~~"}`
-			c := baseClaims().set("jti", q("~~~"+strings.Repeat("?", m))).String()
+			h := "{" + strings.Repeat(" ", n) + f.headerFor("ES256", "~~~").String()[1:]
+			c := f.c0.set("jti", q("~~~"+strings.Repeat("?", m))).String()
 			for range 50 {
 				tok = buildToken(h, c, signES(k.ec256))
 				segs := strings.Split(tok, ".")

@@ -34,6 +34,9 @@ type Claims struct {
 	// granted holds the scopes the profile's scope claims grant, for
 	// WithScopes. It is never changed after verification, so copies share it.
 	granted []string
+	// roles holds the roles the profile's role claims grant, for WithRoles,
+	// likewise never changed.
+	roles []string
 }
 
 // Scopes returns the scopes the token grants, as its profile reads them

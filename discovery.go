@@ -18,6 +18,7 @@ import (
 // (RFC 8414 as the fallback) finds the issuer's jwks_uri, in the background,
 // and a JWKS source (jwks.go) takes over from there. Until it has keys, a
 // token of that issuer is refused with ErrNotReady (503), never accepted.
+// WithJWKSURL's source is the same without the discovery step.
 
 const (
 	maxDiscoveryBody     = 1 << 20
@@ -67,9 +68,11 @@ func checkScheme(u *url.URL, insecure bool) error {
 	return nil
 }
 
-// discoverySource is the keySource of a trusted issuer.
+// discoverySource is the keySource of a trusted issuer, and of WithJWKSURL
+// (jwksURI set: nothing to discover, the same background first fetch).
 type discoverySource struct {
 	issuer  string
+	jwksURI string // WithJWKSURL's; "" to discover it
 	cfg     jwksConfig
 	client  *http.Client // for the discovery document: same-origin redirects only
 	ctx     context.Context
@@ -114,6 +117,24 @@ func startDiscovery(ctx context.Context, issuer string, cfg jwksConfig, now func
 	return s, nil
 }
 
+// notFetchedYet is why a WithJWKSURL source is not ready before its first
+// fetch ended.
+const notFetchedYet = "the JWK Set has not been fetched yet"
+
+// startJWKSURL checks jwksURL and starts fetching it in the background, as
+// for a trusted issuer: until the first good fetch, tokens of issuer get
+// ErrNotReady.
+func startJWKSURL(ctx context.Context, issuer, jwksURL string, cfg jwksConfig, now func() time.Time) (*discoverySource, error) {
+	if _, err := checkJWKSURL(jwksURL, cfg); err != nil {
+		return nil, err
+	}
+	s := &discoverySource{issuer: issuer, jwksURI: jwksURL, cfg: cfg, ctx: ctx, now: now, kick: make(chan struct{}, 1)}
+	msg := notFetchedYet
+	s.lastErr.Store(&msg)
+	go s.run()
+	return s, nil
+}
+
 // run discovers the issuer's keys until it succeeds or ctx ends.
 func (s *discoverySource) run() {
 	delay := firstDiscoveryRetry
@@ -125,7 +146,7 @@ func (s *discoverySource) run() {
 		msg := err.Error()
 		s.lastErr.Store(&msg)
 		s.cfg.events.emit(s.ctx, Event{Type: EventKeysFetchFailed, Issuer: s.issuer, Err: err})
-		slog.Warn("authkit: trusted issuer not ready; its tokens are refused (503) until discovery succeeds",
+		slog.Warn("authkit: issuer not ready; its tokens are refused (503) until its keys are fetched",
 			"issuer", s.issuer, "retry", delay, "err", err)
 		t := time.NewTimer(delay)
 		select {
@@ -143,9 +164,12 @@ func (s *discoverySource) run() {
 
 // once fetches the discovery document and the key set it names.
 func (s *discoverySource) once() error {
-	jwksURI, err := s.discover()
-	if err != nil {
-		return err
+	jwksURI := s.jwksURI
+	if jwksURI == "" {
+		var err error
+		if jwksURI, err = s.discover(); err != nil {
+			return err
+		}
 	}
 	src, err := startJWKSSource(s.ctx, jwksURI, s.cfg, s.now)
 	if err != nil {

@@ -44,8 +44,16 @@ func ExampleWithJWKSURL() {
 		authkit.WithClock(func() time.Time { return now }),
 	)
 	if err != nil {
-		fmt.Println(err) // the endpoint was down, or served no usable key
+		fmt.Println(err) // a bad option; NewJWT does not wait for the network
 		return
+	}
+	// Until the key set is fetched, tokens get 503 and Ready reports why.
+	// A service that must not start without keys waits, up to a deadline.
+	for deadline := time.Now().Add(10 * time.Second); auth.Ready() != nil; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			fmt.Println(auth.Ready()) // the endpoint is down, or serves no usable key
+			return
+		}
 	}
 	api := authkit.Require(auth)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		user, _ := authkit.UserFrom[string](r.Context())

@@ -47,12 +47,13 @@ func ExampleWithTrustedIssuer_keycloak() {
 	mux.Handle("GET /orders", authkit.Require(auth)(orders))
 }
 
-// Microsoft Entra ID (v2.0 tokens): the issuer names the tenant; the
-// audience is the API's application (client) ID. For several tenants, give
-// WithTrustedIssuer once per allowed tenant.
+// Microsoft Entra ID (v2.0 tokens): the issuer with "{tenant}" and the
+// allowed tenants' IDs (one is enough for a single-tenant API); the audience
+// is the API's application (client) ID.
 func ExampleWithTrustedIssuer_entra() {
 	auth, err := authkit.NewJWT(toUser, authkit.WithTrustedIssuer(ctx, authkit.TrustedIssuer{
-		Issuer:    "https://login.microsoftonline.com/YOUR_TENANT_ID/v2.0",
+		Issuer:    "https://login.microsoftonline.com/{tenant}/v2.0",
+		Tenants:   []string{"YOUR_TENANT_ID", "A_CUSTOMER_TENANT_ID"},
 		Audiences: []string{"YOUR_API_CLIENT_ID"},
 		Profile:   authkit.Preset("entra"),
 	}))

@@ -17,7 +17,7 @@ func TestHardeningJWKSCrossOriginRedirectRefused(t *testing.T) {
 	a := newTestSigner(t, "a")
 	clock := newTestClock(testNow)
 	newJWT := func(url string, opts ...Option) (*JWT[string], error) {
-		return NewJWT(func(_ context.Context, c *Claims) (string, error) { return c.Subject, nil },
+		return fetchedJWT(func(_ context.Context, c *Claims) (string, error) { return c.Subject, nil },
 			append([]Option{WithIssuer("https://issuer.test"), WithAudience("api"), WithClock(clock.Now),
 				WithJWKSURL(t.Context(), url)}, opts...)...)
 	}

@@ -127,7 +127,7 @@ func TestHardeningJWKSetStructureRefused(t *testing.T) {
 }
 
 // TestHardeningJWKSURLStructureRefused: the JWKS URL path applies the same
-// checks to what it fetches: a malformed document fails NewJWT.
+// checks to what it fetches: a malformed document is refused (never ready).
 func TestHardeningJWKSURLStructureRefused(t *testing.T) {
 	for name, data := range jwksStructureCases(t) {
 		srv := newJWKSServer(t, data)

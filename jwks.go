@@ -79,14 +79,9 @@ type jwksSource struct {
 // startJWKSSource checks the URL, builds the source and fetches the set
 // once: it returns an error when that fetch fails.
 func startJWKSSource(ctx context.Context, raw string, cfg jwksConfig, now func() time.Time) (*jwksSource, error) {
-	u, err := url.Parse(raw)
-	switch {
-	case err != nil:
-		return nil, fmt.Errorf("WithJWKSURL: %w", err)
-	case u.Scheme != "https" && (u.Scheme != "http" || !cfg.insecureHTTP):
-		return nil, fmt.Errorf("WithJWKSURL(%q): the URL must be https (or http with WithInsecureJWKSURL)", u.Redacted())
-	case u.Host == "":
-		return nil, fmt.Errorf("WithJWKSURL(%q): the URL has no host", u.Redacted())
+	u, err := checkJWKSURL(raw, cfg)
+	if err != nil {
+		return nil, err
 	}
 	client := cfg.client
 	if client == nil {
@@ -111,6 +106,21 @@ func startJWKSSource(ctx context.Context, raw string, cfg jwksConfig, now func()
 		return nil, err
 	}
 	return s, nil
+}
+
+// checkJWKSURL parses a JWK Set URL: https, or http with
+// WithInsecureJWKSURL, with a host.
+func checkJWKSURL(raw string, cfg jwksConfig) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("WithJWKSURL: %w", err)
+	case u.Scheme != "https" && (u.Scheme != "http" || !cfg.insecureHTTP):
+		return nil, fmt.Errorf("WithJWKSURL(%q): the URL must be https (or http with WithInsecureJWKSURL)", u.Redacted())
+	case u.Host == "":
+		return nil, fmt.Errorf("WithJWKSURL(%q): the URL has no host", u.Redacted())
+	}
+	return u, nil
 }
 
 // urlOrigin returns the origin of u (RFC 6454): lower-case scheme and host,

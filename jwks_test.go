@@ -120,7 +120,7 @@ func newJWKSAuth(t *testing.T, ctx context.Context, srv *jwksServer, clock *test
 	}
 	opts = append([]Option{WithIssuer("https://issuer.test"), WithAudience("api"),
 		WithClock(clock.Now), WithJWKSURL(ctx, srv.URL+"/jwks.json")}, opts...)
-	return NewJWT(func(_ context.Context, c *Claims) (string, error) { return c.Subject, nil }, opts...)
+	return fetchedJWT(func(_ context.Context, c *Claims) (string, error) { return c.Subject, nil }, opts...)
 }
 
 func mustJWKSAuth(t *testing.T, srv *jwksServer, clock *testClock, opts ...Option) *JWT[string] {
@@ -162,7 +162,7 @@ func wantHits(t *testing.T, srv *jwksServer, want int64, when string) {
 	}
 }
 
-func sourceOf(j *JWT[string]) *jwksSource { return j.v.keys.(*jwksSource) }
+func sourceOf(j *JWT[string]) *jwksSource { return j.v.keys.(*discoverySource).src.Load() }
 
 func TestJWKSRotation(t *testing.T) {
 	a, b := newTestSigner(t, "a"), newTestSigner(t, "b")
@@ -623,7 +623,7 @@ func TestJWKSHTTPClient(t *testing.T) {
 	// http only with the insecure opt-out.
 	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(jwksOf(t, a)) }))
 	defer plain.Close()
-	j, err := NewJWT(func(_ context.Context, c *Claims) (string, error) { return c.Subject, nil },
+	j, err := fetchedJWT(func(_ context.Context, c *Claims) (string, error) { return c.Subject, nil },
 		WithIssuer("https://issuer.test"), WithAudience("api"), WithClock(clock.Now),
 		WithJWKSURL(t.Context(), plain.URL), WithInsecureJWKSURL())
 	if err != nil {
@@ -640,7 +640,7 @@ func TestJWKSHTTPClient(t *testing.T) {
 	defer target.Close()
 	redir := httptest.NewTLSServer(http.RedirectHandler(target.URL, http.StatusFound))
 	defer redir.Close()
-	_, err = NewJWT(func(_ context.Context, c *Claims) (string, error) { return c.Subject, nil },
+	_, err = fetchedJWT(func(_ context.Context, c *Claims) (string, error) { return c.Subject, nil },
 		WithIssuer("https://issuer.test"), WithAudience("api"),
 		WithJWKSURL(t.Context(), redir.URL), WithHTTPClient(redir.Client()))
 	if err == nil || !strings.Contains(err.Error(), "redirect") {

@@ -134,7 +134,7 @@ func (c *jwtConfig) verifier() (verifier, error) {
 		v.issuer, v.audiences, v.rules = c.issuer, c.audience, c.profile
 		c.bindToResource(&v)
 		if c.jwksURL != "" {
-			s, err := startJWKSSource(c.jwksCtx, c.jwksURL, c.jwks, v.now)
+			s, err := startJWKSURL(c.jwksCtx, c.issuer, c.jwksURL, c.jwks, v.now)
 			if err != nil {
 				return verifier{}, err
 			}
@@ -247,8 +247,12 @@ func WithJWKSet(data []byte) Option {
 // WithJWKSURL verifies tokens with the keys published as a JWK Set at jwksURL
 // (an identity provider's jwks_uri), and no other: a token's jku, x5u, jwk or
 // x5c header is refused. The URL must be https unless [WithInsecureJWKSURL].
-// [NewJWT] fetches the set before it returns, and fails if it cannot; the set
-// is then refetched in the background ([WithJWKSRefresh], default every 15
+// [NewJWT] does not wait for the network: the set is fetched in the
+// background, retried with backoff up to a minute until a fetch succeeds;
+// until then tokens are refused with [ErrNotReady] (503 with Retry-After),
+// never accepted, and [JWT.Ready] reports it (a service that must not start
+// without keys waits for Ready with a deadline of its own). The set is then
+// refetched in the background ([WithJWKSRefresh], default every 15
 // minutes), keeping the last good keys when a fetch fails (logged). A key
 // published with private members is logged as a security incident and stops
 // verifying at once. A token with an unknown kid triggers one refetch, at
@@ -323,6 +327,15 @@ type TrustedIssuer struct {
 	// DPoP says whether the provider's tokens may or must be DPoP-bound, as
 	// [WithDPoP] does for [WithIssuer]. Default: [DPoPOff].
 	DPoP DPoPMode
+	// Tenants, for a multi-tenant provider, is the allowlist of tenant IDs:
+	// Issuer then holds "{tenant}" once, as in Entra's
+	// "https://login.microsoftonline.com/{tenant}/v2.0", and each tenant is
+	// discovered and verified as an issuer of its own (its own document and
+	// keys; a token's iss must be one tenant's URL exactly, and, under the
+	// Entra presets, its "tid" that tenant). Give the tenant ID (a GUID for
+	// Entra), which tokens name, not a domain; "common", "organizations" and
+	// "consumers" are refused. Default: none, a single-tenant issuer.
+	Tenants []string
 }
 
 // WithTrustedIssuer accepts the access tokens of an identity provider,
@@ -347,8 +360,12 @@ func WithTrustedIssuer(ctx context.Context, t TrustedIssuer) Option {
 		if ctx == nil {
 			errs = append(errs, errors.New("nil context"))
 		}
-		if _, err := issuerURL(t.Issuer, true); err != nil {
-			errs = append(errs, err)
+		issuers, err := tenantIssuers(t.Issuer, t.Tenants)
+		errs = append(errs, err)
+		for _, ti := range issuers {
+			if _, err := issuerURL(ti.issuer, true); err != nil {
+				errs = append(errs, err)
+			}
 		}
 		for i, a := range t.Audiences {
 			if !validClaimString(a, maxClaimLen) || slices.Index(t.Audiences, a) != i {
@@ -363,7 +380,9 @@ func WithTrustedIssuer(ctx context.Context, t TrustedIssuer) Option {
 		if err := errors.Join(errs...); err != nil {
 			return fmt.Errorf("WithTrustedIssuer(%q): %w", t.Issuer, err)
 		}
-		c.trusted = append(c.trusted, trustedConfig{ctx: ctx, issuer: t.Issuer, audiences: append([]string(nil), t.Audiences...), rules: r, dpop: t.DPoP})
+		for _, ti := range issuers {
+			c.trusted = append(c.trusted, trustedConfig{ctx: ctx, issuer: ti.issuer, audiences: slices.Clone(t.Audiences), rules: r.forTenant(ti.tenant), dpop: t.DPoP})
+		}
 		return nil
 	})
 }
@@ -562,8 +581,8 @@ type JWT[U any] struct {
 //
 // [WithIssuer], [WithAudience] (or [WithResource]) and the keys ([WithKey], [WithKeyAlgorithm],
 // [WithJWKSet], [WithJWKSURL] or [WithTokensFrom]) are required. NewJWT
-// checks every option and returns one error naming each problem; with
-// [WithJWKSURL] it fetches the key set before it returns.
+// checks every option and returns one error naming each problem; it does
+// no I/O (keys from a URL are fetched in the background, see [JWT.Ready]).
 func NewJWT[U any](toUser func(context.Context, *Claims) (U, error), opts ...Option) (*JWT[U], error) {
 	if toUser == nil {
 		return nil, errors.New("authkit: NewJWT: toUser is nil")
@@ -682,8 +701,8 @@ func (j *JWT[U]) verifyToken(ctx context.Context, token string, proof func(*Clai
 }
 
 // Ready reports whether j can verify tokens of every issuer it trusts: nil
-// once the keys of each [WithTrustedIssuer] were fetched (those of
-// [WithJWKSURL] and static keys are there when [NewJWT] returns), else an
+// once the keys of [WithJWKSURL] and of each [WithTrustedIssuer] were
+// fetched once (static keys are there when [NewJWT] returns), else an
 // error wrapping [ErrNotReady] naming the issuers that are not ready and
 // why. Gate a readiness probe on it; it does no I/O and is safe for
 // concurrent use.

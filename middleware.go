@@ -117,6 +117,7 @@ type guardConfig struct {
 	common
 	realm  string
 	scopes []string // WithScopes
+	roles  []string // WithRoles
 }
 
 // WithRealm sets the realm named in WWW-Authenticate challenges. It must be
@@ -151,6 +152,43 @@ func WithScopes(scopes ...string) Option {
 		c.scopes = slices.Clone(scopes)
 		return nil
 	})
+}
+
+// WithRoles makes [Require] and [Optional] let a request through only when
+// its access token grants every one of roles, read from the claims its
+// profile names ([Profile].RoleClaims: Keycloak's "realm_access"."roles",
+// Entra's "roles", Cognito's "cognito:groups"); the kit's own tokens and the
+// RFC 9068 profile carry none. A token that lacks one is refused with
+// [ErrInsufficientScope] (403, never 401; the challenge names no scope, a
+// role being nothing the client can ask for). Sessions and custom
+// authenticators have no roles, as for [WithScopes], which it may be combined
+// with. Default: no role required.
+func WithRoles(roles ...string) Option {
+	return singleOption("WithRoles", strings.Join(roles, " "), forGuard, func(c *guardConfig) error {
+		if len(roles) == 0 || slices.Contains(roles, "") {
+			return errors.New("WithRoles: no role, or an empty one")
+		}
+		c.roles = slices.Clone(roles)
+		return nil
+	})
+}
+
+// roleError is ErrInsufficientScope for a missing role.
+type roleError struct{ roles []string }
+
+func (e *roleError) Error() string {
+	return fmt.Sprintf("authkit: insufficient scope: the route requires the roles %q", e.roles)
+}
+func (e *roleError) Unwrap() error { return ErrInsufficientScope }
+
+// checkRoles refuses claims (nil: not a token) that lack one of required.
+func checkRoles(c *Claims, required []string) error {
+	for _, s := range required {
+		if c == nil || !slices.Contains(c.roles, s) {
+			return &roleError{roles: required}
+		}
+	}
+	return nil
 }
 
 // checkScopes refuses claims (nil: not a token) that lack one of required.
@@ -229,8 +267,12 @@ func guard[U any](a Authenticator[U], optional bool, opts []Option) func(http.Ha
 				refuse(w, r, err)
 				return
 			}
-			if cfg.scopes != nil {
-				if err := checkScopes(claims, cfg.scopes); err != nil {
+			if cfg.scopes != nil || cfg.roles != nil {
+				err := checkScopes(claims, cfg.scopes)
+				if err == nil {
+					err = checkRoles(claims, cfg.roles)
+				}
+				if err != nil {
 					cfg.events.refused(r, method, err, start)
 					refuse(w, r, err)
 					return

@@ -46,9 +46,21 @@ type Profile struct {
 	// a space-delimited string or an array of strings. Default: "scope".
 	ScopeClaims []string
 
+	// RoleClaims are the claims read as the roles (or groups) [WithRoles]
+	// requires, each a path into the claims set: {"roles"} for a top-level
+	// claim, {"realm_access", "roles"} for Keycloak's nested one. Each holds
+	// a role as a string or an array of them, never split on spaces. Kept
+	// apart from scopes: a role the user has is not a scope the client was
+	// granted. Default: none.
+	RoleClaims [][]string
+
 	// MaxLifetime is the longest accepted lifetime (exp − iat). Default: that
 	// of [WithMaxTokenLifetime].
 	MaxLifetime time.Duration
+
+	// tenantClaim is the claim that names the tenant of a multi-tenant
+	// issuer ([TrustedIssuer].Tenants): Entra's "tid". Presets only.
+	tenantClaim string
 }
 
 // Preset returns the [Profile] of a provider's access tokens, by name (as
@@ -62,16 +74,23 @@ type Profile struct {
 //     ID as aud: configure the API identifier only. Refused: "nonce".
 //     https://auth0.com/docs/secure/tokens/access-tokens/access-token-profiles
 //   - "keycloak": typ "JWT" or "at+jwt"; the payload's "typ" must be "Bearer"
-//     (ID tokens say "ID", refresh tokens "Refresh").
+//     (ID tokens say "ID", refresh tokens "Refresh"); roles in
+//     "realm_access"."roles".
 //     https://www.keycloak.org/docs/latest/server_admin/#_oidc-token-and-saml-assertion-mappers
-//   - "entra": Microsoft Entra ID v2.0 access tokens: typ "JWT", "ver" "2.0",
-//     scopes in "scp" and "roles", lifetime up to 90 min (longer-lived CAE
+//   - "entra": Microsoft Entra ID v2.0 access tokens: typ "JWT", header "x5t"
+//     ignored (the kid names the same key), "ver" "2.0",
+//     scopes in "scp" and "roles" (application permissions, as Microsoft's
+//     "scope or app permission" check reads them), roles in "roles",
+//     lifetime up to 90 min (longer-lived CAE
 //     tokens need a custom MaxLifetime). ID tokens carry the client's ID as
 //     aud: configure the API's application ID. Refused: "nonce".
+//     Several tenants: [TrustedIssuer].Tenants, each token's "tid" checked.
 //     https://learn.microsoft.com/en-us/entra/identity-platform/access-token-claims-reference
+//   - "entra-v1": Entra ID v1.0 access tokens (issuer
+//     "https://sts.windows.net/{tenant}/"): as "entra", with "ver" "1.0".
 //   - "cognito": no typ; "token_use" must be "access"; the audiences are an
 //     allowlist of app client IDs, checked against "client_id" (access tokens
-//     have no aud).
+//     have no aud); roles (groups) in "cognito:groups".
 //     https://docs.aws.amazon.com/cognito/latest/developerguide/amazon-cognito-user-pools-using-the-access-token.html
 //   - "okta": no typ; "cid" (the client ID, which ID tokens lack) required;
 //     scopes in "scp". Refused: "nonce".
@@ -111,10 +130,14 @@ var presets = map[string]Profile{
 	"rfc9068": {},
 	"auth0": {Types: []string{"JWT", accessTokenType}, Refuse: idTokenMarks,
 		ScopeClaims: []string{"scope", "permissions"}, MaxLifetime: 24 * time.Hour},
-	"keycloak": {Types: []string{"JWT", accessTokenType}, RequireValue: map[string]string{"typ": "Bearer"}},
-	"entra": {Types: []string{"JWT"}, RequireValue: map[string]string{"ver": "2.0"}, Refuse: idTokenMarks,
-		ScopeClaims: []string{"scp", "roles"}, MaxLifetime: 90 * time.Minute},
-	"cognito":  {Types: []string{""}, AudienceClaim: "client_id", RequireValue: map[string]string{"token_use": "access"}},
+	"keycloak": {Types: []string{"JWT", accessTokenType}, RequireValue: map[string]string{"typ": "Bearer"},
+		RoleClaims: [][]string{{"realm_access", "roles"}}},
+	"entra": {Types: []string{"JWT"}, IgnoredHeaders: []string{"x5t"}, RequireValue: map[string]string{"ver": "2.0"}, Refuse: idTokenMarks,
+		ScopeClaims: []string{"scp", "roles"}, RoleClaims: [][]string{{"roles"}}, MaxLifetime: 90 * time.Minute, tenantClaim: "tid"},
+	"entra-v1": {Types: []string{"JWT"}, IgnoredHeaders: []string{"x5t"}, RequireValue: map[string]string{"ver": "1.0"}, Refuse: idTokenMarks,
+		ScopeClaims: []string{"scp", "roles"}, RoleClaims: [][]string{{"roles"}}, MaxLifetime: 90 * time.Minute, tenantClaim: "tid"},
+	"cognito": {Types: []string{""}, AudienceClaim: "client_id", RequireValue: map[string]string{"token_use": "access"},
+		RoleClaims: [][]string{{"cognito:groups"}}},
 	"okta":     {Types: []string{""}, Require: []string{"cid"}, Refuse: idTokenMarks, ScopeClaims: []string{"scp"}},
 	"firebase": {Types: []string{"JWT"}, Require: []string{"firebase"}},
 	"supabase": {Types: []string{"JWT"}, Require: []string{"session_id"}},
@@ -135,7 +158,9 @@ type profileRules struct {
 	requireValue  map[string]string
 	refuse        []string
 	scopeClaims   []string
+	roleClaims    [][]string
 	maxLifetime   time.Duration
+	tenantClaim   string
 	readsClaim    map[string]bool // every claim name the rules look at
 	relaxedTyping bool
 }
@@ -147,7 +172,7 @@ func (p Profile) rules() (*profileRules, error) {
 	}
 	r := &profileRules{name: p.Name, types: []string{accessTokenType}, audClaim: p.AudienceClaim,
 		require: p.Require, refuse: p.Refuse, scopeClaims: []string{"scope"}, maxLifetime: p.MaxLifetime,
-		readsClaim: make(map[string]bool)}
+		tenantClaim: p.tenantClaim, readsClaim: make(map[string]bool)}
 	if r.name == "" {
 		r.name = "custom"
 	}
@@ -182,6 +207,14 @@ func (p Profile) rules() (*profileRules, error) {
 	}
 	if len(p.ScopeClaims) > 0 {
 		r.scopeClaims = p.ScopeClaims
+	}
+	for _, path := range p.RoleClaims {
+		if len(path) == 0 || slices.Contains(path, "") {
+			errs = append(errs, fmt.Errorf("profile %q: RoleClaims path %q has an empty name", r.name, path))
+			continue
+		}
+		r.roleClaims = append(r.roleClaims, slices.Clone(path))
+		r.readsClaim[path[0]] = true
 	}
 	if r.relaxedTyping && len(p.Require)+len(p.RequireValue)+len(p.Refuse) == 0 {
 		errs = append(errs, fmt.Errorf("profile %q accepts typ %q but has no rule (Require, RequireValue, Refuse) that tells ID tokens from access tokens", r.name, r.types))
@@ -247,6 +280,13 @@ func (r *profileRules) claim(st *profileState, c *Claims, audiences []string, na
 		}
 		st.audOK = found
 	}
+	for _, path := range r.roleClaims {
+		if path[0] == name {
+			if err := collectRoles(c, value, path[1:]); err != nil {
+				return fmt.Errorf("claim %q: %w", strings.Join(path, "."), err)
+			}
+		}
+	}
 	if slices.Contains(r.scopeClaims, name) {
 		err := forStrings(value, func(s string) {
 			for _, f := range strings.Fields(s) {
@@ -270,6 +310,30 @@ func (r *profileRules) finish(st *profileState) error {
 		return fmt.Errorf("a claim profile %q requires by value is missing", r.name)
 	}
 	return nil
+}
+
+// collectRoles adds to c's roles those at path inside value: value itself
+// when path is empty, else the member path[0] of the object value, and so
+// on. A missing member grants no role; a value of another shape refuses the
+// token.
+func collectRoles(c *Claims, value []byte, path []string) error {
+	for _, name := range path {
+		var found []byte
+		err := parseObject(value, func(n string, v []byte) error {
+			if n == name {
+				found = v
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if found == nil {
+			return nil
+		}
+		value = found
+	}
+	return forStrings(value, func(s string) { c.roles = append(c.roles, s) })
 }
 
 // forStrings calls fn with value, a JSON string, or with each member of value,

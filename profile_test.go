@@ -124,7 +124,7 @@ func verdict(j *JWT[*Claims], token string) (*Claims, error) {
 // for another audience, are refused on the preset.
 func TestProviderFixtures(t *testing.T) {
 	fixtures := loadProviderFixtures(t)
-	for _, name := range []string{"auth0", "auth0-rfc9068", "keycloak", "entra", "cognito", "okta", "firebase", "supabase", "clerk", "zitadel"} {
+	for _, name := range []string{"auth0", "auth0-rfc9068", "keycloak", "entra", "entra-v1", "cognito", "okta", "firebase", "supabase", "clerk", "zitadel"} {
 		p, ok := fixtures[name]
 		if !ok {
 			t.Errorf("no fixture %s", name)

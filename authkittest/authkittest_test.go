@@ -11,7 +11,7 @@ import (
 	"github.com/authkit-go/authkit/authkittest"
 )
 
-var presets = []string{"rfc9068", "auth0", "keycloak", "entra", "cognito", "okta", "firebase", "supabase", "clerk", "zitadel"}
+var presets = []string{"rfc9068", "auth0", "keycloak", "entra", "entra-v1", "cognito", "okta", "firebase", "supabase", "clerk", "zitadel"}
 
 // guarded returns a handler behind Require with opts, answering the
 // subject, and the JWT it verifies with, once ready.

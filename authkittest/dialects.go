@@ -64,7 +64,7 @@ var dialects = map[string]dialect{
 	"entra": {
 		path: "/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0",
 		access: func(t *token) {
-			t.header["typ"] = "JWT"
+			t.header["typ"], t.header["x5t"] = "JWT", t.p.kid
 			t.set("ver", "2.0").set("aud", t.audience).set("azp", clientID).set("nbf", t.claims["iat"]).
 				set("tid", "72f988bf-86f1-41af-91ab-2d7cd011db47").set("oid", "690222be-ff1a-4d56-abd1-7e4f7d38e474").
 				del("jti").set("uti", randomID()).scope("scp", false)
@@ -72,6 +72,20 @@ var dialects = map[string]dialect{
 		id: func(t *token) {
 			t.header["typ"] = "JWT"
 			t.set("ver", "2.0").set("aud", t.audience).set("nbf", t.claims["iat"]).set("nonce", "123523").
+				set("tid", "72f988bf-86f1-41af-91ab-2d7cd011db47").del("jti")
+		},
+	},
+	"entra-v1": {
+		path: "/72f988bf-86f1-41af-91ab-2d7cd011db47/", // as sts.windows.net/{tenant}/
+		access: func(t *token) {
+			t.header["typ"], t.header["x5t"] = "JWT", t.p.kid
+			t.set("ver", "1.0").set("aud", t.audience).set("appid", clientID).set("nbf", t.claims["iat"]).
+				set("tid", "72f988bf-86f1-41af-91ab-2d7cd011db47").set("oid", "690222be-ff1a-4d56-abd1-7e4f7d38e474").
+				del("jti").set("uti", randomID()).scope("scp", false)
+		},
+		id: func(t *token) {
+			t.header["typ"], t.header["x5t"] = "JWT", t.p.kid
+			t.set("ver", "1.0").set("aud", t.audience).set("nbf", t.claims["iat"]).set("nonce", "123523").
 				set("tid", "72f988bf-86f1-41af-91ab-2d7cd011db47").del("jti")
 		},
 	},

@@ -57,6 +57,12 @@ func newVerifier(t testing.TB, iss, aud, jwksURI string, now func() time.Time) h
 	if err != nil {
 		t.Fatalf("NewJWT(issuer %s, audience %s, JWKS %s): %v", iss, aud, jwksURI, err)
 	}
+	// NewJWT fetches the key set in the background: wait for it.
+	for deadline := time.Now().Add(10 * time.Second); auth.Ready() != nil; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("JWKS %s: %v", jwksURI, auth.Ready())
+		}
+	}
 	return authkit.Require(auth, authkit.WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("X-Kit-Error", err.Error()) // for the test's log only
 		authkit.DefaultErrorHandler(w, r, err)
