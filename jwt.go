@@ -826,15 +826,22 @@ func bearerToken(h string) (token string, ok bool, err error) {
 // or [WithTokensFrom], then every [WithTrustedIssuer], in order), its scopes
 // and name, and bearer_methods_supported ["header"]: a token in a cookie
 // ([WithTokenCookie]) is for the application's own pages, not a way for
-// OAuth clients to send one. It names no resource_signing_alg_values: the
-// kit signs no responses. The answer is JSON, cacheable for an hour and
+// OAuth clients to send one. Where an issuer accepts DPoP ([WithDPoP],
+// [TrustedIssuer.DPoP]) it lists dpop_signing_alg_values_supported (the
+// proof algorithms the kit verifies) and dpop_bound_access_tokens_required
+// (true when every issuer is [DPoPRequired]). It names no
+// resource_signing_alg_values: the kit signs no responses. The answer is JSON, cacheable for an hour and
 // readable from any origin (the metadata is public). It panics if j has no
 // [WithResource]. The handler is safe for concurrent use.
 func (j *JWT[U]) ResourceMetadataHandler() (pattern string, h http.Handler) {
 	if j == nil || j.resource == nil {
 		panic("authkit: ResourceMetadataHandler needs a JWT built with WithResource")
 	}
-	body := j.resource.metadata(j.servers)
+	var algs []string
+	if j.dpop != nil {
+		algs = dpopAlgs
+	}
+	body := j.resource.metadata(j.servers, algs, j.dpop != nil && !j.dpop.bearer)
 	return j.resource.pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Content-Type", "application/json")

@@ -109,17 +109,24 @@ func canonicalResource(raw string) (string, bool) {
 }
 
 // metadata is the RFC 9728 §2 document of the resource, whose
-// authorization servers are servers (the issuers the JWT accepts).
-func (rc *resourceConfig) metadata(servers []string) []byte {
+// authorization servers are servers (the issuers the JWT accepts). dpopAlgs
+// are the DPoP proof algorithms accepted (none: no issuer accepts DPoP), and
+// dpopOnly says that every issuer requires DPoP-bound tokens.
+func (rc *resourceConfig) metadata(servers, dpopAlgs []string, dpopOnly bool) []byte {
 	doc := struct {
 		Resource             string   `json:"resource"`
 		AuthorizationServers []string `json:"authorization_servers,omitempty"`
 		ScopesSupported      []string `json:"scopes_supported,omitempty"`
 		BearerMethods        []string `json:"bearer_methods_supported"`
 		ResourceName         string   `json:"resource_name,omitempty"`
-	}{rc.URL, servers, rc.Scopes, []string{"header"}, rc.Name}
+		DPoPAlgs             []string `json:"dpop_signing_alg_values_supported,omitempty"`
+		DPoPRequired         *bool    `json:"dpop_bound_access_tokens_required,omitempty"`
+	}{Resource: rc.URL, AuthorizationServers: servers, ScopesSupported: rc.Scopes, BearerMethods: []string{"header"}, ResourceName: rc.Name}
+	if len(dpopAlgs) > 0 {
+		doc.DPoPAlgs, doc.DPoPRequired = dpopAlgs, &dpopOnly
+	}
 	b, err := json.Marshal(doc)
-	if err != nil { // strings and slices of strings only
+	if err != nil { // strings, slices of strings and a bool only
 		panic("authkit: resource metadata: " + err.Error())
 	}
 	return append(b, '\n')

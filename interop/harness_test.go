@@ -40,7 +40,8 @@ const (
 // kit's error in X-Kit-Error.
 //
 // It and newTrustedVerifier are the only functions of the module that call
-// the kit.
+// the kit, besides the MCP SDK's end-to-end test (mcp_test.go, through
+// mcpauth).
 func newVerifier(t testing.TB, iss, aud, jwksURI string, now func() time.Time) http.Handler {
 	t.Helper()
 	opts := []authkit.Option{

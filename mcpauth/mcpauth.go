@@ -12,7 +12,11 @@
 //
 // Tokens are then accepted only if their issuer is trusted, their audience is
 // the resource (RFC 8707) and they grant the scopes; tools read the token
-// through the SDK's request (req.Extra.TokenInfo) and [User].
+// through the SDK's request (req.Extra.TokenInfo) and [User]. [ToolScopes],
+// inside Require, scopes single tools:
+//
+//	mux.Handle("/mcp", mcpauth.Require(j, []string{"notes:read"})(
+//		mcpauth.ToolScopes(j, map[string][]string{"write_note": {"notes:write"}})(handler)))
 //
 // It lives in a module of its own so that neither authkit nor its other
 // adapters depend on the SDK.

@@ -17,6 +17,8 @@
 // Resources (RFC 8707 resource indicators), JWT access tokens (typ at+jwt):
 //   https://api.example.test      the audience the tests configure
 //   https://other.example.test    another audience, for the refusal tests
+//   http://127.0.0.1:PORT/mcp     any MCP endpoint on the loopback, scopes tools:read
+//                                 and tools:call (the MCP SDK's end-to-end test, issue 16)
 //
 // The authorization-code flow completes without a browser: GET /interaction/UID
 // logs in the account named by the authorization request's login_hint
@@ -32,6 +34,9 @@ const RESOURCES = {
   [API]: { scope: 'api:read api:write demo:read' }, // demo:read: the demo's /api/scoped
   [OTHER]: { scope: 'other:read' },
 };
+// An MCP server of the tests: its endpoint on the loopback, any port.
+const MCP_LOOPBACK = /^http:\/\/127\.0\.0\.1:[0-9]{1,5}\/mcp$/;
+const MCP_RESOURCE = { scope: 'tools:read tools:call' };
 const ACCESS_TOKEN_TTL = 300; // seconds; the tests read it as the lifetime of access tokens
 
 // The signing algorithm of each client's access tokens.
@@ -96,7 +101,7 @@ const provider = new Provider(issuer, {
   jwks,
   cookies: { keys: [randomBytes(32).toString('base64url')] },
   pkce: { required: () => true },
-  scopes: ['openid', 'offline_access', 'api:read', 'api:write', 'demo:read', 'other:read'],
+  scopes: ['openid', 'offline_access', 'api:read', 'api:write', 'demo:read', 'other:read', 'tools:read', 'tools:call'],
   claims: { openid: ['sub'], email: ['email', 'email_verified'] },
   async findAccount(_ctx, id) {
     return {
@@ -127,7 +132,7 @@ const provider = new Provider(issuer, {
         return true;
       },
       async getResourceServerInfo(_ctx, resourceIndicator, client) {
-        const rs = RESOURCES[resourceIndicator];
+        const rs = RESOURCES[resourceIndicator] ?? (MCP_LOOPBACK.test(resourceIndicator) ? MCP_RESOURCE : undefined);
         if (!rs) {
           throw new Provider.errors.InvalidTarget();
         }
