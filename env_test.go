@@ -608,3 +608,32 @@ func refreshCookieValue(t testing.TB, r response) string {
 	t.Fatalf("no refresh cookie in the answer: %v", r.cookies)
 	return ""
 }
+
+// refreshAtOnce presents rt in n refresh requests released together, and
+// returns their answers in order.
+func (e *env) refreshAtOnce(rt string, n int) []response {
+	e.t.Helper()
+	results := make([]response, n)
+	var start, done sync.WaitGroup
+	start.Add(1)
+	for i := range n {
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			req := e.request("POST", "/token/refresh", "application/json", `{"refresh_token":"`+rt+`"}`)
+			start.Wait()
+			res, err := e.client.Do(req)
+			if err != nil {
+				e.t.Error(err)
+				return
+			}
+			defer res.Body.Close()
+			b, _ := io.ReadAll(res.Body)
+			results[i].status, results[i].body = res.StatusCode, string(b)
+			_ = json.Unmarshal(b, &results[i].oauth)
+		}()
+	}
+	start.Done()
+	done.Wait()
+	return results
+}

@@ -5,11 +5,8 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -145,28 +142,7 @@ func runRefreshRetrySuite(t *testing.T, kind backend) {
 		e := newTokenEnv(t, kind.open(t, "1", "2"), envConfig{cache: true})
 		_, rt := e.mustTokenLogin("1")
 		const n = 50
-		results := make([]response, n)
-		var start, done sync.WaitGroup
-		start.Add(1)
-		for i := range n {
-			done.Add(1)
-			go func() {
-				defer done.Done()
-				req := e.request("POST", "/token/refresh", "application/json", `{"refresh_token":"`+rt+`"}`)
-				start.Wait()
-				res, err := e.client.Do(req)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				defer res.Body.Close()
-				b, _ := io.ReadAll(res.Body)
-				results[i].status, results[i].body = res.StatusCode, string(b)
-				_ = json.Unmarshal(b, &results[i].oauth)
-			}()
-		}
-		start.Done()
-		done.Wait()
+		results := e.refreshAtOnce(rt, n)
 		jtis := map[string]bool{}
 		var successors []string
 		for _, r := range results {
