@@ -49,11 +49,36 @@ type loadState struct {
 	loadedKey   string        // the store key the request's load found, if any
 	gone        bool          // a commit of loadedKey found the session deleted meanwhile
 	timeout     time.Duration // the bound of each store call (WithStoreTimeout)
+	device      string        // the session's device ID (devices.go), once loaded
 }
 
 // sessionStateKey is the context key of a request's loadState for the
 // guarded store g.
 type sessionStateKey struct{ g *guardedStore }
+
+// currentSessionKey is the context key of the loadState of the innermost
+// session the kit loaded, whichever its store (read by Store.Devices).
+type currentSessionKey struct{}
+
+// sessionCtx carries a request's loadState under both keys in one
+// allocation, as context.WithValue would under one.
+type sessionCtx struct {
+	context.Context
+	g  *guardedStore
+	st *loadState
+}
+
+func (c *sessionCtx) Value(key any) any {
+	switch k := key.(type) {
+	case sessionStateKey:
+		if k.g == c.g {
+			return c.st
+		}
+	case currentSessionKey:
+		return c.st
+	}
+	return c.Context.Value(key)
+}
 
 // guardedStore wraps the manager's store so that a commit can never re-create
 // a session that was deleted (see [Session]). A token that the request's own
@@ -82,7 +107,10 @@ type conditionalStore interface {
 func newGuardedStore(inner scs.Store) *guardedStore {
 	g := &guardedStore{inner: inner}
 	g.cond, _ = inner.(conditionalStore)
-	_, g.direct = inner.(*memstore.MemStore)
+	switch inner.(type) {
+	case *memstore.MemStore, *memorySessions:
+		g.direct = true
+	}
 	return g
 }
 
