@@ -26,12 +26,12 @@ const (
 // bookkeeping writes sessionSeenKey), so requests racing on one session
 // cannot change who it belongs to.
 const (
-	sessionUserKey    = "authkit.user"    // string: the user ID
-	sessionAuthKey    = "authkit.auth"    // int64: Unix nanoseconds of the login
-	sessionSeenKey    = "authkit.seen"    // int64: Unix nanoseconds of the last recorded activity
-	sessionVersionKey = "authkit.version" // int64: the user's token version at login
+	sessionUserKey     = "authkit.user"     // string: the user ID
+	sessionAuthKey     = "authkit.auth"     // int64: Unix nanoseconds of the login
+	sessionSeenKey     = "authkit.seen"     // int64: Unix nanoseconds of the last recorded activity
+	sessionVersionKey  = "authkit.version"  // int64: the user's token version at login
 	sessionRememberKey = "authkit.remember" // bool: remembered at login (WithRememberMe's limits)
-	scsRememberKey    = "__rememberMe"     // bool: scs's own key, set by the manager's RememberMe
+	scsRememberKey     = "__rememberMe"     // bool: scs's own key, set by the manager's RememberMe
 )
 
 // sessionConfig is what the options of NewSession set.
