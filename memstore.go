@@ -121,6 +121,7 @@ func (s *memoryStore) sweep(now time.Time) {
 	wall := time.Now() // index rows expire with their sessions, by real time
 	for id, d := range s.index.rows {
 		if !wall.Before(d.expiry) {
+			_ = s.memstore.MemStore.Delete(d.storeKey) // expired: memstore has no cleanup here
 			s.index.drop(id)
 		}
 	}

@@ -38,9 +38,9 @@ func (s *Store) Migrate(ctx context.Context) error { return s.b.migrate(ctx) }
 // Sessions returns the store's scs session store, for [NewSessionManager];
 // every call returns the same one. In PostgreSQL it starts scs's background
 // cleanup of expired sessions, which [Store.Close] stops; in memory expired
-// sessions are refused when read and kept until restart (use
-// NewSessionManager(nil), whose memstore cleans up, for a long-running
-// process).
+// sessions are refused when read, and those logged in by a [Session] are
+// deleted with expired families (see [Store.Devices]); anonymous ones stay
+// until restart.
 func (s *Store) Sessions() scs.Store { return s.b.sessions() }
 
 // watch makes c forget each user bumped or removed through the store, here
