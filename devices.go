@@ -46,8 +46,8 @@ func newDeviceID() string {
 // currentDevice returns the device ID of the session the kit loaded into
 // ctx, or "".
 func currentDevice(ctx context.Context) string {
-	if st, ok := ctx.Value(currentSessionKey{}).(*loadState); ok {
-		return st.device
+	if st, ok := ctx.Value(currentSessionKey{}).(*loadState); ok && st.loaded != nil {
+		return st.sm.GetString(st.loaded, sessionDeviceKey)
 	}
 	return ""
 }

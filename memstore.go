@@ -225,6 +225,8 @@ type memorySessions struct {
 	s *memoryStore
 }
 
+func (m *memorySessions) neverWaits() {}
+
 func (m *memorySessions) insertCtx(_ context.Context, key string, b []byte, expiry time.Time) error {
 	m.s.mu.Lock()
 	defer m.s.mu.Unlock()

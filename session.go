@@ -456,10 +456,12 @@ func (s *Session[U]) Login(ctx context.Context, userID string) error {
 		_ = sm.Clear(ctx) // never fails
 	}
 	now := s.cfg.now()
-	if remember {
-		sm.Put(ctx, scsRememberKey, true) // the cookie persists
+	if remember { // the cookie persists, under WithRememberMe's limits
+		sm.Put(ctx, scsRememberKey, true)
+		sm.Put(ctx, sessionRememberKey, true)
+	} else {
+		sm.Remove(ctx, sessionRememberKey) // absent, not false: one value less to decode per request
 	}
-	sm.Put(ctx, sessionRememberKey, remember)
 	sm.Put(ctx, sessionUserKey, userID)
 	sm.Put(ctx, sessionAuthKey, now.UnixNano())
 	sm.Put(ctx, sessionSeenKey, now.UnixNano())
@@ -501,7 +503,6 @@ func (s *Session[U]) index(ctx context.Context, userID string, now, deadline tim
 		return fmt.Errorf("recording the session's device: %w", err)
 	}
 	s.sm.Put(ctx, sessionDeviceKey, id)
-	s.g.state(ctx).device = id
 	return nil
 }
 
@@ -623,8 +624,8 @@ func (s *Session[U]) load(next http.Handler) http.Handler {
 			s.sm.ErrorFunc(w, r, err)
 			return
 		}
-		st.device = s.sm.GetString(loaded, sessionDeviceKey)
-		if loaded == ctx { // scs found its data already in ctx: someone else loaded it
+		st.sm, st.loaded = s.sm, loaded // for Store.Devices's Current (devices.go)
+		if loaded == ctx {              // scs found its data already in ctx: someone else loaded it
 			st.err = errForeignLoad
 			next.ServeHTTP(w, r.WithContext(ctx))
 			return

@@ -46,10 +46,11 @@ type loadState struct {
 	err         error // a refusal that holds whatever the session says
 	crossOrigin error // the result of the cross-origin check, for session-authenticated requests
 	findDone    bool
-	loadedKey   string        // the store key the request's load found, if any
-	gone        bool          // a commit of loadedKey found the session deleted meanwhile
-	timeout     time.Duration // the bound of each store call (WithStoreTimeout)
-	device      string        // the session's device ID (devices.go), once loaded
+	loadedKey   string              // the store key the request's load found, if any
+	gone        bool                // a commit of loadedKey found the session deleted meanwhile
+	timeout     time.Duration       // the bound of each store call (WithStoreTimeout)
+	sm          *scs.SessionManager // the manager that loaded it, and
+	loaded      context.Context     // the context with its data, once loaded (devices.go)
 }
 
 // sessionStateKey is the context key of a request's loadState for the
@@ -104,11 +105,15 @@ type conditionalStore interface {
 	updateCtx(ctx context.Context, key string, b []byte, expiry time.Time) error
 }
 
+// neverWaits is implemented by inner stores that never block (the memory
+// Store's sessions), which the guard calls without a bound.
+type neverWaits interface{ neverWaits() }
+
 func newGuardedStore(inner scs.Store) *guardedStore {
 	g := &guardedStore{inner: inner}
 	g.cond, _ = inner.(conditionalStore)
-	switch inner.(type) {
-	case *memstore.MemStore, *memorySessions:
+	_, g.direct = inner.(*memstore.MemStore)
+	if _, ok := inner.(neverWaits); ok {
 		g.direct = true
 	}
 	return g
