@@ -478,15 +478,25 @@ const healthTimeout = 2 * time.Second
 
 // pageData is what web/index.html shows.
 type pageData struct {
-	User  *User  // the signed-in user; nil when signed out
-	Error string // a message above the login form, e.g. after a failed login
+	User    *User    // the signed-in user; nil when signed out
+	Error   string   // a message above the login form, e.g. after a failed login
+	Devices []device // where the user is signed in ("Where you're signed in")
 }
 
 // index serves the page: a login form, or the signed-in user with the
 // logout buttons; and the token playground.
 func (a *app) index(w http.ResponseWriter, r *http.Request) {
 	u, _ := authkit.UserFrom[*User](r.Context())
-	a.renderPage(w, http.StatusOK, pageData{User: u})
+	data := pageData{User: u}
+	if u != nil {
+		ds, err := a.devices(r)
+		if err != nil {
+			authkit.DefaultErrorHandler(w, r, err)
+			return
+		}
+		data.Devices = ds
+	}
+	a.renderPage(w, http.StatusOK, data)
 }
 
 // renderPage writes the page with status.

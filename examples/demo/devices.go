@@ -31,23 +31,32 @@ func (a *app) deviceRoutes(mux *http.ServeMux, either func(http.Handler) http.Ha
 // listDevices answers the caller's sessions and refresh-token families,
 // the session this request came with marked current.
 func (a *app) listDevices(w http.ResponseWriter, r *http.Request) {
-	u, ok := authkit.UserFrom[*User](r.Context())
-	if !ok {
+	if _, ok := authkit.UserFrom[*User](r.Context()); !ok {
 		http.Error(w, http.StatusText(http.StatusUnauthorized), http.StatusUnauthorized)
 		return
 	}
-	ds, err := a.store.Devices(r.Context(), u.ID)
+	out, err := a.devices(r)
 	if err != nil {
 		authkit.DefaultErrorHandler(w, r, err)
 		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(out)
+}
+
+// devices returns the signed-in user's devices, for the API and the page.
+func (a *app) devices(r *http.Request) ([]device, error) {
+	u, _ := authkit.UserFrom[*User](r.Context())
+	ds, err := a.store.Devices(r.Context(), u.ID)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]device, 0, len(ds))
 	for _, d := range ds {
 		out = append(out, device{ID: d.ID, Kind: d.Kind, Created: d.Created, LastUsed: d.LastUsed, Current: d.Current})
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	_ = json.NewEncoder(w).Encode(out)
+	return out, nil
 }
 
 // endDevice ends one of the caller's devices at once: 204; an ID that is

@@ -152,3 +152,19 @@ func TestRememberMe(t *testing.T) {
 		t.Error("the login form has no Remember me box")
 	}
 }
+
+// The page lists where the user is signed in, this browser marked, with a
+// button per device.
+func TestPageDevices(t *testing.T) {
+	h, _ := newTestApp(t)
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	a, b := newClient(t, srv.URL), newClient(t, srv.URL)
+	a.login("alice")
+	b.login("alice")
+	_, body := a.do("GET", "/", nil, "")
+	if !strings.Contains(body, "Where you're signed in") || strings.Count(body, `class="end-device"`) != 2 ||
+		strings.Count(body, "(this browser)") != 1 {
+		t.Errorf("the page does not list alice's two sessions, this one marked:\n%s", body)
+	}
+}
