@@ -136,8 +136,8 @@ func WithInsecureSessionCookie() Option {
 // Cookie.Persist is true, so that every session cookie carries Expires and
 // Max-Age and survives a browser restart. Default: Persist must be false and
 // the cookie dies with the browser session; to persist one session only
-// ("remember me"), call the manager's RememberMe(ctx, true) after
-// [Session.Login].
+// ("remember me"), call the manager's RememberMe(ctx, true) before
+// [Session.Login] (see [WithRememberMe] for its own limits).
 func WithPersistentSessionCookie() Option {
 	return singleOption("WithPersistentSessionCookie", "", forSession, func(c *sessionConfig) error {
 		c.persistent = true
@@ -425,13 +425,18 @@ func (e *sessionEnded) Unwrap() []error { return []error{e.reason, ErrNoCredenti
 // loses its other values, and with [WithFreshSessionAtLogin] every session
 // does (by default an anonymous session's values, e.g. a cart, survive). Call it again after a privilege change. The new
 // cookie goes out, with Cache-Control: no-store, when the handler first
-// writes.
+// writes. With a manager over [Store.Sessions], Login also records the
+// session in the store's per-user index (one write), for [Store.Devices],
+// [Store.EndDevice] and a bump's deletion of the user's sessions. A session
+// the program asked the manager to remember (RememberMe(ctx, true) before
+// Login) keeps [WithRememberMe]'s limits.
 //
 // ctx must come from a request the kit loaded (see [Session]). Login returns
 // an error wrapping [ErrCrossOrigin] for a cross-origin request,
 // [ErrInvalidRequest] for the cookie sent twice, [ErrInvalidToken] and
 // [ErrUnknownUser] for an unknown user, or the lookup's or store's error; in
-// every case the session is unchanged.
+// every case the session is unchanged, but for a failed index write (after
+// the token's renewal: the request ends anonymous).
 func (s *Session[U]) Login(ctx context.Context, userID string) error {
 	if userID == "" {
 		return errors.New("authkit: Login: empty user ID")
@@ -478,7 +483,7 @@ func (s *Session[U]) Login(ctx context.Context, userID string) error {
 // Logout ends the session of the request in ctx: it deletes it from the
 // store, so that no request in flight brings it back, and the response
 // expires the cookie. To end every session of a user, bump the version (see
-// [WithVersionCheck]). Its errors are [Session.Login]'s, bar the lookup's.
+// [WithVersionCheck], [Session.LogoutEverywhere]). Its errors are [Session.Login]'s, bar the lookup's.
 func (s *Session[U]) Logout(ctx context.Context) error {
 	if err := s.usable(ctx); err != nil {
 		return err
