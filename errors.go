@@ -77,6 +77,11 @@ var (
 	// [DefaultTokenErrorHandler] 400 {"error":"invalid_dpop_proof"}.
 	ErrInvalidDPoPProof = errors.New("authkit: invalid DPoP proof")
 
+	// ErrUnknownDevice is [Store.EndDevice]'s answer for an ID that is not
+	// one of the user's live sessions or refresh families (a 404 for the
+	// application).
+	ErrUnknownDevice = errors.New("authkit: unknown device")
+
 	// ErrFamilyNotFound is what a [FamilyStore] returns for an unknown
 	// refresh-token family.
 	ErrFamilyNotFound = errors.New("authkit: refresh family not found")

@@ -55,6 +55,8 @@ type postgresSQL struct {
 	familyCreate, familyRotate      string
 	familyRead, familyRevoke, sweep string
 	keyInsert, keyRead              string
+	deviceInsert, deviceList        string
+	deviceEnd, deviceEndFamily      string
 	channel                         string // the name of the bump notifications' channel
 }
 
@@ -133,6 +135,16 @@ func buildSQL(c postgresConfig) postgresSQL {
 				revoked_at   timestamptz)`,
 			`CREATE INDEX IF NOT EXISTS authkit_refresh_families_expires_at_idx ON authkit_refresh_families (expires_at)`,
 			`CREATE INDEX IF NOT EXISTS authkit_refresh_families_user_id_idx ON authkit_refresh_families (user_id)`,
+			`CREATE TABLE IF NOT EXISTS authkit_session_devices (
+				device_id    text        PRIMARY KEY,
+				user_id      text        NOT NULL,
+				store_key    text        NOT NULL,
+				created_at   timestamptz NOT NULL,
+				last_used_at timestamptz NOT NULL,
+				expiry       timestamptz NOT NULL)`,
+			`CREATE INDEX IF NOT EXISTS authkit_session_devices_user_id_idx ON authkit_session_devices (user_id)`,
+			`CREATE INDEX IF NOT EXISTS authkit_session_devices_store_key_idx ON authkit_session_devices (store_key)`,
+			`CREATE INDEX IF NOT EXISTS authkit_session_devices_expiry_idx ON authkit_session_devices (expiry)`,
 			`CREATE TABLE IF NOT EXISTS authkit_keys (
 				name       text        PRIMARY KEY,
 				secret     bytea       NOT NULL,
@@ -141,10 +153,25 @@ func buildSQL(c postgresConfig) postgresSQL {
 		keyInsert:     `INSERT INTO authkit_keys (name, secret) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`,
 		keyRead:       `SELECT secret FROM authkit_keys WHERE name = $1`,
 		sessionInsert: `INSERT INTO ` + c.sessionTable + ` (token, data, expiry) VALUES ($1, $2, $3)`,
-		sessionUpdate: `UPDATE ` + c.sessionTable + ` SET data = $2, expiry = $3 WHERE token = $1 AND current_timestamp < expiry`,
+		// An update of a session refreshes its index row (devices.go) in
+		// the same statement; a delete deletes it.
+		sessionUpdate: `WITH u AS (UPDATE ` + c.sessionTable + ` SET data = $2, expiry = $3 WHERE token = $1 AND current_timestamp < expiry RETURNING token),
+			d AS (UPDATE authkit_session_devices SET last_used_at = current_timestamp, expiry = $3 WHERE store_key IN (SELECT token FROM u))
+			SELECT count(*) FROM u`,
 		sessionFind:   `SELECT data FROM ` + c.sessionTable + ` WHERE token = $1 AND current_timestamp < expiry`,
 		sessionUpsert: `INSERT INTO ` + c.sessionTable + ` (token, data, expiry) VALUES ($1, $2, $3) ON CONFLICT (token) DO UPDATE SET data = EXCLUDED.data, expiry = EXCLUDED.expiry`,
-		sessionDelete: `DELETE FROM ` + c.sessionTable + ` WHERE token = $1`,
+		sessionDelete: `WITH d AS (DELETE FROM authkit_session_devices WHERE store_key = $1) DELETE FROM ` + c.sessionTable + ` WHERE token = $1`,
+		deviceInsert: `INSERT INTO authkit_session_devices (device_id, user_id, store_key, created_at, last_used_at, expiry)
+			VALUES ($1, $2, $3, $4, $4, $5)`,
+		deviceList: `SELECT d.device_id, 'session', d.created_at, d.last_used_at FROM authkit_session_devices d
+				JOIN ` + c.sessionTable + ` s ON s.token = d.store_key WHERE d.user_id = $1 AND current_timestamp < s.expiry
+			UNION ALL SELECT family_id, 'refresh', created_at, last_used_at FROM authkit_refresh_families
+				WHERE user_id = $1 AND revoked_at IS NULL AND current_timestamp < expires_at`,
+		deviceEnd: `WITH d AS (DELETE FROM authkit_session_devices WHERE device_id = $1 AND user_id = $2 RETURNING store_key),
+			s AS (DELETE FROM ` + c.sessionTable + ` WHERE token IN (SELECT store_key FROM d) RETURNING expiry)
+			SELECT count(*) FROM s WHERE current_timestamp < expiry`,
+		deviceEndFamily: `UPDATE authkit_refresh_families SET revoked_at = current_timestamp
+			WHERE family_id = $1 AND user_id = $2 AND revoked_at IS NULL AND current_timestamp < expires_at`,
 		familyCreate: `INSERT INTO authkit_refresh_families
 			(family_id, user_id, version, current_hash, created_at, expires_at, last_used_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7)`,
@@ -154,7 +181,9 @@ func buildSQL(c postgresConfig) postgresSQL {
 		familyRead: `SELECT user_id, version, created_at, expires_at, last_used_at, revoked_at
 			FROM authkit_refresh_families WHERE family_id = $1`,
 		familyRevoke: `UPDATE authkit_refresh_families SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL`,
-		sweep:        `DELETE FROM authkit_refresh_families WHERE expires_at <= $1`,
+		// Index rows expire with their sessions, by the database's clock.
+		sweep: `WITH d AS (DELETE FROM authkit_session_devices WHERE expiry <= current_timestamp)
+			DELETE FROM authkit_refresh_families WHERE expires_at <= $1`,
 	}
 	versionSQL(c, &s)
 	return s
@@ -177,8 +206,11 @@ func versionSQL(c postgresConfig, s *postgresSQL) {
 	// version table's OID, so that only stores over the same table hear it.
 	// $1 is the user ID as the ID column's type, $2 as text.
 	const floor = `coalesce((SELECT version FROM authkit_token_versions WHERE user_id = $2), 0)`
-	const revoke = `r AS (UPDATE authkit_refresh_families SET revoked_at = current_timestamp
-			WHERE user_id = $2 AND revoked_at IS NULL AND EXISTS (SELECT 1 FROM b)),`
+	// The user's sessions go too, through the index: O(devices of the user).
+	revoke := `r AS (UPDATE authkit_refresh_families SET revoked_at = current_timestamp
+			WHERE user_id = $2 AND revoked_at IS NULL AND EXISTS (SELECT 1 FROM b)),
+		ds AS (DELETE FROM authkit_session_devices WHERE user_id = $2 AND EXISTS (SELECT 1 FROM b) RETURNING store_key),
+		dss AS (DELETE FROM ` + c.sessionTable + ` WHERE token IN (SELECT store_key FROM ds)),`
 	if c.usersTable == "" {
 		s.channel = `SELECT 'authkit_v' || 'authkit_token_versions'::regclass::oid`
 		notify := `n AS (SELECT pg_notify('authkit_v' || 'authkit_token_versions'::regclass::oid, $2) FROM b)`
@@ -236,6 +268,7 @@ func (s *postgresStore) sessions() scs.Store {
 		s.session = &postgresSessions{
 			PostgresStore: postgresstore.NewWithConfig(s.db, postgresstore.Config{TableName: s.cfg.sessionTable, CleanUpInterval: s.cfg.cleanup}),
 			db:            s.db,
+			st:            s,
 			sql:           &s.sql,
 			timeout:       s.cfg.timeout(),
 		}
@@ -314,12 +347,19 @@ func (s *postgresStore) exec(ctx context.Context, q, what string, args ...any) e
 	return nil
 }
 
+// sweep deletes, at most once per familySweepInterval, the expired
+// families and index rows. Across instances it is idempotent.
+func (s *postgresStore) sweep(ctx context.Context, now time.Time) error {
+	if last := s.swept.Load(); now.UnixNano()-last >= int64(familySweepInterval) &&
+		s.swept.CompareAndSwap(last, now.UnixNano()) {
+		return s.exec(ctx, s.sql.sweep, "deleting expired refresh families and session index rows", now)
+	}
+	return nil
+}
+
 func (s *postgresStore) CreateFamily(ctx context.Context, f RefreshFamily, current [32]byte) error {
-	if last := s.swept.Load(); f.CreatedAt.UnixNano()-last >= int64(familySweepInterval) &&
-		s.swept.CompareAndSwap(last, f.CreatedAt.UnixNano()) {
-		if err := s.exec(ctx, s.sql.sweep, "deleting expired refresh families", f.CreatedAt); err != nil {
-			return err
-		}
+	if err := s.sweep(ctx, f.CreatedAt); err != nil {
+		return err
 	}
 	return s.exec(ctx, s.sql.familyCreate, "creating a refresh family",
 		f.ID, f.UserID, f.Version, current[:], f.CreatedAt, f.ExpiresAt, f.LastUsedAt)
@@ -372,6 +412,7 @@ func (s *postgresStore) RevokeFamily(ctx context.Context, id string, now time.Ti
 type postgresSessions struct {
 	*postgresstore.PostgresStore
 	db      *sql.DB
+	st      *postgresStore
 	sql     *postgresSQL
 	timeout time.Duration
 	stop    sync.Once
@@ -418,15 +459,68 @@ func (p *postgresSessions) DeleteCtx(ctx context.Context, key string) error {
 func (p *postgresSessions) updateCtx(ctx context.Context, key string, b []byte, expiry time.Time) error {
 	ctx, cancel := boundStore(ctx, p.timeout)
 	defer cancel()
-	res, err := p.db.ExecContext(ctx, p.sql.sessionUpdate, key, b, expiry.UTC())
-	if err != nil {
+	var n int64
+	if err := p.db.QueryRowContext(ctx, p.sql.sessionUpdate, key, b, expiry.UTC()).Scan(&n); err != nil {
 		return storeErr(ctx, err)
 	}
-	n, err := res.RowsAffected()
-	if err == nil && n == 0 {
-		err = errSessionGone
+	if n == 0 {
+		return errSessionGone
 	}
-	return err
+	return nil
+}
+
+func (p *postgresSessions) indexSession(ctx context.Context, d sessionDevice) error {
+	if err := p.st.sweep(ctx, d.created); err != nil {
+		return err
+	}
+	return p.st.exec(ctx, p.sql.deviceInsert, "recording a session's device", d.id, d.userID, d.storeKey, d.created, d.expiry.UTC())
+}
+
+func (p *postgresSessions) bump(ctx context.Context, userID string) (int64, error) {
+	return p.st.Bump(ctx, userID)
+}
+
+func (s *postgresStore) devices(ctx context.Context, userID string) ([]Device, error) {
+	ctx, cancel := boundStore(ctx, s.cfg.timeout())
+	defer cancel()
+	rows, err := s.db.QueryContext(ctx, s.sql.deviceList, userID)
+	if err != nil {
+		return nil, fmt.Errorf("authkit: listing devices: %w", storeErr(ctx, err))
+	}
+	defer rows.Close()
+	var ds []Device
+	for rows.Next() {
+		var d Device
+		if err := rows.Scan(&d.ID, &d.Kind, &d.Created, &d.LastUsed); err != nil {
+			return nil, fmt.Errorf("authkit: listing devices: %w", storeErr(ctx, err))
+		}
+		ds = append(ds, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("authkit: listing devices: %w", storeErr(ctx, err))
+	}
+	return ds, nil
+}
+
+func (s *postgresStore) endDevice(ctx context.Context, userID, id string) (bool, error) {
+	ctx, cancel := boundStore(ctx, s.cfg.timeout())
+	defer cancel()
+	var n int64
+	if err := s.db.QueryRowContext(ctx, s.sql.deviceEnd, id, userID).Scan(&n); err != nil {
+		return false, fmt.Errorf("authkit: ending a device: %w", storeErr(ctx, err))
+	}
+	if n > 0 {
+		return true, nil
+	}
+	res, err := s.db.ExecContext(ctx, s.sql.deviceEndFamily, id, userID)
+	if err != nil {
+		return false, fmt.Errorf("authkit: ending a device: %w", storeErr(ctx, err))
+	}
+	n, err = res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("authkit: ending a device: %w", err)
+	}
+	return n > 0, nil
 }
 
 // sessionSecret returns the secret of the session cookie's MAC, shared by

@@ -26,16 +26,19 @@ const (
 // bookkeeping writes sessionSeenKey), so requests racing on one session
 // cannot change who it belongs to.
 const (
-	sessionUserKey    = "authkit.user"    // string: the user ID
-	sessionAuthKey    = "authkit.auth"    // int64: Unix nanoseconds of the login
-	sessionSeenKey    = "authkit.seen"    // int64: Unix nanoseconds of the last recorded activity
-	sessionVersionKey = "authkit.version" // int64: the user's token version at login
+	sessionUserKey     = "authkit.user"     // string: the user ID
+	sessionAuthKey     = "authkit.auth"     // int64: Unix nanoseconds of the login
+	sessionSeenKey     = "authkit.seen"     // int64: Unix nanoseconds of the last recorded activity
+	sessionVersionKey  = "authkit.version"  // int64: the user's token version at login
+	sessionRememberKey = "authkit.remember" // bool: remembered at login (WithRememberMe's limits)
+	scsRememberKey     = "__rememberMe"     // bool: scs's own key, set by the manager's RememberMe
 )
 
 // sessionConfig is what the options of NewSession set.
 type sessionConfig struct {
 	common
 	idle, absolute, touch time.Duration
+	remember              limits // WithRememberMe; zero: remembered sessions keep idle and absolute
 	insecure, persistent  bool
 	freshAtLogin          bool
 	macKey                []byte // from WithSessionSecret; nil: the guarded store's key
@@ -71,6 +74,38 @@ func WithSessionAbsoluteTimeout(d time.Duration) Option {
 	})
 }
 
+// limits are a session's idle and absolute timeouts.
+type limits struct{ idle, absolute time.Duration }
+
+// WithRememberMe gives a remembered session its own idle and absolute
+// timeouts (e.g. 30 days each) in place of [WithSessionIdleTimeout] and
+// [WithSessionAbsoluteTimeout]. A session is remembered when the program
+// calls the manager's RememberMe(ctx, true) before [Session.Login] (on the
+// login form's "Remember me" box, say): Login keeps the choice, fixes the
+// limits for the session's life, and the cookie persists (Expires and
+// Max-Age, up to the session's end) while the other sessions' cookies die
+// with the browser. RememberMe after Login persists the cookie under the
+// ordinary limits. Both must be positive and at least the touch interval
+// allows. Default: no remembered limits (a persistent cookie keeps the
+// ordinary ones, 30 minutes idle and 12 hours in all).
+func WithRememberMe(idle, absolute time.Duration) Option {
+	return singleOption("WithRememberMe", fmt.Sprintf("%v, %v", idle, absolute), forSession, func(c *sessionConfig) error {
+		if idle <= 0 || absolute <= 0 {
+			return fmt.Errorf("WithRememberMe(%v, %v): both must be positive", idle, absolute)
+		}
+		c.remember = limits{idle, absolute}
+		return nil
+	})
+}
+
+// limits returns the session's timeouts: remembered or ordinary.
+func (s *Session[U]) limits(ctx context.Context) limits {
+	if s.cfg.remember.idle > 0 && s.sm.GetBool(ctx, sessionRememberKey) {
+		return s.cfg.remember
+	}
+	return limits{s.cfg.idle, s.cfg.absolute}
+}
+
 // WithSessionTouchInterval sets how often the idle bookkeeping writes a busy
 // session back to the store. In between, an unmodified session costs one store
 // read per request and no write. d must be positive and shorter than the idle
@@ -101,8 +136,8 @@ func WithInsecureSessionCookie() Option {
 // Cookie.Persist is true, so that every session cookie carries Expires and
 // Max-Age and survives a browser restart. Default: Persist must be false and
 // the cookie dies with the browser session; to persist one session only
-// ("remember me"), call the manager's RememberMe(ctx, true) after
-// [Session.Login].
+// ("remember me"), call the manager's RememberMe(ctx, true) before
+// [Session.Login] (see [WithRememberMe] for its own limits).
 func WithPersistentSessionCookie() Option {
 	return singleOption("WithPersistentSessionCookie", "", forSession, func(c *sessionConfig) error {
 		c.persistent = true
@@ -235,6 +270,9 @@ func NewSession[U any](sm *scs.SessionManager, loadUser func(ctx context.Context
 	if cfg.touch >= cfg.idle {
 		errs = append(errs, fmt.Errorf("touch interval %v must be shorter than the idle timeout %v", cfg.touch, cfg.idle))
 	}
+	if cfg.remember.idle > 0 && cfg.touch >= cfg.remember.idle {
+		errs = append(errs, fmt.Errorf("touch interval %v must be shorter than the remembered idle timeout %v", cfg.touch, cfg.remember.idle))
+	}
 	if cfg.errorHandler == nil {
 		cfg.errorHandler = DefaultErrorHandler
 	}
@@ -326,10 +364,11 @@ func (s *Session[U]) identify(r *http.Request) (U, *Claims, Method, error) {
 	now := s.cfg.now()
 	auth := time.Unix(0, sm.GetInt64(ctx, sessionAuthKey))
 	seen := time.Unix(0, sm.GetInt64(ctx, sessionSeenKey))
+	lim := s.limits(ctx)
 	switch {
-	case !now.Before(auth.Add(s.cfg.absolute)):
+	case !now.Before(auth.Add(lim.absolute)):
 		return zero, nil, MethodSession, s.end(ctx, expiredToken("session absolute timeout"))
-	case !now.Before(seen.Add(s.cfg.idle)):
+	case !now.Before(seen.Add(lim.idle)):
 		return zero, nil, MethodSession, s.end(ctx, expiredToken("session idle timeout"))
 	}
 	if s.cfg.versions != nil {
@@ -349,7 +388,7 @@ func (s *Session[U]) identify(r *http.Request) (U, *Claims, Method, error) {
 	}
 	if now.Sub(seen) >= s.cfg.touch {
 		sm.Put(ctx, sessionSeenKey, now.UnixNano())
-		sm.SetDeadline(ctx, s.storeDeadline(now, auth))
+		sm.SetDeadline(ctx, storeDeadline(now, auth, lim))
 	}
 	return u, nil, MethodSession, nil
 }
@@ -358,8 +397,8 @@ func (s *Session[U]) identify(r *http.Request) (U, *Claims, Method, error) {
 // remaining life (until the idle or the absolute timeout, whichever comes
 // first), counted from real time so that an injected clock cannot make the
 // row vanish early.
-func (s *Session[U]) storeDeadline(now, auth time.Time) time.Time {
-	return time.Now().Add(min(auth.Add(s.cfg.absolute).Sub(now), s.cfg.idle))
+func storeDeadline(now, auth time.Time, lim limits) time.Time {
+	return time.Now().Add(min(auth.Add(lim.absolute).Sub(now), lim.idle))
 }
 
 // end destroys a refused session; the response clears the cookie.
@@ -386,13 +425,18 @@ func (e *sessionEnded) Unwrap() []error { return []error{e.reason, ErrNoCredenti
 // loses its other values, and with [WithFreshSessionAtLogin] every session
 // does (by default an anonymous session's values, e.g. a cart, survive). Call it again after a privilege change. The new
 // cookie goes out, with Cache-Control: no-store, when the handler first
-// writes.
+// writes. With a manager over [Store.Sessions], Login also records the
+// session in the store's per-user index (one write), for [Store.Devices],
+// [Store.EndDevice] and a bump's deletion of the user's sessions. A session
+// the program asked the manager to remember (RememberMe(ctx, true) before
+// Login) keeps [WithRememberMe]'s limits.
 //
 // ctx must come from a request the kit loaded (see [Session]). Login returns
 // an error wrapping [ErrCrossOrigin] for a cross-origin request,
 // [ErrInvalidRequest] for the cookie sent twice, [ErrInvalidToken] and
 // [ErrUnknownUser] for an unknown user, or the lookup's or store's error; in
-// every case the session is unchanged.
+// every case the session is unchanged, but for a failed index write (after
+// the token's renewal: the request ends anonymous).
 func (s *Session[U]) Login(ctx context.Context, userID string) error {
 	if userID == "" {
 		return errors.New("authkit: Login: empty user ID")
@@ -412,15 +456,26 @@ func (s *Session[U]) Login(ctx context.Context, userID string) error {
 	if err := sm.RenewToken(ctx); err != nil {
 		return fmt.Errorf("authkit: Login: renewing the session token: %w", err)
 	}
+	remember := sm.GetBool(ctx, scsRememberKey)
 	if prev := sm.GetString(ctx, sessionUserKey); s.cfg.freshAtLogin || prev != "" && prev != userID {
 		_ = sm.Clear(ctx) // never fails
 	}
 	now := s.cfg.now()
+	if remember { // the cookie persists, under WithRememberMe's limits
+		sm.Put(ctx, scsRememberKey, true)
+		sm.Put(ctx, sessionRememberKey, true)
+	} else {
+		sm.Remove(ctx, sessionRememberKey) // absent, not false: one value less to decode per request
+	}
 	sm.Put(ctx, sessionUserKey, userID)
 	sm.Put(ctx, sessionAuthKey, now.UnixNano())
 	sm.Put(ctx, sessionSeenKey, now.UnixNano())
 	sm.Put(ctx, sessionVersionKey, version)
-	sm.SetDeadline(ctx, s.storeDeadline(now, now))
+	deadline := storeDeadline(now, now, s.limits(ctx))
+	sm.SetDeadline(ctx, deadline)
+	if err := s.index(ctx, userID, now, deadline); err != nil {
+		return fmt.Errorf("authkit: Login: %w", err)
+	}
 	s.cfg.events.emit(ctx, Event{Type: EventSessionLogin, Method: MethodSession, UserID: userID})
 	return nil
 }
@@ -428,7 +483,7 @@ func (s *Session[U]) Login(ctx context.Context, userID string) error {
 // Logout ends the session of the request in ctx: it deletes it from the
 // store, so that no request in flight brings it back, and the response
 // expires the cookie. To end every session of a user, bump the version (see
-// [WithVersionCheck]). Its errors are [Session.Login]'s, bar the lookup's.
+// [WithVersionCheck], [Session.LogoutEverywhere]). Its errors are [Session.Login]'s, bar the lookup's.
 func (s *Session[U]) Logout(ctx context.Context) error {
 	if err := s.usable(ctx); err != nil {
 		return err
@@ -438,6 +493,48 @@ func (s *Session[U]) Logout(ctx context.Context) error {
 		return fmt.Errorf("authkit: Logout: %w", err)
 	}
 	return nil
+}
+
+// index records the session just logged in in its Store's device index
+// (devices.go), where the manager's store is a Store's.
+func (s *Session[U]) index(ctx context.Context, userID string, now, deadline time.Time) error {
+	idx, ok := s.g.inner.(deviceIndex)
+	if !ok {
+		return nil
+	}
+	id := newDeviceID()
+	d := sessionDevice{id: id, userID: userID, storeKey: storeKeyOf(s.sm.Token(ctx)), created: now, expiry: deadline}
+	if err := boundedErr(s.g, ctx, func(ctx context.Context) error { return idx.indexSession(ctx, d) }); err != nil {
+		return fmt.Errorf("recording the session's device: %w", err)
+	}
+	s.sm.Put(ctx, sessionDeviceKey, id)
+	return nil
+}
+
+// LogoutEverywhere ends every session and refresh-token family of the
+// request's user, on every device, and this session: it bumps the user's
+// version through the session's [Store] (see [Store.Bump]: the other
+// sessions are deleted in storage, and every version cache over the store
+// forgets the old version), then logs this session out ([Session.Logout]).
+// It needs a manager over [Store.Sessions]; otherwise, and for an
+// anonymous session, it returns an error and changes nothing. Its other
+// errors are [Session.Logout]'s and the bump's.
+func (s *Session[U]) LogoutEverywhere(ctx context.Context) error {
+	if err := s.usable(ctx); err != nil {
+		return err
+	}
+	idx, ok := s.g.inner.(deviceIndex)
+	if !ok {
+		return errors.New("authkit: LogoutEverywhere: the session manager's store is not a Store's: bump the version instead")
+	}
+	userID := s.sm.GetString(ctx, sessionUserKey)
+	if userID == "" {
+		return fmt.Errorf("authkit: LogoutEverywhere: %w", ErrNoCredentials)
+	}
+	if _, err := bounded(s.g, ctx, func(ctx context.Context) (int64, error) { return idx.bump(ctx, userID) }); err != nil {
+		return fmt.Errorf("authkit: LogoutEverywhere: %w", err)
+	}
+	return s.Logout(ctx)
 }
 
 // built reports whether s came from NewSession: a zero Session (or a nil
@@ -526,13 +623,14 @@ func (s *Session[U]) load(next http.Handler) http.Handler {
 			}
 			token = sessionCookieToken(key, cs[0].Value) // "" unless the MAC checks out
 		}
-		ctx = context.WithValue(ctx, sessionStateKey{s.g}, st)
+		ctx = &sessionCtx{Context: ctx, g: s.g, st: st}
 		loaded, err := s.sm.Load(ctx, token)
 		if err != nil {
 			s.sm.ErrorFunc(w, r, err)
 			return
 		}
-		if loaded == ctx { // scs found its data already in ctx: someone else loaded it
+		st.sm, st.loaded = s.sm, loaded // for Store.Devices's Current (devices.go)
+		if loaded == ctx {              // scs found its data already in ctx: someone else loaded it
 			st.err = errForeignLoad
 			next.ServeHTTP(w, r.WithContext(ctx))
 			return

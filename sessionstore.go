@@ -46,14 +46,40 @@ type loadState struct {
 	err         error // a refusal that holds whatever the session says
 	crossOrigin error // the result of the cross-origin check, for session-authenticated requests
 	findDone    bool
-	loadedKey   string        // the store key the request's load found, if any
-	gone        bool          // a commit of loadedKey found the session deleted meanwhile
-	timeout     time.Duration // the bound of each store call (WithStoreTimeout)
+	loadedKey   string              // the store key the request's load found, if any
+	gone        bool                // a commit of loadedKey found the session deleted meanwhile
+	timeout     time.Duration       // the bound of each store call (WithStoreTimeout)
+	sm          *scs.SessionManager // the manager that loaded it, and
+	loaded      context.Context     // the context with its data, once loaded (devices.go)
 }
 
 // sessionStateKey is the context key of a request's loadState for the
 // guarded store g.
 type sessionStateKey struct{ g *guardedStore }
+
+// currentSessionKey is the context key of the loadState of the innermost
+// session the kit loaded, whichever its store (read by Store.Devices).
+type currentSessionKey struct{}
+
+// sessionCtx carries a request's loadState under both keys in one
+// allocation, as context.WithValue would under one.
+type sessionCtx struct {
+	context.Context
+	g  *guardedStore
+	st *loadState
+}
+
+func (c *sessionCtx) Value(key any) any {
+	switch k := key.(type) {
+	case sessionStateKey:
+		if k.g == c.g {
+			return c.st
+		}
+	case currentSessionKey:
+		return c.st
+	}
+	return c.Context.Value(key)
+}
 
 // guardedStore wraps the manager's store so that a commit can never re-create
 // a session that was deleted (see [Session]). A token that the request's own
@@ -79,10 +105,17 @@ type conditionalStore interface {
 	updateCtx(ctx context.Context, key string, b []byte, expiry time.Time) error
 }
 
+// neverWaits is implemented by inner stores that never block (the memory
+// Store's sessions), which the guard calls without a bound.
+type neverWaits interface{ neverWaits() }
+
 func newGuardedStore(inner scs.Store) *guardedStore {
 	g := &guardedStore{inner: inner}
 	g.cond, _ = inner.(conditionalStore)
 	_, g.direct = inner.(*memstore.MemStore)
+	if _, ok := inner.(neverWaits); ok {
+		g.direct = true
+	}
 	return g
 }
 

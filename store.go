@@ -2,6 +2,7 @@ package authkit
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
@@ -24,6 +25,8 @@ type storeBackend interface {
 	migrate(ctx context.Context) error
 	sessions() scs.Store
 	watch(c *VersionCache) // c forgets each user bumped through the store, here or elsewhere (notify.go)
+	devices(ctx context.Context, userID string) ([]Device, error)
+	endDevice(ctx context.Context, userID, id string) (bool, error)
 	close()
 }
 
@@ -35,9 +38,9 @@ func (s *Store) Migrate(ctx context.Context) error { return s.b.migrate(ctx) }
 // Sessions returns the store's scs session store, for [NewSessionManager];
 // every call returns the same one. In PostgreSQL it starts scs's background
 // cleanup of expired sessions, which [Store.Close] stops; in memory expired
-// sessions are refused when read and kept until restart (use
-// NewSessionManager(nil), whose memstore cleans up, for a long-running
-// process).
+// sessions are refused when read, and those logged in by a [Session] are
+// deleted with expired families (see [Store.Devices]); anonymous ones stay
+// until restart.
 func (s *Store) Sessions() scs.Store { return s.b.sessions() }
 
 // watch makes c forget each user bumped or removed through the store, here
@@ -94,4 +97,49 @@ func (s *Store) RotateFamily(ctx context.Context, id string, old, next [32]byte,
 // RevokeFamily implements [FamilyStore].
 func (s *Store) RevokeFamily(ctx context.Context, id string, now time.Time) (bool, error) {
 	return s.b.RevokeFamily(ctx, id, now)
+}
+
+// Device is one place a user is signed in: a session (Kind "session") or a
+// refresh-token family (Kind "refresh"), as [Store.Devices] lists them.
+type Device struct {
+	ID       string    // the device's ID, for [Store.EndDevice]; not a credential
+	Kind     string    // "session" or "refresh"
+	Created  time.Time // the login
+	LastUsed time.Time // the last time the session was written (at most one touch interval old) or the family rotated
+	Current  bool      // the session the kit loaded into the context of the call
+}
+
+// Devices lists userID's live sessions and refresh-token families, oldest
+// first. A session is listed when it was logged in by a [Session] over
+// [Store.Sessions] (the kit indexes it at login); Current marks the session
+// of the request whose context is ctx (a refresh family is never Current: a
+// request does not carry its refresh token). It is one query in
+// PostgreSQL, O(devices of the user).
+func (s *Store) Devices(ctx context.Context, userID string) ([]Device, error) {
+	ds, err := s.b.devices(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	if cur := currentDevice(ctx); cur != "" {
+		for i := range ds {
+			ds[i].Current = ds[i].Kind == "session" && ds[i].ID == cur
+		}
+	}
+	slices.SortFunc(ds, func(a, b Device) int { return a.Created.Compare(b.Created) })
+	return ds, nil
+}
+
+// EndDevice ends userID's device id at once: the session is deleted from
+// storage (its next request is anonymous), or the refresh family revoked.
+// An ID that is not a live device of userID, another user's among them, is
+// [ErrUnknownDevice] and changes nothing.
+func (s *Store) EndDevice(ctx context.Context, userID, id string) error {
+	ok, err := s.b.endDevice(ctx, userID, id)
+	switch {
+	case err != nil:
+		return err
+	case !ok:
+		return ErrUnknownDevice
+	}
+	return nil
 }

@@ -171,6 +171,22 @@ func TestBrowser(t *testing.T) {
 		}
 	})
 
+	// "Where you're signed in": the first browser ends the second's
+	// session, which is logged out at its next request.
+	t.Run("end another device", func(t *testing.T) {
+		other := newBrowser(t)
+		signIn(t, ctx, url, "alice")
+		signIn(t, other, url, "alice")
+		do(t, ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("devices")))
+		if n := run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("li.device").length`)); n != 2 {
+			t.Fatalf("the page lists %d devices, want this browser and the other", n)
+		}
+		run(t, ctx, chromedp.Evaluate[bool](`document.querySelector("li.device:not(.current) .end-device").click(), true`))
+		run(t, ctx, chromedp.Poll[bool](`document.querySelectorAll("li.device").length === 1`, chromedp.WithPollingTimeout(stepTimeout)))
+		do(t, other, chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("login-form")))
+		do(t, ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("signed-in")))
+	})
+
 	console.check(t)
 }
 

@@ -39,6 +39,7 @@ type app struct {
 	issuer   *authkit.Issuer         // mints access and refresh tokens
 	bearer   *authkit.JWT[*User]     // accepts the demo's access tokens
 	sessions *authkit.Session[*User] // cookie sessions on scs
+	sm       *scs.SessionManager     // the sessions' manager (RememberMe at login)
 	page     *template.Template      // web/index.html
 	static   http.Handler            // web/static/*
 
@@ -67,9 +68,12 @@ func newApp(ctx context.Context, cfg config, key *signingKey) (_ *app, err error
 		}
 	}()
 
-	var sessionStore scs.Store // nil: NewSessionManager's memstore
+	// The Store's own sessions, in memory too: the kit indexes them per
+	// user, for GET /api/sessions.
+	var sessionStore scs.Store
 	if cfg.databaseURL == "" {
 		a.store = authkit.NewMemoryStore(demoUserIDs...)
+		sessionStore = a.store.Sessions()
 	} else {
 		if a.db, err = sql.Open("pgx", cfg.databaseURL); err != nil {
 			return nil, fmt.Errorf("database: %w", err)
@@ -168,7 +172,9 @@ func newApp(ctx context.Context, cfg config, key *signingKey) (_ *app, err error
 		sm.Cookie.Secure = false
 		sessionOpts = append(sessionOpts, authkit.WithInsecureSessionCookie())
 	}
-	sessionOpts = append(sessionOpts, authkit.WithVersionCheck(a.versions.Lookup), events)
+	sessionOpts = append(sessionOpts, authkit.WithVersionCheck(a.versions.Lookup), events,
+		authkit.WithRememberMe(rememberFor, rememberFor)) // the login form's "Remember me"
+	a.sm = sm
 	if a.sessions, err = authkit.NewSession(sm, a.loadUser, sessionOpts...); err != nil {
 		return nil, fmt.Errorf("sessions: %w", err)
 	}
@@ -262,6 +268,7 @@ func (a *app) routes() http.Handler {
 	either := authkit.Require(authkit.Any(a.bearer, a.sessions), events)
 	a.apiRoutes(mux) // GET /api/me, GET /api/scoped
 	mux.Handle("POST /logout-everywhere", either(http.HandlerFunc(a.logoutEverywhere)))
+	a.deviceRoutes(mux, either) // GET /api/sessions, DELETE /api/sessions/{id}
 
 	// Session routes: they call Login and Logout outside Require, so the
 	// session is loaded and saved by LoadAndSave.
@@ -292,6 +299,9 @@ func (a *app) sessionLogin(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		a.renderPage(w, http.StatusUnauthorized, pageData{Error: "Wrong user name or password."})
 		return
+	}
+	if r.PostForm.Get("remember") != "" {
+		a.sm.RememberMe(r.Context(), true) // a persistent cookie, 30 days
 	}
 	if err := a.sessions.Login(r.Context(), u.ID); err != nil {
 		authkit.DefaultErrorHandler(w, r, err)
@@ -468,15 +478,25 @@ const healthTimeout = 2 * time.Second
 
 // pageData is what web/index.html shows.
 type pageData struct {
-	User  *User  // the signed-in user; nil when signed out
-	Error string // a message above the login form, e.g. after a failed login
+	User    *User    // the signed-in user; nil when signed out
+	Error   string   // a message above the login form, e.g. after a failed login
+	Devices []device // where the user is signed in ("Where you're signed in")
 }
 
 // index serves the page: a login form, or the signed-in user with the
 // logout buttons; and the token playground.
 func (a *app) index(w http.ResponseWriter, r *http.Request) {
 	u, _ := authkit.UserFrom[*User](r.Context())
-	a.renderPage(w, http.StatusOK, pageData{User: u})
+	data := pageData{User: u}
+	if u != nil {
+		ds, err := a.devices(r)
+		if err != nil {
+			authkit.DefaultErrorHandler(w, r, err)
+			return
+		}
+		data.Devices = ds
+	}
+	a.renderPage(w, http.StatusOK, data)
 }
 
 // renderPage writes the page with status.

@@ -78,3 +78,23 @@ document.addEventListener("DOMContentLoaded", () => {
   $("refresh").addEventListener("click", report(refresh));
   $("token-logout").addEventListener("click", report(tokenLogout));
 });
+
+// "Where you're signed in": each button ends that device at once
+// (DELETE /api/sessions/{id}, by this browser's session cookie).
+async function endDevice(item) {
+  const id = item.dataset.id;
+  const r = await fetch("/api/sessions/" + encodeURIComponent(id), { method: "DELETE" });
+  if (!r.ok) {
+    await show("DELETE /api/sessions/" + id, r);
+  } else if (item.classList.contains("current")) {
+    location.reload(); // this browser is signed out now
+  } else {
+    item.remove();
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  for (const item of document.querySelectorAll("li.device")) {
+    item.querySelector(".end-device").addEventListener("click", report(() => endDevice(item)));
+  }
+});
