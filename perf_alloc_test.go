@@ -6,6 +6,8 @@ package authkit
 // items at random, so these run without it only.
 
 import (
+	"context"
+	"net/http"
 	"testing"
 )
 
@@ -25,5 +27,48 @@ func TestHMACVerifyDoesNotAllocate(t *testing.T) {
 		}
 	}); n != 0 {
 		t.Errorf("HMAC verify: %v allocations, want 0", n)
+	}
+}
+
+// nopWriter is a ResponseWriter that allocates nothing.
+type nopWriter struct {
+	h    http.Header
+	code int
+}
+
+func (w *nopWriter) Header() http.Header         { return w.h }
+func (w *nopWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w *nopWriter) WriteHeader(code int)        { w.code = code }
+
+// TestRequireCachedAllocations: a repeated token through Require costs the
+// kit three allocations: the request's own claims, the request copy, and
+// the context carrying the identity (one allocation for both).
+func TestRequireCachedAllocations(t *testing.T) {
+	k := testKeys()
+	alice := &testUser{ID: "alice"}
+	j, err := NewJWT(func(context.Context, *Claims) (*testUser, error) { return alice, nil },
+		WithIssuer(testIssuer), WithAudience(testAudience), WithClock(fixedClock), WithKey("k1", k.hmac))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := Require[*testUser](j)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, ok := UserFrom[*testUser](r.Context()); !ok || u != alice {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	req := bearerRequest(buildToken(headerFor("HS256", "k1").String(), baseClaims().String(), signHS256(k.hmac)))
+	w := &nopWriter{h: http.Header{}}
+	h.ServeHTTP(w, req) // fills the cache
+	n := testing.AllocsPerRun(100, func() {
+		w.code = 0
+		h.ServeHTTP(w, req)
+		if w.code != http.StatusOK {
+			t.Fatalf("status %d", w.code)
+		}
+	})
+	if n > 3 {
+		t.Errorf("cached Require: %v allocations, want at most 3", n)
 	}
 }
