@@ -91,3 +91,28 @@ func TestVerifyAllocations(t *testing.T) {
 		}
 	}
 }
+
+// TestCachedECDSATwinAllocations: a cache hit by either ECDSA twin costs no
+// more than by the other: the twin is computed once, when the entry is
+// stored, not per request.
+func TestCachedECDSATwinAllocations(t *testing.T) {
+	k := testKeys()
+	j := newTestJWT(t, WithKey("k1", &k.ec256.PublicKey))
+	tok := buildToken(headerFor("ES256", "k1").String(), baseClaims().String(), signES(k.ec256))
+	for _, token := range []string{tok, ecdsaTwin(t, tok)} {
+		if _, _, err := j.Verify(context.Background(), token); err != nil {
+			t.Fatal(err)
+		}
+		n := testing.AllocsPerRun(100, func() {
+			if _, _, err := j.Verify(context.Background(), token); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if n > 2 { // the claims' copy and toUser's user
+			t.Errorf("cached ES256 hit: %v allocations, want at most 2", n)
+		}
+	}
+	if n := j.cache.len(); n != 1 {
+		t.Errorf("%d cache entries, want 1", n)
+	}
+}

@@ -56,6 +56,7 @@ type tokenCache struct {
 type cachedToken struct {
 	verified
 	sig  []byte
+	twin []byte // the high-S form of sig for an ECDSA key, else nil
 	cost int
 }
 
@@ -102,7 +103,8 @@ func (tc *tokenCache) verify(ctx context.Context, v *verifier, token string) (*C
 		return nil, err
 	}
 	if sigOK {
-		tc.put(in, cachedToken{verified: ver, sig: canonicalSignature(ver.key, sig), cost: len(in) + len(token) + tokenCacheEntryCost},
+		canon := canonicalSignature(ver.key, sig)
+		tc.put(in, cachedToken{verified: ver, sig: canon, twin: highSTwin(ver.key, canon), cost: len(in) + len(token) + tokenCacheEntryCost},
 			v.now(), v.leeway)
 	}
 	return ver.claims.clone(), nil
@@ -118,15 +120,28 @@ func decodeSignature(buf []byte, seg string) ([]byte, bool) {
 }
 
 // matches reports whether sig, as presented, is the entry's signature or its
-// ECDSA twin.
+// ECDSA twin, both computed when the entry was stored.
 func (e *cachedToken) matches(sig []byte) bool {
-	if subtle.ConstantTimeCompare(sig, e.sig) == 1 {
-		return true
+	return subtle.ConstantTimeCompare(sig, e.sig) == 1 || e.twin != nil && subtle.ConstantTimeCompare(sig, e.twin) == 1
+}
+
+// highSTwin returns the other ECDSA signature of a canonical (low-S) one,
+// r || n-s, or nil for other keys.
+func highSTwin(k *verifyKey, canon []byte) []byte {
+	pub, ok := k.public.(*ecdsa.PublicKey)
+	if !ok || len(canon)%2 != 0 {
+		return nil
 	}
-	if _, ok := e.key.public.(*ecdsa.PublicKey); !ok {
-		return false
+	n := pub.Curve.Params().N
+	half := len(canon) / 2
+	s := new(big.Int).SetBytes(canon[half:])
+	if s.Sign() == 0 || s.Cmp(n) >= 0 {
+		return nil
 	}
-	return subtle.ConstantTimeCompare(canonicalSignature(e.key, sig), e.sig) == 1
+	out := make([]byte, len(canon))
+	copy(out, canon[:half])
+	new(big.Int).Sub(n, s).FillBytes(out[half:])
+	return out
 }
 
 // canonicalSignature returns the form of sig that both ECDSA twins share:
