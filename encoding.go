@@ -20,4 +20,12 @@ var b64url = func() (t [256]bool) {
 	return t
 }()
 
+// b64tokenChar reports which bytes may appear in an RFC 6750 b64token before
+// its trailing "=": b64url and ".", "~", "+", "/".
+var b64tokenChar = func() (t [256]bool) {
+	t = b64url
+	t['.'], t['~'], t['+'], t['/'] = true, true, true, true
+	return t
+}()
+
 var strictB64 = base64.RawURLEncoding.Strict()

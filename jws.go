@@ -232,7 +232,12 @@ func (v *verifier) typeOK(typ string, has bool) bool {
 // claims parses and checks the claims set of a token whose signature
 // verified.
 func (v *verifier) claims(payload []byte) (*Claims, error) {
-	cr := claimReader{v: v, c: new(Claims)}
+	// The usual one or two audiences share the claims' allocation.
+	cp := new(struct {
+		Claims
+		aud [2]string
+	})
+	cr := claimReader{v: v, c: &cp.Claims, audBuf: cp.aud[:0:2]}
 	err := parseObject(payload, cr.member)
 	c, r := cr.c, v.rules
 	maxLifetime := v.maxLifetime
@@ -274,6 +279,7 @@ type claimReader struct {
 	exp, iat, nbf                          float64
 	hasExp, hasIat, hasNbf, hasIss, hasAud bool
 	audOK                                  bool
+	audBuf                                 []string // room for aud
 	st                                     profileState
 }
 
@@ -295,7 +301,7 @@ func (cr *claimReader) member(name string, value []byte) error {
 		c.Subject, err = jsonString(value)
 	case "aud":
 		cr.hasAud = true
-		cr.audOK, err = cr.v.parseAudience(c, value)
+		cr.audOK, err = cr.v.parseAudience(c, cr.audBuf, value)
 	case "exp":
 		cr.exp, err = numericDate(value)
 		cr.hasExp = true
@@ -355,20 +361,21 @@ func (v *verifier) checkNumericDates(exp, iat, nbf float64, hasNbf bool, maxLife
 }
 
 // parseAudience reads aud (a string or an array of strings, RFC 7519 §4.1.3)
-// into c and reports whether it contains one of the configured audiences.
-func (v *verifier) parseAudience(c *Claims, value []byte) (bool, error) {
+// into c, appending to buf, and reports whether it contains one of the
+// configured audiences.
+func (v *verifier) parseAudience(c *Claims, buf []string, value []byte) (bool, error) {
 	if len(value) > 0 && value[0] == '"' {
 		s, err := jsonString(value)
 		if err != nil {
 			return false, err
 		}
-		c.Audience = []string{s}
+		c.Audience = slices.Clip(append(buf[:0], s))
 		return v.acceptsAudience(s), nil
 	}
 	if len(value) == 0 || value[0] != '[' {
 		return false, errors.New("neither a string nor an array")
 	}
-	var auds []string
+	auds := buf[:0]
 	found := false
 	i := skipSpace(value, 1)
 	for i < len(value) && value[i] != ']' {
@@ -387,7 +394,10 @@ func (v *verifier) parseAudience(c *Claims, value []byte) (bool, error) {
 			i = skipSpace(value, i+1)
 		}
 	}
-	c.Audience = auds
+	if len(auds) == 0 {
+		auds = nil // as for "aud": []
+	}
+	c.Audience = slices.Clip(auds)
 	return found, nil
 }
 

@@ -801,7 +801,7 @@ func bearerToken(h string) (token string, ok bool, err error) {
 		return "", false, invalidRequest("Bearer without a token")
 	}
 	i := 0
-	for i < len(rest) && (b64url[rest[i]] || rest[i] == '.' || rest[i] == '~' || rest[i] == '+' || rest[i] == '/') {
+	for i < len(rest) && b64tokenChar[rest[i]] {
 		i++
 	}
 	if i == 0 {

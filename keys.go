@@ -8,6 +8,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/hmac"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -21,6 +22,7 @@ import (
 	"math/big"
 	"reflect"
 	"slices"
+	"sync"
 
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jws/jwsbb"
@@ -32,7 +34,8 @@ import (
 //
 // Signatures are checked by jwx's building blocks (jws/jwsbb), over the exact
 // bytes received: jwx's higher-level jws.Verify re-encodes the segments it
-// decoded, which is how it accepts non-canonical encodings.
+// decoded, which is how it accepts non-canonical encodings. HMAC is checked
+// here with crypto/hmac and keyed state kept per key (hmacVerifier).
 // Only this file, jwks.go and sign.go import jwx.
 
 const (
@@ -225,12 +228,42 @@ func newHMACKey(kid, alg string, secret []byte) (*verifyKey, error) {
 		return nil, fmt.Errorf("HMAC secret %s; use at least %d bytes from a CSPRNG (crypto/rand), not a password or placeholder", why, min)
 	}
 	key := bytes.Clone(secret)
-	return &verifyKey{id: kid, alg: alg, public: key, verify: func(in, sig []byte) error {
-		if jwsbb.VerifyHMAC(key, in, sig, h) != nil {
-			return errSignature
-		}
-		return nil
-	}}, nil
+	return &verifyKey{id: kid, alg: alg, public: key, verify: newHMACVerifier(key, h).verify}, nil
+}
+
+// hmacVerifier checks HMAC signatures of one key. hmac.New keys a hash once
+// (the padded inner and outer blocks) and Reset restores that state, so a
+// pool of them saves building and keying an HMAC per verification. Safe for
+// concurrent use: each check takes its own state from the pool.
+type hmacVerifier struct{ pool sync.Pool }
+
+// hmacState is one keyed HMAC and the buffer its sums go to.
+type hmacState struct {
+	mac hash.Hash
+	sum []byte
+}
+
+func newHMACVerifier(key []byte, h func() hash.Hash) *hmacVerifier {
+	v := new(hmacVerifier)
+	v.pool.New = func() any {
+		m := hmac.New(h, key)
+		return &hmacState{mac: m, sum: make([]byte, 0, m.Size())}
+	}
+	return v
+}
+
+// verify checks sig over the exact bytes in, in constant time.
+func (v *hmacVerifier) verify(in, sig []byte) error {
+	s := v.pool.Get().(*hmacState)
+	s.mac.Reset()
+	s.mac.Write(in)
+	s.sum = s.mac.Sum(s.sum[:0])
+	ok := hmac.Equal(s.sum, sig)
+	v.pool.Put(s)
+	if !ok {
+		return errSignature
+	}
+	return nil
 }
 
 // keyMaterial says what secret is when it is recognisably a key in some

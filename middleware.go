@@ -281,7 +281,7 @@ func guard[U any](a Authenticator[U], optional bool, opts []Option) func(http.Ha
 			if cfg.events != nil {
 				cfg.events.authenticated(r, method, claims, start)
 			}
-			next.ServeHTTP(w, r.WithContext(withIdentity(r.Context(), &identity{user: u, claims: claims, method: method})))
+			next.ServeHTTP(w, r.WithContext(withIdentity(r.Context(), identity{user: u, claims: claims, method: method})))
 		})
 		if wr, ok := a.(wrapper); ok {
 			h = wr.wrapHandler(h)
@@ -300,8 +300,22 @@ type identity struct {
 	method Method
 }
 
-func withIdentity(ctx context.Context, id *identity) context.Context {
-	return context.WithValue(ctx, identityKey{}, id)
+// identityCtx is context.WithValue(parent, identityKey{}, &id) in one
+// allocation instead of two: the context and the identity it carries.
+type identityCtx struct {
+	context.Context
+	id identity
+}
+
+func (c *identityCtx) Value(key any) any {
+	if _, ok := key.(identityKey); ok {
+		return &c.id
+	}
+	return c.Context.Value(key)
+}
+
+func withIdentity(ctx context.Context, id identity) context.Context {
+	return &identityCtx{Context: ctx, id: id}
 }
 
 func identityFrom(ctx context.Context) *identity {
@@ -325,7 +339,7 @@ func UserFrom[U any](ctx context.Context) (U, bool) {
 // user (with [MethodCustom] and no claims), as [Require] would. It is meant for
 // handler tests and framework adapters.
 func ContextWithUser[U any](ctx context.Context, u U) context.Context {
-	return withIdentity(ctx, &identity{user: u, method: MethodCustom})
+	return withIdentity(ctx, identity{user: u, method: MethodCustom})
 }
 
 // ClaimsFrom returns the verified claims of the access token that

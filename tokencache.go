@@ -3,7 +3,6 @@ package authkit
 import (
 	"context"
 	"crypto/ecdsa"
-	"crypto/sha256"
 	"crypto/subtle"
 	"math/big"
 	"strings"
@@ -23,9 +22,9 @@ const (
 // a token seen again skips parsing and signature verification (the idea of
 // Envoy's jwt_authn cache). It wraps the verifier, which knows nothing of it.
 //
-// Keys: an entry is found by the SHA-256 of the token's signing input
-// (header.payload) and matches only a token whose signature, in canonical
-// form, is the one that verified. ECDSA signatures are malleable: (r, s) and
+// Keys: an entry is found by the token's signing input (header.payload)
+// itself, compared in full, and matches only a token whose signature, in
+// canonical form, is the one that verified. ECDSA signatures are malleable: (r, s) and
 // (r, n-s) both verify, two strings for one token. The canonical form is
 // low-S, so both twins hit one entry; high-S is not refused (common issuers
 // produce it). Other algorithms have one signature per token and key
@@ -39,15 +38,16 @@ const (
 // miss. Only tokens that verified are stored, so a flood of forged tokens
 // cannot fill the cache; a flood of valid ones evicts arbitrary entries and
 // the size stays bounded: at most max entries and tokenCacheMaxBytes, an
-// entry counted as its token's length plus tokenCacheEntryCost (more than it
-// keeps: the decoded segments and the claims). The cached Claims are never
-// handed out: each request gets a copy (see Claims.clone).
+// entry counted as its key's length plus its token's plus
+// tokenCacheEntryCost (more than it keeps: the key, the decoded segments and
+// the claims). The cached Claims are never handed out: each request gets a
+// copy (see Claims.clone).
 type tokenCache struct {
 	max      int
 	maxBytes int
 	mu       sync.RWMutex
 	bytes    int
-	entries  map[[sha256.Size]byte]cachedToken
+	entries  map[string]cachedToken // by signing input
 	events   eventHook
 }
 
@@ -56,11 +56,12 @@ type tokenCache struct {
 type cachedToken struct {
 	verified
 	sig  []byte
+	twin []byte // the high-S form of sig for an ECDSA key, else nil
 	cost int
 }
 
 func newTokenCache(max int) *tokenCache {
-	return &tokenCache{max: max, maxBytes: tokenCacheMaxBytes, entries: make(map[[sha256.Size]byte]cachedToken)}
+	return &tokenCache{max: max, maxBytes: tokenCacheMaxBytes, entries: make(map[string]cachedToken)}
 }
 
 // verify answers from the cache when it can, and otherwise verifies token
@@ -75,11 +76,11 @@ func (tc *tokenCache) verify(ctx context.Context, v *verifier, token string) (*C
 		_, err := v.verify(ctx, token) // refused, with the verifier's reason
 		return nil, err
 	}
-	sum := sha256.Sum256(bytesOf(token[:dot]))
+	in := token[:dot]
 	var sigBuf [512]byte
 	sig, sigOK := decodeSignature(sigBuf[:], token[dot+1:])
 	tc.mu.RLock()
-	e, ok := tc.entries[sum]
+	e, ok := tc.entries[in]
 	tc.mu.RUnlock()
 	if ok && sigOK && e.matches(sig) {
 		if k, err := e.by.keys.key(ctx, e.kid, e.hasKID); err == nil && k == e.key {
@@ -92,7 +93,7 @@ func (tc *tokenCache) verify(ctx context.Context, v *verifier, token string) (*C
 			return e.claims.clone(), nil
 		}
 		// The key that verified it is gone: verify from scratch.
-		tc.remove(sum)
+		tc.remove(in)
 	}
 	if tc.events != nil {
 		tc.events(ctx, Event{Type: EventCacheMiss, Issuer: v.issuer})
@@ -102,7 +103,8 @@ func (tc *tokenCache) verify(ctx context.Context, v *verifier, token string) (*C
 		return nil, err
 	}
 	if sigOK {
-		tc.put(sum, cachedToken{verified: ver, sig: canonicalSignature(ver.key, sig), cost: len(token) + tokenCacheEntryCost},
+		canon := canonicalSignature(ver.key, sig)
+		tc.put(in, cachedToken{verified: ver, sig: canon, twin: highSTwin(ver.key, canon), cost: len(in) + len(token) + tokenCacheEntryCost},
 			v.now(), v.leeway)
 	}
 	return ver.claims.clone(), nil
@@ -118,15 +120,28 @@ func decodeSignature(buf []byte, seg string) ([]byte, bool) {
 }
 
 // matches reports whether sig, as presented, is the entry's signature or its
-// ECDSA twin.
+// ECDSA twin, both computed when the entry was stored.
 func (e *cachedToken) matches(sig []byte) bool {
-	if subtle.ConstantTimeCompare(sig, e.sig) == 1 {
-		return true
+	return subtle.ConstantTimeCompare(sig, e.sig) == 1 || e.twin != nil && subtle.ConstantTimeCompare(sig, e.twin) == 1
+}
+
+// highSTwin returns the other ECDSA signature of a canonical (low-S) one,
+// r || n-s, or nil for other keys.
+func highSTwin(k *verifyKey, canon []byte) []byte {
+	pub, ok := k.public.(*ecdsa.PublicKey)
+	if !ok || len(canon)%2 != 0 {
+		return nil
 	}
-	if _, ok := e.key.public.(*ecdsa.PublicKey); !ok {
-		return false
+	n := pub.Curve.Params().N
+	half := len(canon) / 2
+	s := new(big.Int).SetBytes(canon[half:])
+	if s.Sign() == 0 || s.Cmp(n) >= 0 {
+		return nil
 	}
-	return subtle.ConstantTimeCompare(canonicalSignature(e.key, sig), e.sig) == 1
+	out := make([]byte, len(canon))
+	copy(out, canon[:half])
+	new(big.Int).Sub(n, s).FillBytes(out[half:])
+	return out
 }
 
 // canonicalSignature returns the form of sig that both ECDSA twins share:
@@ -152,13 +167,13 @@ func canonicalSignature(k *verifyKey, sig []byte) []byte {
 // (in entries or bytes) it evicts expired entries among the first few it
 // sees, or else arbitrary ones (map iteration order is unspecified and
 // varies).
-func (tc *tokenCache) put(sum [sha256.Size]byte, e cachedToken, now time.Time, leeway time.Duration) {
+func (tc *tokenCache) put(in string, e cachedToken, now time.Time, leeway time.Duration) {
 	if e.cost > tc.maxBytes {
 		return
 	}
 	tc.mu.Lock()
 	defer tc.mu.Unlock()
-	if _, ok := tc.entries[sum]; ok {
+	if _, ok := tc.entries[in]; ok {
 		return
 	}
 	for len(tc.entries) > 0 && (len(tc.entries) >= tc.max || tc.bytes+e.cost > tc.maxBytes) {
@@ -174,15 +189,15 @@ func (tc *tokenCache) put(sum [sha256.Size]byte, e cachedToken, now time.Time, l
 			}
 		}
 	}
-	tc.entries[sum] = e
+	tc.entries[strings.Clone(in)] = e // not the request's header
 	tc.bytes += e.cost
 }
 
-func (tc *tokenCache) remove(sum [sha256.Size]byte) {
+func (tc *tokenCache) remove(in string) {
 	tc.mu.Lock()
-	if e, ok := tc.entries[sum]; ok {
+	if e, ok := tc.entries[in]; ok {
 		tc.bytes -= e.cost
-		delete(tc.entries, sum)
+		delete(tc.entries, in)
 	}
 	tc.mu.Unlock()
 }
