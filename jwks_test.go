@@ -673,6 +673,12 @@ func BenchmarkJWKSLookup(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	// The set is fetched in the background: wait for the first fetch.
+	for deadline := time.Now().Add(10 * time.Second); v.keys.(*discoverySource).ready() != nil; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			b.Fatalf("JWK Set not fetched: %v", v.keys.(*discoverySource).ready())
+		}
+	}
 	var static []*verifyKey
 	for _, s := range signers {
 		k, _ := newVerifyKey(s.(testSigner).kid, "", &s.(testSigner).key.PublicKey)
