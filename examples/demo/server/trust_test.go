@@ -1,4 +1,4 @@
-package main
+package server
 
 // Tests of trust.go: the -trust-* flags, trusted issuers' tokens at
 // /api/me, and the scope /api/scoped requires, with an in-process OpenID
@@ -61,7 +61,7 @@ func TestRunTrustUsageErrors(t *testing.T) {
 	for _, args := range badTrustArgs {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			if code := run(context.Background(), args, env(nil), &stdout, &stderr); code != exitUsage {
+			if code := Run(context.Background(), args, env(nil), &stdout, &stderr); code != exitUsage {
 				t.Errorf("exit status %d, want %d", code, exitUsage)
 			}
 			checkOneLine(t, stderr.String())
@@ -70,7 +70,7 @@ func TestRunTrustUsageErrors(t *testing.T) {
 	t.Run("environment without audience", func(t *testing.T) {
 		var stdout, stderr bytes.Buffer
 		e := env(map[string]string{"AUTHKIT_TRUST_ISSUERS": "https://id.example"})
-		if code := run(context.Background(), nil, e, &stdout, &stderr); code != exitUsage {
+		if code := Run(context.Background(), nil, e, &stdout, &stderr); code != exitUsage {
 			t.Errorf("exit status %d, want %d", code, exitUsage)
 		}
 		checkOneLine(t, stderr.String())
@@ -236,7 +236,7 @@ func TestE2ETrustedIssuer(t *testing.T) {
 
 func TestRunHelpTrust(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	if code := run(context.Background(), []string{"-h"}, env(nil), &stdout, &stderr); code != exitOK {
+	if code := Run(context.Background(), []string{"-h"}, env(nil), &stdout, &stderr); code != exitOK {
 		t.Errorf("-h: exit status %d, want 0", code)
 	}
 	for _, f := range []string{"-trust-issuer", "AUTHKIT_TRUST_ISSUERS", "-trust-audience", "-trust-profile", "-trust-insecure-http"} {

@@ -1,4 +1,4 @@
-package main
+package server
 
 // The per-device part of the demo contract (DESIGN.md "Demo contract"):
 // GET /api/sessions and DELETE /api/sessions/{id}, and "Remember me" on the

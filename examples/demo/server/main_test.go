@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"bytes"
@@ -90,7 +90,7 @@ func TestRunUsageErrors(t *testing.T) {
 	for _, args := range badArgs {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			code := run(context.Background(), args, env(nil), &stdout, &stderr)
+			code := Run(context.Background(), args, env(nil), &stdout, &stderr)
 			if code != exitUsage {
 				t.Errorf("exit status %d, want %d", code, exitUsage)
 			}
@@ -112,7 +112,7 @@ func checkOneLine(t *testing.T, s string) {
 
 func TestRunHelp(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	if code := run(context.Background(), []string{"-h"}, env(nil), &stdout, &stderr); code != exitOK {
+	if code := Run(context.Background(), []string{"-h"}, env(nil), &stdout, &stderr); code != exitOK {
 		t.Errorf("-h: exit status %d, want 0", code)
 	}
 	for _, f := range []string{"-addr", "-database-url", "-signing-key", "-issuer", "-audience", "-access-ttl", "-refresh-ttl"} {
@@ -129,7 +129,7 @@ func TestRunServesUntilCanceled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	stdout, stderr := &lockedBuffer{}, &lockedBuffer{}
 	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"-addr", "127.0.0.1:0"}, env(nil), stdout, stderr) }()
+	go func() { done <- Run(ctx, []string{"-addr", "127.0.0.1:0"}, env(nil), stdout, stderr) }()
 
 	var url string
 	for deadline := time.Now().Add(10 * time.Second); url == "" && time.Now().Before(deadline); {
@@ -244,7 +244,7 @@ func TestLoadSigningKeyErrors(t *testing.T) {
 				t.Errorf("loaded a %s key from %s; want an error", k.alg, name)
 			}
 			var stdout, stderr bytes.Buffer
-			if code := run(context.Background(), []string{"-signing-key", path}, env(nil), &stdout, &stderr); code != exitUsage {
+			if code := Run(context.Background(), []string{"-signing-key", path}, env(nil), &stdout, &stderr); code != exitUsage {
 				t.Errorf("run: exit status %d, want %d", code, exitUsage)
 			}
 			checkOneLine(t, stderr.String())

@@ -1,4 +1,4 @@
-package main
+package server
 
 // Issue 10 items 12 and 13 at the demo: a refresh carrying another user's
 // session is refused (SECURITY.md R-5), and POST /token and POST

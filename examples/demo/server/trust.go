@@ -1,4 +1,4 @@
-package main
+package server
 
 // Trusted issuers and scopes: the demo accepts, at GET /api/me and
 // GET /api/scoped, the access tokens of external OpenID providers given with

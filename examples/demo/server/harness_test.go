@@ -1,4 +1,4 @@
-package main
+package server
 
 // The harness of the demo's process-level tests: it builds the demo binary
 // once, starts it as a real process on a free loopback port, and signs
@@ -78,7 +78,7 @@ func buildDemo(t testing.TB) string {
 		if raceEnabled {
 			args = append(args, "-race")
 		}
-		cmd := exec.Command("go", append(args, ".")...)
+		cmd := exec.Command("go", append(args, "..")...) // the command, examples/demo
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}

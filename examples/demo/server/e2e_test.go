@@ -1,4 +1,4 @@
-package main
+package server
 
 // Process-level tests: the demo binary, started as a newcomer would start
 // it, exercised over real HTTP. They build the binary once (skipped with

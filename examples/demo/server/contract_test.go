@@ -1,4 +1,4 @@
-package main
+package server
 
 // The demo contract (DESIGN.md "Demo contract"), phase 2: sessions, tokens
 // and logout everywhere. testContract runs over real HTTP against any base

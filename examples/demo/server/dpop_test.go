@@ -1,4 +1,4 @@
-package main
+package server
 
 // The demo's DPoP contract (DESIGN.md): POST /token and POST /token/refresh
 // with a valid DPoP proof answer token_type DPoP with a token bound to the
