@@ -47,7 +47,8 @@ type dpopKey struct {
 	jkt  string // the RFC 7638 SHA-256 thumbprint of pub, base64url
 }
 
-// newDPoPKey makes a fresh key for alg, ES256 or EdDSA (Ed25519).
+// newDPoPKey makes a fresh key for alg: ES256, or EdDSA and Ed25519 (RFC
+// 9864's fully specified name), both an Ed25519 key.
 func newDPoPKey(t testing.TB, alg string) *dpopKey {
 	t.Helper()
 	var raw any
@@ -55,7 +56,7 @@ func newDPoPKey(t testing.TB, alg string) *dpopKey {
 	switch alg {
 	case "ES256":
 		raw, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	case "EdDSA":
+	case "EdDSA", "Ed25519":
 		_, raw, err = ed25519.GenerateKey(rand.Reader)
 	default:
 		t.Fatalf("no DPoP key for %s", alg)
@@ -248,7 +249,7 @@ func TestNodeOIDCProviderDPoP(t *testing.T) {
 		return []string{`Bearer ` + realm + `, error="` + err + `"`, dpopChallenge}
 	}
 
-	for _, alg := range []string{"ES256", "EdDSA"} {
+	for _, alg := range []string{"ES256", "EdDSA", "Ed25519"} {
 		t.Run("proofs "+alg, func(t *testing.T) {
 			if !slices.Contains(supported, any(alg)) {
 				t.Fatalf("the provider does not list %s in dpop_signing_alg_values_supported %v", alg, supported)
@@ -277,6 +278,9 @@ func TestNodeOIDCProviderDPoP(t *testing.T) {
 				t.Run(cfg.name, func(t *testing.T) {
 					res := newDPoPResource(t, newDPoPVerifier(t, p.Issuer, apiAudience, cfg.jwksURI, cfg.mode))
 					first := key.proof(t, http.MethodGet, res.URL, token, "")
+					if h := header(first); !strings.Contains(h, `"alg":"`+alg+`"`) || !strings.Contains(h, `"typ":"dpop+jwt"`) {
+						t.Fatalf("proof header %s, want alg %s and typ dpop+jwt", h, alg)
+					}
 					t.Run("DPoP with a proof", func(t *testing.T) {
 						dpopAccepted(t, res.call(t, "DPoP "+token, first), nodeDPoPClient)
 						// Each request, its own proof; the verified-token
