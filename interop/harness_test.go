@@ -39,9 +39,9 @@ const (
 // the token was accepted and that the handler ran; a refusal carries the
 // kit's error in X-Kit-Error.
 //
-// It and newTrustedVerifier are the only functions of the module that call
-// the kit, besides the MCP SDK's end-to-end test (mcp_test.go, through
-// mcpauth).
+// It, newTrustedVerifier and newDPoPVerifier (and protect, which they share)
+// are the only functions of the module that call the kit, besides the MCP
+// SDK's end-to-end test (mcp_test.go, through mcpauth).
 func newVerifier(t testing.TB, iss, aud, jwksURI string, now func() time.Time) http.Handler {
 	t.Helper()
 	opts := []authkit.Option{
@@ -52,26 +52,7 @@ func newVerifier(t testing.TB, iss, aud, jwksURI string, now func() time.Time) h
 	if now != nil {
 		opts = append(opts, authkit.WithClock(now))
 	}
-	auth, err := authkit.NewJWT(func(_ context.Context, c *authkit.Claims) (string, error) {
-		return c.Subject, nil
-	}, opts...)
-	if err != nil {
-		t.Fatalf("NewJWT(issuer %s, audience %s, JWKS %s): %v", iss, aud, jwksURI, err)
-	}
-	// NewJWT fetches the key set in the background: wait for it.
-	for deadline := time.Now().Add(10 * time.Second); auth.Ready() != nil; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("JWKS %s: %v", jwksURI, auth.Ready())
-		}
-	}
-	return authkit.Require(auth, authkit.WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err error) {
-		w.Header().Set("X-Kit-Error", err.Error()) // for the test's log only
-		authkit.DefaultErrorHandler(w, r, err)
-	}))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sub, _ := authkit.UserFrom[string](r.Context())
-		w.Header().Set("X-Handler", "called")
-		_, _ = io.WriteString(w, sub)
-	}))
+	return protect(t, fmt.Sprintf("issuer %s, audience %s, JWKS %s", iss, aud, jwksURI), opts)
 }
 
 // newTrustedVerifier is newVerifier configured by the issuer URL alone
@@ -89,21 +70,52 @@ func newTrustedVerifier(t testing.TB, iss, aud, profile string, now func() time.
 	if now != nil {
 		opts = append(opts, authkit.WithClock(now))
 	}
+	return protect(t, fmt.Sprintf("trusted issuer %s, audience %s, profile %s", iss, aud, profile), opts)
+}
+
+// newDPoPVerifier is a verifier whose issuer's tokens may
+// (authkit.DPoPAllowed) or must (authkit.DPoPRequired) be DPoP-bound (RFC
+// 9449): configured as newTrustedVerifier does (the RFC 9068 profile) with
+// TrustedIssuer.DPoP when jwksURI is empty, else as newVerifier does (the
+// issuer and jwksURI by hand) with authkit.WithDPoP.
+func newDPoPVerifier(t testing.TB, iss, aud, jwksURI string, mode authkit.DPoPMode) http.Handler {
+	t.Helper()
+	if jwksURI == "" {
+		return protect(t, fmt.Sprintf("trusted issuer %s, audience %s, %v", iss, aud, mode), []authkit.Option{
+			authkit.WithTrustedIssuer(t.Context(), authkit.TrustedIssuer{
+				Issuer: iss, Audiences: []string{aud}, DPoP: mode,
+			}),
+			authkit.WithInsecureJWKSURL(),
+		})
+	}
+	return protect(t, fmt.Sprintf("issuer %s, audience %s, JWKS %s, %v", iss, aud, jwksURI, mode), []authkit.Option{
+		authkit.WithIssuer(iss),
+		authkit.WithAudience(aud),
+		authkit.WithJWKSURL(t.Context(), jwksURI), authkit.WithInsecureJWKSURL(),
+		authkit.WithDPoP(mode),
+	})
+}
+
+// protect builds the access-token authenticator with opts (what names the
+// configuration in messages), waits until it has the issuer's keys
+// (authkit.JWT.Ready), and puts the test handler behind it (see
+// newVerifier).
+func protect(t testing.TB, what string, opts []authkit.Option) http.Handler {
+	t.Helper()
 	auth, err := authkit.NewJWT(func(_ context.Context, c *authkit.Claims) (string, error) {
 		return c.Subject, nil
 	}, opts...)
 	if err != nil {
-		t.Fatalf("NewJWT(trusted issuer %s, audience %s, profile %s): %v", iss, aud, profile, err)
+		t.Fatalf("NewJWT(%s): %v", what, err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for auth.Ready() != nil {
+	// NewJWT fetches the keys in the background: wait for them.
+	for deadline := time.Now().Add(10 * time.Second); auth.Ready() != nil; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("issuer %s not ready: %v", iss, auth.Ready())
+			t.Fatalf("%s not ready: %v", what, auth.Ready())
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
 	return authkit.Require(auth, authkit.WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err error) {
-		w.Header().Set("X-Kit-Error", err.Error())
+		w.Header().Set("X-Kit-Error", err.Error()) // for the test's log only
 		authkit.DefaultErrorHandler(w, r, err)
 	}))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sub, _ := authkit.UserFrom[string](r.Context())

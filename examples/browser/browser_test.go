@@ -11,11 +11,15 @@ package browser
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -134,6 +138,93 @@ func TestBrowser(t *testing.T) {
 		if doc := run(t, ctx, chromedp.Evaluate[string](`document.cookie`)); strings.Contains(doc, "refresh") || strings.Contains(doc, "session") {
 			t.Errorf("document.cookie %q: scripts can read a credential cookie", doc)
 		}
+	})
+
+	// DPoP (RFC 9449): the playground binds its tokens to a WebCrypto key
+	// pair whose private key no script can read (extractable false, kept in
+	// IndexedDB), signs a proof for every token request and API call, and a
+	// copy of its access token is refused as Bearer.
+	t.Run("playground DPoP tokens", func(t *testing.T) {
+		do(t, ctx,
+			chromedp.Navigate(url+"/"),
+			chromedp.WaitVisible(chromedp.ID("token-form")),
+			chromedp.Click(chromedp.ID("use-dpop")),
+			chromedp.Click(chromedp.ID("get-tokens")),
+		)
+		token := waitToken(t, ctx, "none")
+		if out := pollOutput(t, ctx, "POST /token"); !strings.Contains(out, "200") || !strings.Contains(out, `"token_type": "DPoP"`) {
+			t.Errorf("playground POST /token output %q: want 200 and token_type DPoP", out)
+		}
+		if typ := run(t, ctx, chromedp.Text(chromedp.ID("token-type"))); typ != "DPoP" {
+			t.Errorf("the page shows token type %q, want DPoP", typ)
+		}
+		// The page reports the key it holds: its private key is not
+		// extractable.
+		if got := run(t, ctx, chromedp.Text(chromedp.ID("dpop-extractable"))); got != "false" {
+			t.Errorf("the page reports key.extractable %q, want false", got)
+		}
+		// The key itself, read from IndexedDB in the page: a private ECDSA
+		// P-256 signing key that WebCrypto refuses to export, whose public
+		// half is the key the token is bound to (cnf.jkt).
+		key := storedDPoPKey(t, ctx)
+		if key.Extractable || key.Type != "private" || key.Algorithm != "ECDSA P-256" || key.Usages != "sign" || key.Export != "InvalidAccessError" {
+			t.Errorf("the stored DPoP key %+v: want a private, non-extractable ECDSA P-256 signing key whose export fails with InvalidAccessError", key)
+		}
+		jkt := key.thumbprint(t)
+		if got := cnfJKT(t, token); got != jkt {
+			t.Errorf("the token's cnf.jkt %q, want %q: the thumbprint of the browser's key", got, jkt)
+		}
+		if shown := run(t, ctx, chromedp.Text(chromedp.ID("dpop-jkt"))); shown != jkt {
+			t.Errorf("the page shows thumbprint %q, want %q", shown, jkt)
+		}
+
+		do(t, ctx, chromedp.Click(chromedp.ID("call-me")))
+		if out := pollOutput(t, ctx, "GET /api/me"); !strings.Contains(out, "200") || !strings.Contains(out, `"via": "jwt"`) || !strings.Contains(out, `"name": "alice"`) {
+			t.Errorf("playground /api/me with DPoP, output %q: want 200, alice via jwt", out)
+		}
+		// A copy of the token sent as Bearer, from the page and from Go.
+		want := []string{
+			`Bearer realm="authkit", error="invalid_token", resource_metadata="` + url + `/.well-known/oauth-protected-resource"`,
+			`DPoP realm="authkit", algs="ES256 ES384 ES512 EdDSA Ed25519 PS256 PS384 PS512 RS256 RS384 RS512"`,
+		}
+		do(t, ctx, chromedp.Click(chromedp.ID("call-me-bearer")))
+		if out := pollOutput(t, ctx, "GET /api/me as Bearer"); !strings.Contains(out, "401") || !strings.Contains(out, "\nWWW-Authenticate: "+strings.Join(want, ", ")+"\n") {
+			t.Errorf("playground /api/me with the token as Bearer, output %q: want 401 and WWW-Authenticate %q", out, want)
+		}
+		if status, challenges := apiMeBearer(t, url, token); status != 401 || !slices.Equal(challenges, want) {
+			t.Errorf("/api/me with the copied token as Bearer: %d, WWW-Authenticate %q; want 401 and %q", status, challenges, want)
+		}
+
+		do(t, ctx, chromedp.Click(chromedp.ID("refresh")))
+		refreshed := waitToken(t, ctx, token)
+		if out := pollOutput(t, ctx, "POST /token/refresh"); !strings.Contains(out, "200") || !strings.Contains(out, `"token_type": "DPoP"`) {
+			t.Errorf("playground refresh with DPoP, output %q: want 200 and token_type DPoP", out)
+		}
+		if got := cnfJKT(t, refreshed); got != jkt {
+			t.Errorf("the refreshed token's cnf.jkt %q, want %q", got, jkt)
+		}
+
+		// After a reload the access token is gone, the refresh cookie and
+		// the key stay: the bound refresh token refreshes only with a proof
+		// by that key.
+		do(t, ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("token-form")))
+		if run(t, ctx, chromedp.Evaluate[bool](`document.getElementById("use-dpop").checked`)) {
+			t.Fatal("DPoP is checked after a reload; the test needs it unchecked")
+		}
+		do(t, ctx, chromedp.Click(chromedp.ID("refresh")))
+		if out := pollOutput(t, ctx, "POST /token/refresh"); !strings.Contains(out, "400") || !strings.Contains(out, `"error": "invalid_dpop_proof"`) {
+			t.Errorf("refresh of the bound token without a proof, output %q: want 400 invalid_dpop_proof", out)
+		}
+		do(t, ctx, chromedp.Click(chromedp.ID("use-dpop")), chromedp.Click(chromedp.ID("refresh")))
+		again := waitToken(t, ctx, "none")
+		if got := cnfJKT(t, again); got != jkt {
+			t.Errorf("after a reload, the token's cnf.jkt %q, want %q: the key from IndexedDB", got, jkt)
+		}
+		do(t, ctx, chromedp.Click(chromedp.ID("call-me")))
+		if out := pollOutput(t, ctx, "GET /api/me"); !strings.Contains(out, "200") || !strings.Contains(out, `"name": "alice"`) {
+			t.Errorf("playground /api/me with DPoP after a reload, output %q: want 200, alice", out)
+		}
+		screenshot(t, ctx, "playground-dpop.png")
 	})
 
 	t.Run("log out", func(t *testing.T) {
@@ -411,4 +502,91 @@ func pollOutput(t *testing.T, ctx context.Context, label string) string {
 	t.Helper()
 	js := `(() => { const s = document.getElementById("output").textContent; return s.startsWith(` + strconv.Quote(label+" → ") + `) && s; })()`
 	return run(t, ctx, chromedp.Poll[string](js, chromedp.WithPollingTimeout(stepTimeout)))
+}
+
+// apiMeBearer calls /api/me with token as a bearer token from a Go client,
+// outside the browser, and returns the status and the WWW-Authenticate
+// challenges.
+func apiMeBearer(t *testing.T, url, token string) (int, []string) {
+	t.Helper()
+	req, err := http.NewRequest("GET", url+"/api/me", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode, resp.Header.Values("WWW-Authenticate")
+}
+
+// cnfJKT is the cnf.jkt claim of a JWT (not verified: the demo did).
+func cnfJKT(t *testing.T, token string) string {
+	t.Helper()
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		t.Fatalf("access token %q is not a JWT", token)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c struct {
+		Cnf struct {
+			JKT string `json:"jkt"`
+		} `json:"cnf"`
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		t.Fatal(err)
+	}
+	return c.Cnf.JKT
+}
+
+// dpopKeyReport is what the page's IndexedDB holds as its DPoP key.
+type dpopKeyReport struct {
+	Extractable bool   `json:"extractable"` // of the private key
+	Type        string `json:"type"`
+	Algorithm   string `json:"algorithm"` // name and curve
+	Usages      string `json:"usages"`
+	Export      string `json:"export"` // the error of exporting the private key ("exported" if it worked)
+	Crv, X, Y   string // the public key, as WebCrypto exports it
+}
+
+// storedDPoPKey reads the playground's DPoP key pair from IndexedDB in the
+// page and tries to export its private key.
+func storedDPoPKey(t *testing.T, ctx context.Context) dpopKeyReport {
+	t.Helper()
+	const js = `(async () => {
+  const req = (r) => new Promise((ok, no) => { r.onsuccess = () => ok(r.result); r.onerror = () => no(r.error); });
+  const db = await req(indexedDB.open("authkit-demo"));
+  const pair = await req(db.transaction("keys").objectStore("keys").get("dpop"));
+  db.close();
+  const k = pair.privateKey;
+  let exported = "exported";
+  try { await crypto.subtle.exportKey("pkcs8", k); } catch (e) { exported = e.name; }
+  try { await crypto.subtle.exportKey("jwk", k); exported = "exported"; } catch (_) {}
+  const pub = await crypto.subtle.exportKey("jwk", pair.publicKey);
+  return JSON.stringify({
+    extractable: k.extractable, type: k.type, algorithm: k.algorithm.name + " " + k.algorithm.namedCurve,
+    usages: k.usages.join(" "), export: exported, Crv: pub.crv, X: pub.x, Y: pub.y,
+  });
+})()`
+	raw := run(t, ctx, chromedp.Evaluate[string](js, chromedp.EvalAwaitPromise))
+	var r dpopKeyReport
+	if err := json.Unmarshal([]byte(raw), &r); err != nil {
+		t.Fatalf("the page's DPoP key %q: %v", raw, err)
+	}
+	return r
+}
+
+// thumbprint is the RFC 7638 SHA-256 thumbprint of the public EC key.
+func (r dpopKeyReport) thumbprint(t *testing.T) string {
+	t.Helper()
+	if r.Crv != "P-256" || r.X == "" || r.Y == "" {
+		t.Fatalf("the page's public DPoP key: crv %q, x %q, y %q", r.Crv, r.X, r.Y)
+	}
+	sum := sha256.Sum256([]byte(`{"crv":"` + r.Crv + `","kty":"EC","x":"` + r.X + `","y":"` + r.Y + `"}`))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
 }

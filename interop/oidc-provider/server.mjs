@@ -10,6 +10,9 @@
 // Clients (all registered statically):
 //   cc-es256, cc-ps256, cc-eddsa  client_credentials, secret "secret"; their
 //                                 access tokens are signed ES256, PS256, EdDSA
+//   cc-dpop                       client_credentials, secret "secret", DPoP-bound
+//                                 access tokens only (dpop_bound_access_tokens);
+//                                 ES256
 //   app                           public client (no secret), authorization_code
 //                                 + PKCE (S256) + refresh_token, redirect URI
 //                                 http://127.0.0.1/callback; access tokens PS256
@@ -19,6 +22,14 @@
 //   https://other.example.test    another audience, for the refusal tests
 //   http://127.0.0.1:PORT/mcp     any MCP endpoint on the loopback, scopes tools:read
 //                                 and tools:call (the MCP SDK's end-to-end test, issue 16)
+//
+// DPoP (RFC 9449, features.dPoP): on for every client, with server-provided
+// nonces required in every proof (§8): a token request whose proof has no
+// nonce, or a stale one, is answered 400 use_dpop_nonce with a DPoP-Nonce
+// header, as a client must handle. A token request that carries a proof gets
+// a token bound to its key (cnf.jkt, token_type DPoP); cc-dpop gets nothing
+// without one. Proof algorithms: the provider's default (ES256, Ed25519,
+// EdDSA).
 //
 // The authorization-code flow completes without a browser: GET /interaction/UID
 // logs in the account named by the authorization request's login_hint
@@ -44,6 +55,7 @@ const CLIENT_ALG = {
   'cc-es256': 'ES256',
   'cc-ps256': 'PS256',
   'cc-eddsa': 'EdDSA',
+  'cc-dpop': 'ES256',
   app: 'PS256',
 };
 
@@ -88,6 +100,7 @@ const provider = new Provider(issuer, {
     ccClient('cc-es256'),
     ccClient('cc-ps256'),
     ccClient('cc-eddsa'),
+    { ...ccClient('cc-dpop'), dpop_bound_access_tokens: true },
     {
       client_id: 'app',
       application_type: 'native', // an http loopback redirect URI
@@ -118,6 +131,11 @@ const provider = new Provider(issuer, {
   },
   features: {
     devInteractions: { enabled: false },
+    dPoP: {
+      enabled: true,
+      nonceSecret: randomBytes(32), // fresh at every start, as the other secrets
+      requireNonce: () => true,
+    },
     clientCredentials: { enabled: true },
     introspection: { enabled: true },
     revocation: { enabled: true },
