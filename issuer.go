@@ -92,7 +92,11 @@ type TokenPair struct {
 
 // ReuseEvent reports that an already rotated refresh token was presented and
 // its family revoked (RFC 9700 §4.14.2): either the legitimate client or an
-// attacker holds a stolen copy. It is reported once per family.
+// attacker holds a stolen copy. It is reported once per family, whatever
+// else refuses the token: also after a bump (the version check refuses it)
+// and, with the kit's [Store], when the family was revoked already (a bump,
+// a logout on that device). A retry (see [WithRefreshRetryWindow]) is not
+// reuse.
 type ReuseEvent struct {
 	UserID          string
 	FamilyID        string

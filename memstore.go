@@ -25,6 +25,7 @@ type memoryStore struct {
 type memoryFamily struct {
 	RefreshFamily
 	current [32]byte
+	reused  bool // a reuse was recorded (recordReuse)
 }
 
 // NewMemoryStore returns a [Store] in memory, for tests, demos and
@@ -151,6 +152,21 @@ func (s *memoryStore) RevokeFamily(_ context.Context, id string, now time.Time) 
 	}
 	f.RevokedAt = now
 	return true, nil
+}
+
+func (s *memoryStore) recordReuse(_ context.Context, id string, r reuseCheck) (RefreshFamily, bool, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, ok := s.families[id]
+	if !ok || f.reused || f.current == r.presented || r.isRetry(f.current, f.LastUsedAt) {
+		return RefreshFamily{}, false, false, nil
+	}
+	f.reused = true
+	revoked := f.RevokedAt.IsZero()
+	if revoked {
+		f.RevokedAt = r.now
+	}
+	return f.RefreshFamily, true, revoked, nil
 }
 
 // deleteExpired deletes the families past their absolute lifetime at now.

@@ -54,6 +54,7 @@ type postgresSQL struct {
 	sessionDelete                   string
 	familyCreate, familyRotate      string
 	familyRead, familyRevoke, sweep string
+	familyReuse                     string
 	keyInsert, keyRead              string
 	deviceInsert, deviceList        string
 	deviceEnd, deviceEndFamily      string
@@ -135,6 +136,8 @@ func buildSQL(c postgresConfig) postgresSQL {
 				revoked_at   timestamptz)`,
 			`CREATE INDEX IF NOT EXISTS authkit_refresh_families_expires_at_idx ON authkit_refresh_families (expires_at)`,
 			`CREATE INDEX IF NOT EXISTS authkit_refresh_families_user_id_idx ON authkit_refresh_families (user_id)`,
+			// When a reuse of the family's tokens was recorded: reported once.
+			`ALTER TABLE authkit_refresh_families ADD COLUMN IF NOT EXISTS reused_at timestamptz`,
 			`CREATE TABLE IF NOT EXISTS authkit_session_devices (
 				device_id    text        PRIMARY KEY,
 				user_id      text        NOT NULL,
@@ -181,6 +184,13 @@ func buildSQL(c postgresConfig) postgresSQL {
 		familyRead: `SELECT user_id, version, created_at, expires_at, last_used_at, revoked_at
 			FROM authkit_refresh_families WHERE family_id = $1`,
 		familyRevoke: `UPDATE authkit_refresh_families SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL`,
+		// Reuse, recorded once per family, live or revoked (reuseRecorder):
+		// o, locked first, tells whether this statement revoked it.
+		familyReuse: `WITH o AS (SELECT revoked_at FROM authkit_refresh_families WHERE family_id = $1 FOR UPDATE)
+			UPDATE authkit_refresh_families f SET reused_at = $6, revoked_at = coalesce(f.revoked_at, $6) FROM o
+			WHERE f.family_id = $1 AND f.reused_at IS NULL AND f.current_hash <> $2
+				AND NOT (f.current_hash = $3 AND f.last_used_at BETWEEN $4 AND $5)
+			RETURNING f.user_id, f.version, f.created_at, f.expires_at, f.last_used_at, f.revoked_at, o.revoked_at IS NULL`,
 		// Index rows expire with their sessions, by the database's clock.
 		sweep: `WITH d AS (DELETE FROM authkit_session_devices WHERE expiry <= current_timestamp)
 			DELETE FROM authkit_refresh_families WHERE expires_at <= $1`,
@@ -404,6 +414,22 @@ func (s *postgresStore) RevokeFamily(ctx context.Context, id string, now time.Ti
 		return false, fmt.Errorf("authkit: revoking a refresh family: %w", err)
 	}
 	return n > 0, nil
+}
+
+func (s *postgresStore) recordReuse(ctx context.Context, id string, r reuseCheck) (RefreshFamily, bool, bool, error) {
+	ctx, cancel := boundStore(ctx, s.cfg.timeout())
+	defer cancel()
+	f := RefreshFamily{ID: id}
+	var revoked bool
+	err := storeErr(ctx, s.db.QueryRowContext(ctx, s.sql.familyReuse, id, r.presented[:], r.retry[:], r.retryFrom, r.retryTo, r.now).
+		Scan(&f.UserID, &f.Version, &f.CreatedAt, &f.ExpiresAt, &f.LastUsedAt, &f.RevokedAt, &revoked))
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return RefreshFamily{}, false, false, nil
+	case err != nil:
+		return RefreshFamily{}, false, false, fmt.Errorf("authkit: recording a refresh token's reuse: %w", err)
+	}
+	return f, true, revoked, nil
 }
 
 // postgresSessions is the session store: postgresstore for reads, deletes,

@@ -191,3 +191,81 @@ func TestIssueAndLoginReadUncached(t *testing.T) {
 		t.Errorf("Login recorded version %d, want 2", version)
 	}
 }
+
+// logoutEverywhere bumps the user of the access token at, through the
+// env's /logout-everywhere.
+func (e *env) logoutEverywhere(at string) {
+	e.t.Helper()
+	req := e.request("POST", "/logout-everywhere", "", "")
+	req.Header.Set("Authorization", "Bearer "+at)
+	if r := e.send(req); r.status != http.StatusNoContent {
+		e.t.Fatalf("logout everywhere: %d %s", r.status, r.body)
+	}
+}
+
+// TestReuseAfterBump: reuse is detected regardless of the version check. A
+// rotated refresh token replayed after a bump is refused (by its version)
+// and reported as reuse, once per family, though the bump revoked the
+// family already; the family's current token presented after the bump is
+// not reuse, and neither is a retry (the token just rotated, within the
+// retry window). The kit's stores record the reuse in the family;
+// another FamilyStore, which a bump through another VersionStore leaves
+// live, has it revoked.
+func TestReuseAfterBump(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, kind backend) {
+		t.Run("kit store", func(t *testing.T) {
+			e, s := suiteEnv(t, kind, envConfig{cache: true})
+			testReuseAfterBump(t, e, s)
+		})
+		t.Run("another family store", func(t *testing.T) {
+			s := kind.open(t, "1", "2")
+			e := newEnv(t, envConfig{families: struct{ FamilyStore }{s}, versions: newFakeVersions(map[string]int64{"1": 0, "2": 0}), cache: true})
+			e.store = s
+			testReuseAfterBump(t, e, s)
+		})
+	})
+}
+
+func testReuseAfterBump(t *testing.T, e *env, s *Store) {
+	at, rt1 := e.mustTokenLogin("1")
+	_, rt2 := e.mustRefresh(rt1)
+	_, retry1 := e.mustTokenLogin("1") // a second device, refreshed just before the bump
+	_, retry2 := e.mustRefresh(retry1)
+	e.clock.Advance(defaultRefreshRetryWindow / 2)
+	e.logoutEverywhere(at)
+
+	// Within the retry window, the token just rotated is a retry: refused
+	// (its version), not reuse.
+	wantOAuthError(t, e.refresh(retry1), http.StatusBadRequest, "invalid_grant")
+	if ev := e.reuseEvents(); len(ev) != 0 {
+		t.Fatalf("a retry after the bump reported as reuse: %+v", ev)
+	}
+	e.clock.Advance(defaultRefreshRetryWindow)
+	// The current token of a family: revoked, not reused.
+	for _, rt := range []string{rt2, retry2} {
+		wantOAuthError(t, e.refresh(rt), http.StatusBadRequest, "invalid_grant")
+	}
+	if ev := e.reuseEvents(); len(ev) != 0 {
+		t.Fatalf("current tokens after the bump reported as reuse: %+v", ev)
+	}
+	// The rotated one, twice: reuse, reported once.
+	for range 2 {
+		wantOAuthError(t, e.refresh(rt1), http.StatusBadRequest, "invalid_grant")
+	}
+	ev := e.reuseEvents()
+	if len(ev) != 1 {
+		t.Fatalf("%d reuse events, want 1: %+v", len(ev), ev)
+	}
+	fam := claim(t, rt1, "fam")
+	if ev[0].UserID != "1" || ev[0].FamilyID != fam || ev[0].TokenID != claim(t, rt1, "jti") || !ev[0].DetectedAt.Equal(e.clock.Now()) {
+		t.Errorf("event %+v", ev[0])
+	}
+	if f, cur, ok := storedFamily(t, s, fam); !ok || f.RevokedAt.IsZero() || cur != jtiHash(t, rt2) {
+		t.Errorf("store holds %+v current %x ok %v; want revoked, current = rt2", f, cur, ok)
+	}
+	// The current token after the reuse: no second report.
+	wantOAuthError(t, e.refresh(rt2), http.StatusBadRequest, "invalid_grant")
+	if n := len(e.reuseEvents()); n != 1 {
+		t.Errorf("%d reuse events after the current token, want 1", n)
+	}
+}

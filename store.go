@@ -27,6 +27,7 @@ type storeBackend interface {
 	watch(c *VersionCache) // c forgets each user bumped through the store, here or elsewhere (notify.go)
 	devices(ctx context.Context, userID string) ([]Device, error)
 	endDevice(ctx context.Context, userID, id string) (bool, error)
+	reuseRecorder
 	close()
 }
 
@@ -92,6 +93,12 @@ func (s *Store) CreateFamily(ctx context.Context, f RefreshFamily, current [32]b
 // succeeds, across any number of processes.
 func (s *Store) RotateFamily(ctx context.Context, id string, old, next [32]byte, now time.Time) (RefreshFamily, error) {
 	return s.b.RotateFamily(ctx, id, old, next, now)
+}
+
+// recordReuse makes the Store a reuseRecorder (families.go): reuse is
+// reported once per family, and after a bump revoked it.
+func (s *Store) recordReuse(ctx context.Context, id string, r reuseCheck) (RefreshFamily, bool, bool, error) {
+	return s.b.recordReuse(ctx, id, r)
 }
 
 // RevokeFamily implements [FamilyStore].
