@@ -31,13 +31,21 @@ type memoryFamily struct {
 // NewMemoryStore returns a [Store] in memory, for tests, demos and
 // single-process programs: nothing survives a restart or is shared between
 // processes. It knows userIDs, each at version 0. Its sessions are kept by
-// scs's memstore.
+// scs's memstore. Since its versions start again at 0, an [Issuer] over it
+// has the version check refuse its access tokens issued before it was built
+// (see [NewIssuer]).
 func NewMemoryStore(userIDs ...string) *Store {
 	s := &memoryStore{families: make(map[string]*memoryFamily), versions: make(map[string]int64, len(userIDs)), removed: make(map[string]bool), index: newMemoryDevices()}
 	for _, id := range userIDs {
 		s.versions[id] = 0
 	}
 	return &Store{b: s}
+}
+
+// inMemory reports whether s forgets its versions at restart (NewIssuer).
+func (s *Store) inMemory() bool {
+	_, ok := s.b.(*memoryStore)
+	return ok
 }
 
 func (s *memoryStore) add(_ context.Context, userID string) error {

@@ -2,9 +2,14 @@ package authkit
 
 import (
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"errors"
+	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -268,4 +273,128 @@ func testReuseAfterBump(t *testing.T, e *env, s *Store) {
 	if n := len(e.reuseEvents()); n != 1 {
 		t.Errorf("%d reuse events after the current token, want 1", n)
 	}
+}
+
+// instance is one process of the application in TestRestartStaysRevoked:
+// a version cache, an Issuer and the two authenticators over store, and a
+// TLS server with POST /login (user 1's session) and GET /me (a session).
+type instance struct {
+	iss  *Issuer
+	jwt  *JWT[string]
+	srv  *httptest.Server
+	jar  http.CookieJar
+	self func(context.Context, string) (string, error)
+}
+
+func startInstance(t *testing.T, s *Store, key crypto.Signer, clock *testClock, jar http.CookieJar) *instance {
+	t.Helper()
+	in := &instance{jar: jar, self: func(_ context.Context, id string) (string, error) { return id, nil }}
+	cache, err := NewVersionCache(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.iss, err = NewIssuer("https://auth.test", "api", key, s, cache.Lookup, WithClock(clock.Now)); err != nil {
+		t.Fatal(err)
+	}
+	if in.jwt, err = NewJWT(func(_ context.Context, c *Claims) (string, error) { return c.Subject, nil },
+		WithTokensFrom(in.iss), WithVersionCheck(cache.Lookup), WithClock(clock.Now)); err != nil {
+		t.Fatal(err)
+	}
+	sess, err := NewSession(NewSessionManager(s.Sessions()), in.self, WithVersionCheck(cache.Lookup))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("POST /login", sess.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := sess.Login(r.Context(), "1"); err != nil {
+			DefaultErrorHandler(w, r, err)
+		}
+	})))
+	mux.Handle("GET /me", Require[string](sess)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, _ := UserFrom[string](r.Context())
+		io.WriteString(w, u)
+	})))
+	in.srv = httptest.NewTLSServer(mux)
+	t.Cleanup(in.srv.Close)
+	return in
+}
+
+// session sends POST /login or GET /me with the instance's cookie jar
+// (shared by the instances: cookies ignore ports) and returns the status.
+func (in *instance) session(t *testing.T, method, path string) int {
+	t.Helper()
+	c := in.srv.Client()
+	c.Jar = in.jar
+	req, _ := http.NewRequest(method, in.srv.URL+path, nil)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestRestartStaysRevoked: a session, a refresh token and an access token
+// revoked by a bump stay refused after a restart with the same signing
+// key: in PostgreSQL the bumped version, the revoked family and the
+// deleted session are in the database (a second store on the same
+// schema); in memory everything is forgotten, versions back at 0, so the
+// Issuer refuses its own access tokens issued before it was built (the
+// sessions and families are gone). Tokens issued after the restart, in its
+// first second too, are accepted.
+func TestRestartStaysRevoked(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, kind backend) {
+		ctx := context.Background()
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clock := newTestClock(time.Now().Truncate(time.Second))
+		jar, _ := cookiejar.New(nil)
+		s := kind.open(t, "1")
+		a := startInstance(t, s, key, clock, jar)
+		pair, err := a.iss.Issue(ctx, "1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := a.session(t, "POST", "/login"); st != http.StatusOK {
+			t.Fatalf("login: %d", st)
+		}
+		if st := a.session(t, "GET", "/me"); st != http.StatusOK {
+			t.Fatalf("session before the bump: %d", st)
+		}
+		if _, _, err := a.jwt.Verify(ctx, pair.AccessToken); err != nil {
+			t.Fatalf("access token before the bump: %v", err)
+		}
+		if _, err := s.Bump(ctx, "1"); err != nil {
+			t.Fatal(err)
+		}
+
+		// The restart: a new process, a second later, with the same key.
+		clock.Advance(time.Second)
+		restarted := NewMemoryStore("1")
+		if kind.reopen != nil {
+			restarted = kind.reopen(t, s)
+		}
+		b := startInstance(t, restarted, key, clock, jar)
+		if _, _, err := b.jwt.Verify(ctx, pair.AccessToken); !errors.Is(err, ErrTokenRevoked) {
+			t.Errorf("the revoked access token after the restart: %v, want ErrTokenRevoked", err)
+		}
+		if _, err := b.iss.Refresh(ctx, pair.RefreshToken); !errors.Is(err, ErrInvalidToken) {
+			t.Errorf("the revoked refresh token after the restart: %v, want ErrInvalidToken", err)
+		}
+		if st := b.session(t, "GET", "/me"); st != http.StatusUnauthorized {
+			t.Errorf("the revoked session after the restart: %d, want 401", st)
+		}
+		fresh, err := b.iss.Issue(ctx, "1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := b.jwt.Verify(ctx, fresh.AccessToken); err != nil {
+			t.Errorf("an access token issued after the restart: %v", err)
+		}
+		if _, err := b.iss.Refresh(ctx, fresh.RefreshToken); err != nil {
+			t.Errorf("a refresh token issued after the restart: %v", err)
+		}
+	})
 }
