@@ -11,8 +11,12 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 )
 
 // Revocation that stays revoked: nothing that lowers a version brings back
@@ -279,11 +283,12 @@ func testReuseAfterBump(t *testing.T, e *env, s *Store) {
 // a version cache, an Issuer and the two authenticators over store, and a
 // TLS server with POST /login (user 1's session) and GET /me (a session).
 type instance struct {
-	iss  *Issuer
-	jwt  *JWT[string]
-	srv  *httptest.Server
-	jar  http.CookieJar
-	self func(context.Context, string) (string, error)
+	cache *VersionCache
+	iss   *Issuer
+	jwt   *JWT[string]
+	srv   *httptest.Server
+	jar   http.CookieJar
+	self  func(context.Context, string) (string, error)
 }
 
 func startInstance(t *testing.T, s *Store, key crypto.Signer, clock *testClock, jar http.CookieJar) *instance {
@@ -293,6 +298,7 @@ func startInstance(t *testing.T, s *Store, key crypto.Signer, clock *testClock, 
 	if err != nil {
 		t.Fatal(err)
 	}
+	in.cache = cache
 	if in.iss, err = NewIssuer("https://auth.test", "api", key, s, cache.Lookup, WithClock(clock.Now)); err != nil {
 		t.Fatal(err)
 	}
@@ -397,4 +403,85 @@ func TestRestartStaysRevoked(t *testing.T) {
 			t.Errorf("a refresh token issued after the restart: %v", err)
 		}
 	})
+}
+
+// queryCounter is a pgx tracer that counts the statements a pool sends.
+type queryCounter struct{ n atomic.Int64 }
+
+func (q *queryCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	q.n.Add(1)
+	return ctx
+}
+func (q *queryCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// TestPostgresQueriesPerRequest counts, at the driver, the statements a
+// request costs in PostgreSQL once the version cache holds the user: a
+// bearer token none (the version check is a cache hit), a session exactly
+// one (its own read; the cache answers its version check). A cache miss
+// costs one more: the counter sees the version lookup.
+func TestPostgresQueriesPerRequest(t *testing.T) {
+	ctx := context.Background()
+	p := newPGDB(t)
+	cfg, err := pgx.ParseConfig(p.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	queries := new(queryCounter)
+	cfg.Tracer = queries
+	db := stdlib.OpenDB(*cfg)
+	t.Cleanup(func() { db.Close() })
+	s, err := NewPostgresStore(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Add(ctx, "1"); err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jar, _ := cookiejar.New(nil)
+	in := startInstance(t, s, key, newTestClock(time.Now()), jar)
+	pair, err := in.iss.Issue(ctx, "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bearerReq := func() {
+		req := httptest.NewRequest("GET", "/", nil)
+		req.Header.Set("Authorization", "Bearer "+pair.AccessToken)
+		rec := httptest.NewRecorder()
+		Require[string](in.jwt)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})).ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("bearer request: %d", rec.Code)
+		}
+	}
+	if st := in.session(t, "POST", "/login"); st != http.StatusOK {
+		t.Fatalf("login: %d", st)
+	}
+	bearerReq() // warm: the listener connected, the token cached
+	if st := in.session(t, "GET", "/me"); st != http.StatusOK {
+		t.Fatalf("session: %d", st)
+	}
+	perRequest := func(name string, want int64, request func()) {
+		t.Helper()
+		for range 5 {
+			before := queries.n.Load()
+			request()
+			if got := queries.n.Load() - before; got != want {
+				t.Errorf("%s: %d statements, want %d", name, got, want)
+			}
+		}
+	}
+	perRequest("bearer, cache warm", 0, bearerReq)
+	perRequest("session, cache warm", 1, func() {
+		if st := in.session(t, "GET", "/me"); st != http.StatusOK {
+			t.Fatalf("session: %d", st)
+		}
+	})
+	perRequest("bearer, cache cold", 1, func() { in.cache.Forget("1"); bearerReq() })
 }
