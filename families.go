@@ -6,8 +6,9 @@ import (
 	"time"
 )
 
-// familySweepInterval is how often a store deletes the families past their
-// absolute lifetime, as new ones are created.
+// familySweepInterval is how often the memory store deletes the families
+// past their absolute lifetime (and expired index rows), as new ones are
+// created; PostgreSQL's run in the background (WithCleanupInterval).
 const familySweepInterval = time.Minute
 
 // RefreshFamily is one login's chain of refresh tokens, as a [FamilyStore]
