@@ -463,7 +463,8 @@ func TestPostgresQueriesPerRequest(t *testing.T) {
 	if st := in.session(t, "POST", "/login"); st != http.StatusOK {
 		t.Fatalf("login: %d", st)
 	}
-	bearerReq() // warm: the listener connected, the token cached
+	bearerReq()              // warm: the token cached
+	listenerPIDs(t, p, s, 1) // the listener's own statements are done
 	if st := in.session(t, "GET", "/me"); st != http.StatusOK {
 		t.Fatalf("session: %d", st)
 	}
