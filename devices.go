@@ -16,7 +16,8 @@ import (
 // logout, a renewal, a refusal) removes it in the same statement or under
 // the same lock, and its update of a session refreshes the row's last use
 // and expiry, so the index costs one write at login and nothing more per
-// request. Expired rows go with expired families (the sweep).
+// request. Expired rows go with expired families (the memory store's sweep,
+// PostgreSQL's cleanup).
 
 // sessionDeviceKey is the session key that holds the session's device ID
 // (written by Login only).

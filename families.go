@@ -6,8 +6,9 @@ import (
 	"time"
 )
 
-// familySweepInterval is how often a store deletes the families past their
-// absolute lifetime, as new ones are created.
+// familySweepInterval is how often the memory store deletes the families
+// past their absolute lifetime (and expired index rows), as new ones are
+// created; PostgreSQL's run in the background (WithCleanupInterval).
 const familySweepInterval = time.Minute
 
 // RefreshFamily is one login's chain of refresh tokens, as a [FamilyStore]
@@ -47,6 +48,35 @@ type FamilyStore interface {
 	// It reports whether this call revoked it; an unknown family is not an
 	// error (false, nil).
 	RevokeFamily(ctx context.Context, id string, now time.Time) (bool, error)
+}
+
+// reuseRecorder is implemented by the kit's [Store]: it records the reuse
+// of a family's token in the family itself, so that reuse is reported once
+// per family whether the family is live or was revoked already (by a bump,
+// a logout on that device), and so regardless of the version check.
+type reuseRecorder interface {
+	// recordReuse records, in one atomic step, that the token r.presented of
+	// family id was presented but did not rotate it, and revokes the family
+	// unless it is revoked already. It does nothing when the token is the
+	// family's current one, when it is a retry (the current token is
+	// r.retry, last used within [r.retryFrom, r.retryTo]), when a reuse was
+	// recorded already, or when the family is unknown. It reports whether it
+	// recorded the reuse and whether this call revoked the family.
+	recordReuse(ctx context.Context, id string, r reuseCheck) (f RefreshFamily, recorded, revoked bool, err error)
+}
+
+// reuseCheck is what recordReuse needs of a presented refresh token.
+type reuseCheck struct {
+	presented          [32]byte  // the hash of its jti
+	retry              [32]byte  // the hash of its successor's jti; presented when retries are off
+	retryFrom, retryTo time.Time // the successor's last use that makes it a retry
+	now                time.Time
+}
+
+// isRetry reports whether a family whose current token hash is current,
+// last used at lastUsed, answers a retry of the presented token.
+func (r reuseCheck) isRetry(current [32]byte, lastUsed time.Time) bool {
+	return current == r.retry && !lastUsed.Before(r.retryFrom) && !lastUsed.After(r.retryTo)
 }
 
 // hashTokenID is what a family store keeps of a refresh token: the SHA-256

@@ -53,6 +53,10 @@ type Issuer struct {
 	refresh          verifier
 	jwks             []byte
 	proofs           *proofVerifier // DPoP proofs of token requests
+	// notBefore is, over an in-memory Store, the second the Issuer was
+	// built: the version check refuses its access tokens issued before
+	// (see NewIssuer); zero otherwise.
+	notBefore time.Time
 }
 
 // issuerConfig is what the options of NewIssuer set.
@@ -92,7 +96,11 @@ type TokenPair struct {
 
 // ReuseEvent reports that an already rotated refresh token was presented and
 // its family revoked (RFC 9700 §4.14.2): either the legitimate client or an
-// attacker holds a stolen copy. It is reported once per family.
+// attacker holds a stolen copy. It is reported once per family, whatever
+// else refuses the token: also after a bump (the version check refuses it)
+// and, with the kit's [Store], when the family was revoked already (a bump,
+// a logout on that device). A retry (see [WithRefreshRetryWindow]) is not
+// reuse.
 type ReuseEvent struct {
 	UserID          string
 	FamilyID        string
@@ -110,6 +118,15 @@ type ReuseEvent struct {
 // at least 32 random bytes ([]byte, HS256). families and versions are
 // required (front versions with a [VersionCache]). It returns one error
 // naming every problem of the configuration.
+//
+// Over a [NewMemoryStore] store, whose versions start again at 0 when the
+// process restarts, the version check of a [NewJWT] with [WithTokensFrom]
+// refuses (as revoked) the Issuer's access tokens issued before the second
+// it was built: they come from an earlier process, whose families and
+// sessions are gone too, and their version cannot be vouched for. So a
+// restart with the same signing key does not bring back a token that was
+// revoked; it logs every access token out, as it does every refresh token
+// and session.
 func NewIssuer(issuer, audience string, key any, families FamilyStore, versions VersionLookup, opts ...Option) (*Issuer, error) {
 	cfg := issuerConfig{
 		refreshAudience: issuer,
@@ -172,6 +189,9 @@ func NewIssuer(issuer, audience string, key any, families FamilyStore, versions 
 	}
 	i.jwks = slices.Concat([]byte(`{"keys":[`), bytes.Join(keys, []byte(",")), []byte("]}"))
 	i.proofs = newProofVerifier(cfg.now, defaultLeeway, cfg.dpopOrigin)
+	if m, ok := families.(interface{ inMemory() bool }); ok && m.inMemory() {
+		i.notBefore = cfg.now().Truncate(time.Second) // tokens count in whole seconds
+	}
 	return i, nil
 }
 

@@ -567,6 +567,7 @@ type JWT[U any] struct {
 	crossOrigin *http.CrossOriginProtection
 	versions    VersionLookup
 	ownIssuer   string          // the issuer whose tokens carry the kit's version; "" for none
+	notBefore   time.Time       // the version check refuses own tokens issued before (WithTokensFrom an in-memory Issuer)
 	resource    *resourceConfig // WithResource; nil: none
 	servers     []string        // the issuers, the own one first: the resource's authorization servers
 	dpop        *dpopPolicy     // nil: no issuer accepts DPoP
@@ -598,6 +599,9 @@ func NewJWT[U any](toUser func(context.Context, *Claims) (U, error), opts ...Opt
 	j := &JWT[U]{v: v, toUser: toUser, cookieName: cfg.cookieName, crossOrigin: cfg.crossOrigin, versions: cfg.versions}
 	if cfg.profile == nil {
 		j.ownIssuer = cfg.issuer
+	}
+	if cfg.from != nil {
+		j.notBefore = cfg.from.notBefore
 	}
 	j.resource, j.servers = cfg.resource, cfg.servers()
 	if cfg.cacheSize > 0 {
@@ -686,6 +690,9 @@ func (j *JWT[U]) verifyToken(ctx context.Context, token string, proof func(*Clai
 		return zero, nil, err
 	}
 	if j.versions != nil && c.Issuer == j.ownIssuer {
+		if c.IssuedAt.Before(j.notBefore) {
+			return zero, nil, revokedToken("token issued before its Issuer's in-memory store: its version cannot be vouched for")
+		}
 		if _, err := checkVersion(ctx, j.versions, c.Subject, c.Version); err != nil {
 			return zero, nil, err
 		}

@@ -25,18 +25,27 @@ type memoryStore struct {
 type memoryFamily struct {
 	RefreshFamily
 	current [32]byte
+	reused  bool // a reuse was recorded (recordReuse)
 }
 
 // NewMemoryStore returns a [Store] in memory, for tests, demos and
 // single-process programs: nothing survives a restart or is shared between
 // processes. It knows userIDs, each at version 0. Its sessions are kept by
-// scs's memstore.
+// scs's memstore. Since its versions start again at 0, an [Issuer] over it
+// has the version check refuse its access tokens issued before it was built
+// (see [NewIssuer]).
 func NewMemoryStore(userIDs ...string) *Store {
 	s := &memoryStore{families: make(map[string]*memoryFamily), versions: make(map[string]int64, len(userIDs)), removed: make(map[string]bool), index: newMemoryDevices()}
 	for _, id := range userIDs {
 		s.versions[id] = 0
 	}
 	return &Store{b: s}
+}
+
+// inMemory reports whether s forgets its versions at restart (NewIssuer).
+func (s *Store) inMemory() bool {
+	_, ok := s.b.(*memoryStore)
+	return ok
 }
 
 func (s *memoryStore) add(_ context.Context, userID string) error {
@@ -151,6 +160,21 @@ func (s *memoryStore) RevokeFamily(_ context.Context, id string, now time.Time) 
 	}
 	f.RevokedAt = now
 	return true, nil
+}
+
+func (s *memoryStore) recordReuse(_ context.Context, id string, r reuseCheck) (RefreshFamily, bool, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, ok := s.families[id]
+	if !ok || f.reused || f.current == r.presented || r.isRetry(f.current, f.LastUsedAt) {
+		return RefreshFamily{}, false, false, nil
+	}
+	f.reused = true
+	revoked := f.RevokedAt.IsZero()
+	if revoked {
+		f.RevokedAt = r.now
+	}
+	return f.RefreshFamily, true, revoked, nil
 }
 
 // deleteExpired deletes the families past their absolute lifetime at now.

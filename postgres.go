@@ -6,10 +6,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/alexedwards/scs/postgresstore"
@@ -29,10 +29,10 @@ type postgresStore struct {
 	sql      postgresSQL
 	mu       sync.Mutex // guards session
 	session  *postgresSessions
-	swept    atomic.Int64 // Unix ns of the last sweep of expired families
 	watchers watchers
 	listener *listener // started by the first watch, guarded by mu
 	closed   bool      // guarded by mu
+	cleanup  *cleanup  // the background deletion of expired rows; nil when off
 }
 
 type postgresConfig struct {
@@ -47,17 +47,19 @@ type postgresConfig struct {
 
 // postgresSQL is every statement, built once from the configured names.
 type postgresSQL struct {
-	migrate                         []string
-	version, bump, add, remove      string
-	sessionInsert, sessionUpdate    string
-	sessionFind, sessionUpsert      string
-	sessionDelete                   string
-	familyCreate, familyRotate      string
-	familyRead, familyRevoke, sweep string
-	keyInsert, keyRead              string
-	deviceInsert, deviceList        string
-	deviceEnd, deviceEndFamily      string
-	channel                         string // the name of the bump notifications' channel
+	migrate                      []string
+	version, bump, add, remove   string
+	sessionInsert, sessionUpdate string
+	sessionFind, sessionUpsert   string
+	sessionDelete                string
+	familyCreate, familyRotate   string
+	familyRead, familyRevoke     string
+	familyReuse                  string
+	sweepFamilies, sweepDevices  string
+	keyInsert, keyRead           string
+	deviceInsert, deviceList     string
+	deviceEnd, deviceEndFamily   string
+	channel                      string // the name of the bump notifications' channel
 }
 
 // WithSessionTable sets the session table, which may be schema-qualified
@@ -98,13 +100,37 @@ func WithUsersTable(table, idColumn, versionColumn string) Option {
 	})
 }
 
+// WithCleanupInterval sets how often a PostgreSQL [Store] deletes, in the
+// background, what has expired: sessions (scs's cleanup, once
+// [Store.Sessions] made the session store), refresh-token families past
+// their absolute lifetime, and the index rows of expired sessions. Families
+// and index rows go in batches of 1000, one statement each, bounded by the
+// store timeout, so that a backlog never holds a long lock and is worked
+// off; a batch skips the rows another instance's cleanup is deleting, so
+// any number of instances may run it at once. Nothing expired is ever
+// accepted or listed, deleted or not. [Store.Close] stops it; 0 turns it
+// off (then nothing expired is deleted: run the cleanup from one instance
+// only, say, by giving the others 0). It must not be negative. Default: 5
+// minutes, scs's own.
+func WithCleanupInterval(d time.Duration) Option {
+	return singleOption("WithCleanupInterval", d, forStore, func(c *postgresConfig) error {
+		if d < 0 {
+			return fmt.Errorf("WithCleanupInterval(%v): must not be negative", d)
+		}
+		c.cleanup = d
+		return nil
+	})
+}
+
 // NewPostgresStore returns a [Store] in PostgreSQL through [database/sql]
 // (any driver; the tests use pgx), shared by every process on the database.
 // It does not touch the database: [Store.Migrate] creates the session table
 // (default "sessions", scs's schema), authkit_refresh_families,
 // authkit_keys (the session cookie's key, see [WithSessionSecret]) and,
-// unless [WithUsersTable], authkit_token_versions. scs deletes expired
-// sessions every five minutes. Every statement but Migrate's is bounded by
+// unless [WithUsersTable], authkit_token_versions. Expired sessions,
+// families and index rows are deleted in the background, every five
+// minutes from one interval after NewPostgresStore ([WithCleanupInterval]),
+// until [Store.Close]. Every statement but Migrate's is bounded by
 // [WithStoreTimeout] (default 5 seconds) and then fails with an error
 // wrapping [ErrStoreUnavailable]; Migrate is bounded by its context only.
 func NewPostgresStore(db *sql.DB, opts ...Option) (*Store, error) {
@@ -116,7 +142,11 @@ func NewPostgresStore(db *sql.DB, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("authkit: NewPostgresStore: %w", err)
 	}
-	return &Store{b: &postgresStore{db: db, cfg: cfg, sql: buildSQL(cfg)}}, nil
+	ps := &postgresStore{db: db, cfg: cfg, sql: buildSQL(cfg)}
+	if cfg.cleanup > 0 {
+		ps.cleanup = startCleanup(cfg.cleanup, ps.deleteExpired)
+	}
+	return &Store{b: ps}, nil
 }
 
 func buildSQL(c postgresConfig) postgresSQL {
@@ -135,6 +165,8 @@ func buildSQL(c postgresConfig) postgresSQL {
 				revoked_at   timestamptz)`,
 			`CREATE INDEX IF NOT EXISTS authkit_refresh_families_expires_at_idx ON authkit_refresh_families (expires_at)`,
 			`CREATE INDEX IF NOT EXISTS authkit_refresh_families_user_id_idx ON authkit_refresh_families (user_id)`,
+			// When a reuse of the family's tokens was recorded: reported once.
+			`ALTER TABLE authkit_refresh_families ADD COLUMN IF NOT EXISTS reused_at timestamptz`,
 			`CREATE TABLE IF NOT EXISTS authkit_session_devices (
 				device_id    text        PRIMARY KEY,
 				user_id      text        NOT NULL,
@@ -181,9 +213,20 @@ func buildSQL(c postgresConfig) postgresSQL {
 		familyRead: `SELECT user_id, version, created_at, expires_at, last_used_at, revoked_at
 			FROM authkit_refresh_families WHERE family_id = $1`,
 		familyRevoke: `UPDATE authkit_refresh_families SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL`,
-		// Index rows expire with their sessions, by the database's clock.
-		sweep: `WITH d AS (DELETE FROM authkit_session_devices WHERE expiry <= current_timestamp)
-			DELETE FROM authkit_refresh_families WHERE expires_at <= $1`,
+		// Reuse, recorded once per family, live or revoked (reuseRecorder):
+		// o, locked first, tells whether this statement revoked it.
+		familyReuse: `WITH o AS (SELECT revoked_at FROM authkit_refresh_families WHERE family_id = $1 FOR UPDATE)
+			UPDATE authkit_refresh_families f SET reused_at = $6, revoked_at = coalesce(f.revoked_at, $6) FROM o
+			WHERE f.family_id = $1 AND f.reused_at IS NULL AND f.current_hash <> $2
+				AND NOT (f.current_hash = $3 AND f.last_used_at BETWEEN $4 AND $5)
+			RETURNING f.user_id, f.version, f.created_at, f.expires_at, f.last_used_at, f.revoked_at, o.revoked_at IS NULL`,
+		// The cleanup's batches (WithCleanupInterval): SKIP LOCKED leaves the
+		// rows another instance is deleting to it. Index rows expire with
+		// their sessions, by the database's clock.
+		sweepFamilies: `DELETE FROM authkit_refresh_families WHERE family_id IN (SELECT family_id
+			FROM authkit_refresh_families WHERE expires_at <= $1 LIMIT ` + cleanupBatchSQL + ` FOR UPDATE SKIP LOCKED)`,
+		sweepDevices: `DELETE FROM authkit_session_devices WHERE device_id IN (SELECT device_id
+			FROM authkit_session_devices WHERE expiry <= current_timestamp LIMIT ` + cleanupBatchSQL + ` FOR UPDATE SKIP LOCKED)`,
 	}
 	versionSQL(c, &s)
 	return s
@@ -297,6 +340,9 @@ func (s *postgresStore) close() {
 	if s.listener != nil {
 		s.listener.close()
 	}
+	if s.cleanup != nil {
+		s.cleanup.close()
+	}
 }
 
 func (s *postgresStore) Version(ctx context.Context, userID string) (int64, error) {
@@ -347,20 +393,89 @@ func (s *postgresStore) exec(ctx context.Context, q, what string, args ...any) e
 	return nil
 }
 
-// sweep deletes, at most once per familySweepInterval, the expired
-// families and index rows. Across instances it is idempotent.
-func (s *postgresStore) sweep(ctx context.Context, now time.Time) error {
-	if last := s.swept.Load(); now.UnixNano()-last >= int64(familySweepInterval) &&
-		s.swept.CompareAndSwap(last, now.UnixNano()) {
-		return s.exec(ctx, s.sql.sweep, "deleting expired refresh families and session index rows", now)
+// The size of a cleanup batch: rows per statement.
+const (
+	cleanupBatch    = 1000
+	cleanupBatchSQL = "1000"
+)
+
+// deleteExpired deletes the refresh families past their absolute lifetime
+// at now and the expired index rows, in batches until none is left that
+// another instance is not deleting, and returns how many rows it deleted.
+func (s *postgresStore) deleteExpired(ctx context.Context, now time.Time) (int64, error) {
+	var total int64
+	for _, q := range []struct {
+		sql, what string
+		args      []any
+	}{
+		{s.sql.sweepFamilies, "deleting expired refresh families", []any{now}},
+		{s.sql.sweepDevices, "deleting expired session index rows", nil},
+	} {
+		for {
+			n, err := s.execCount(ctx, q.sql, q.what, q.args...)
+			total += n
+			if err != nil {
+				return total, err
+			}
+			if n < cleanupBatch {
+				break
+			}
+		}
 	}
-	return nil
+	return total, nil
+}
+
+// cleanup runs a store's deletion of expired rows every interval, in the
+// background, until close.
+type cleanup struct {
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+func startCleanup(interval time.Duration, run func(context.Context, time.Time) (int64, error)) *cleanup {
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &cleanup{stop: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			if _, err := run(ctx, time.Now()); err != nil && ctx.Err() == nil {
+				slog.Warn("authkit: deleting expired rows failed; the next cleanup tries again", "err", err, "in", interval)
+			}
+		}
+	}()
+	return c
+}
+
+// close stops the cleanup, cancelling a run in progress, and waits for it.
+func (c *cleanup) close() {
+	c.stop()
+	<-c.done
+}
+
+// execCount runs q, bounded by the store timeout, and returns the rows it
+// affected.
+func (s *postgresStore) execCount(ctx context.Context, q, what string, args ...any) (int64, error) {
+	ctx, cancel := boundStore(ctx, s.cfg.timeout())
+	defer cancel()
+	res, err := s.db.ExecContext(ctx, q, args...)
+	if err != nil {
+		return 0, fmt.Errorf("authkit: %s: %w", what, storeErr(ctx, err))
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("authkit: %s: %w", what, err)
+	}
+	return n, nil
 }
 
 func (s *postgresStore) CreateFamily(ctx context.Context, f RefreshFamily, current [32]byte) error {
-	if err := s.sweep(ctx, f.CreatedAt); err != nil {
-		return err
-	}
 	return s.exec(ctx, s.sql.familyCreate, "creating a refresh family",
 		f.ID, f.UserID, f.Version, current[:], f.CreatedAt, f.ExpiresAt, f.LastUsedAt)
 }
@@ -404,6 +519,22 @@ func (s *postgresStore) RevokeFamily(ctx context.Context, id string, now time.Ti
 		return false, fmt.Errorf("authkit: revoking a refresh family: %w", err)
 	}
 	return n > 0, nil
+}
+
+func (s *postgresStore) recordReuse(ctx context.Context, id string, r reuseCheck) (RefreshFamily, bool, bool, error) {
+	ctx, cancel := boundStore(ctx, s.cfg.timeout())
+	defer cancel()
+	f := RefreshFamily{ID: id}
+	var revoked bool
+	err := storeErr(ctx, s.db.QueryRowContext(ctx, s.sql.familyReuse, id, r.presented[:], r.retry[:], r.retryFrom, r.retryTo, r.now).
+		Scan(&f.UserID, &f.Version, &f.CreatedAt, &f.ExpiresAt, &f.LastUsedAt, &f.RevokedAt, &revoked))
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return RefreshFamily{}, false, false, nil
+	case err != nil:
+		return RefreshFamily{}, false, false, fmt.Errorf("authkit: recording a refresh token's reuse: %w", err)
+	}
+	return f, true, revoked, nil
 }
 
 // postgresSessions is the session store: postgresstore for reads, deletes,
@@ -470,9 +601,6 @@ func (p *postgresSessions) updateCtx(ctx context.Context, key string, b []byte, 
 }
 
 func (p *postgresSessions) indexSession(ctx context.Context, d sessionDevice) error {
-	if err := p.st.sweep(ctx, d.created); err != nil {
-		return err
-	}
 	return p.st.exec(ctx, p.sql.deviceInsert, "recording a session's device", d.id, d.userID, d.storeKey, d.created, d.expiry.UTC())
 }
 

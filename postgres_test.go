@@ -6,8 +6,16 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"net"
 	"net/url"
 	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -128,6 +136,111 @@ func pgOf(t testing.TB, s *Store) *pgDB {
 		t.Fatal("the store's pool was not opened by newPGDB")
 	}
 	return p.(*pgDB)
+}
+
+// pgServer is a PostgreSQL server of the test's own, for tests that stop
+// and start it: the shared server at TEST_DATABASE_URL must stay up for
+// the other tests. It runs from the Debian binaries (initdb, pg_ctl under
+// /usr/lib/postgresql/*/bin) on a free loopback port, its data in
+// t.TempDir(), as the postgres user when the test runs as root (runuser),
+// and is stopped when the test ends. Without the binaries the test skips,
+// unless AUTHKIT_PG_SERVER_REQUIRED is set (.ci/run sets it): then it fails.
+type pgServer struct {
+	t       testing.TB
+	bin     string // the directory of initdb and pg_ctl
+	dir     string // data/ and the log; the socket directory
+	port    int
+	runAs   string // "postgres" when the test runs as root, else ""
+	running bool
+}
+
+// newPGServer creates and starts a server with one database, postgres, and
+// the superuser postgres, trusted on 127.0.0.1.
+func newPGServer(t testing.TB) *pgServer {
+	t.Helper()
+	ctls, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_ctl")
+	if len(ctls) == 0 {
+		const msg = "no PostgreSQL server binaries (/usr/lib/postgresql/*/bin/pg_ctl; apt-get install postgresql): skipping the test that stops and starts a server of its own"
+		if os.Getenv("AUTHKIT_PG_SERVER_REQUIRED") != "" {
+			t.Fatal(msg + ", which AUTHKIT_PG_SERVER_REQUIRED requires")
+		}
+		t.Skip(msg)
+	}
+	version := func(path string) int { // .../<major>/bin/pg_ctl
+		n, _ := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(path))))
+		return n
+	}
+	slices.SortFunc(ctls, func(a, b string) int { return version(a) - version(b) })
+	p := &pgServer{t: t, bin: filepath.Dir(ctls[len(ctls)-1]), dir: t.TempDir()}
+	if os.Geteuid() == 0 {
+		// PostgreSQL refuses to run as root: the postgres user owns the
+		// data, and may pass through the test's temporary directories.
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			t.Fatalf("running as root without a postgres user: %v", err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		for _, d := range []string{filepath.Dir(p.dir), p.dir} {
+			if err := os.Chmod(d, 0o711); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.Chown(p.dir, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+		p.runAs = "postgres"
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.port = ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	p.run("initdb", "-D", p.data(), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync")
+	t.Cleanup(func() {
+		if p.running {
+			p.run("pg_ctl", "-D", p.data(), "-w", "-m", "immediate", "stop")
+		}
+	})
+	p.start()
+	return p
+}
+
+func (p *pgServer) data() string { return filepath.Join(p.dir, "data") }
+
+// run runs one of the server's programs, as postgres when runAs says so.
+func (p *pgServer) run(name string, args ...string) {
+	p.t.Helper()
+	cmd := exec.Command(filepath.Join(p.bin, name), args...)
+	if p.runAs != "" {
+		cmd = exec.Command("runuser", append([]string{"-u", p.runAs, "--", cmd.Path}, args...)...)
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		log, _ := os.ReadFile(filepath.Join(p.dir, "log"))
+		p.t.Fatalf("%s %s: %v\n%s\nserver log:\n%s", name, strings.Join(args, " "), err, out, log)
+	}
+}
+
+// start starts the server and waits until it accepts connections.
+func (p *pgServer) start() {
+	p.t.Helper()
+	p.run("pg_ctl", "-D", p.data(), "-l", filepath.Join(p.dir, "log"), "-w", "-t", "60", "-o",
+		fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off", p.port, p.dir), "start")
+	p.running = true
+}
+
+// stop stops the server (fast shutdown: every connection is closed).
+func (p *pgServer) stop() {
+	p.t.Helper()
+	p.run("pg_ctl", "-D", p.data(), "-w", "-m", "fast", "stop")
+	p.running = false
+}
+
+// db opens a pool on the server's database; its reopen opens another, as a
+// second process would.
+func (p *pgServer) db() *pgDB {
+	return openPGDB(p.t, fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", p.port), "public")
 }
 
 // pgBackend is the PostgreSQL backend of forEachBackend: a fresh migrated

@@ -21,7 +21,8 @@ import (
 // presented token; see "Refresh" in the [Issuer] documentation for the
 // checks. A refused token is an error wrapping [ErrInvalidToken] (also
 // [ErrTokenExpired] or [ErrTokenRevoked] where that applies); a rotated token
-// presented again revokes its family and reports a [ReuseEvent], unless it
+// presented again revokes its family and reports a [ReuseEvent] (also when
+// its version is refused, after a bump), unless it
 // is a retry (the token just rotated, its successor unused, within
 // [WithRefreshRetryWindow]), which returns a new pair with the same
 // successor. Any other error is a failure of the [VersionLookup] or the
@@ -70,6 +71,14 @@ func (i *Issuer) refreshAs(ctx context.Context, refreshToken, sessionUser, jkt s
 	}
 	current, err := checkVersion(ctx, i.versions, c.Subject, c.Version)
 	if err != nil {
+		if errors.Is(err, ErrInvalidToken) {
+			// Reuse is detected regardless of the version check: a rotated
+			// token replayed after a bump (or the user's removal) is refused
+			// all the same, but it still tells of a stolen copy.
+			if err := i.reusedDespiteVersion(ctx, famID, c, now); err != nil {
+				return nil, err
+			}
+		}
 		return nil, err
 	}
 	// The successor's jti is derived from the presented one, so that a retry
@@ -153,12 +162,26 @@ func successorID(famID, jti string) string {
 // not rotate: revoked, expired, or else the token was already rotated, which
 // is reuse (RFC 9700 §4.14.2): the family is revoked and the reuse reported.
 // A store that returns no family falls through to revocation: reuse
-// detection must not depend on the store's diligence.
+// detection must not depend on the store's diligence. The kit's Store
+// records the reuse in the family, so that a rotated token presented to a
+// family revoked already (a bump, a logout on that device) is reported
+// too, once per family.
 func (i *Issuer) notRotated(ctx context.Context, f RefreshFamily, famID string, c *Claims, now time.Time) error {
+	expired := !f.ExpiresAt.IsZero() && !now.Before(f.ExpiresAt)
+	if r, ok := i.families.(reuseRecorder); ok && !expired {
+		reused, err := i.recordReuse(ctx, r, famID, c, now)
+		switch {
+		case err != nil:
+			return err
+		case reused || f.RevokedAt.IsZero():
+			return revokedToken("refresh token reused; family revoked")
+		}
+		return revokedToken("refresh family revoked")
+	}
 	switch {
 	case !f.RevokedAt.IsZero():
 		return revokedToken("refresh family revoked")
-	case !f.ExpiresAt.IsZero() && !now.Before(f.ExpiresAt):
+	case expired:
 		return expiredToken("refresh family past its absolute lifetime")
 	}
 	revoked, err := i.families.RevokeFamily(ctx, famID, now)
@@ -166,18 +189,86 @@ func (i *Issuer) notRotated(ctx context.Context, f RefreshFamily, famID string, 
 		return err
 	}
 	if revoked {
-		i.cfg.events.emit(ctx, Event{Type: EventRefreshReused, Reason: ErrTokenRevoked, Method: MethodRefresh, Issuer: i.issuer, UserID: f.UserID})
-		i.cfg.events.emit(ctx, Event{Type: EventFamilyRevoked, Method: MethodRefresh, Issuer: i.issuer, UserID: f.UserID})
-		i.cfg.onReuse(ctx, ReuseEvent{
-			UserID:          f.UserID,
-			FamilyID:        famID,
-			TokenID:         c.ID,
-			TokenIssuedAt:   c.IssuedAt,
-			FamilyCreatedAt: f.CreatedAt,
-			DetectedAt:      now,
-		})
+		i.reportReuse(ctx, f, famID, c, now, true)
 	}
 	return revokedToken("refresh token reused; family revoked")
+}
+
+// recordReuse has the kit's Store record the reuse of c's token in family
+// famID (see reuseRecorder), with the retry rule of retried, and reports it
+// when this call recorded it.
+func (i *Issuer) recordReuse(ctx context.Context, r reuseRecorder, famID string, c *Claims, now time.Time) (bool, error) {
+	chk := reuseCheck{presented: hashTokenID(c.ID), now: now}
+	chk.retry = chk.presented
+	if w := i.cfg.retryWindow; w > 0 {
+		chk.retry, chk.retryFrom, chk.retryTo = hashTokenID(successorID(famID, c.ID)), now.Add(-w), now.Add(w)
+	}
+	f, recorded, revoked, err := r.recordReuse(ctx, famID, chk)
+	if err != nil || !recorded {
+		return false, err
+	}
+	i.reportReuse(ctx, f, famID, c, now, revoked)
+	return true, nil
+}
+
+// reusedDespiteVersion looks for reuse of the refresh token c of family
+// famID, which the version check refused, without rotating anything: with
+// the kit's Store the reuse is recorded (a bump revoked the family in
+// storage); with another FamilyStore, a family left live is revoked and the
+// reuse reported when c is neither its current token nor a retry. It
+// returns only the store's failures.
+func (i *Issuer) reusedDespiteVersion(ctx context.Context, famID string, c *Claims, now time.Time) error {
+	if r, ok := i.families.(reuseRecorder); ok {
+		_, err := i.recordReuse(ctx, r, famID, c, now)
+		return err
+	}
+	// The family as stored: no token's hash is all zeros, so this rotates
+	// nothing.
+	f, err := i.families.RotateFamily(ctx, famID, [32]byte{}, [32]byte{}, now)
+	switch {
+	case errors.Is(err, ErrFamilyNotFound):
+		return nil
+	case !errors.Is(err, ErrFamilyNotRotated):
+		return err
+	case !f.RevokedAt.IsZero(), !f.ExpiresAt.IsZero() && !now.Before(f.ExpiresAt):
+		return nil // this store cannot tell its current token from a rotated one
+	}
+	// The current token? A rotation from it to itself, at its own last
+	// use, changes nothing and succeeds only then.
+	h := hashTokenID(c.ID)
+	if _, err := i.families.RotateFamily(ctx, famID, h, h, f.LastUsedAt); !errors.Is(err, ErrFamilyNotRotated) {
+		return ignoreRefusal(err)
+	}
+	if _, err := i.retried(ctx, f, famID, successorID(famID, c.ID), now); !errors.Is(err, ErrFamilyNotRotated) {
+		return ignoreRefusal(err)
+	}
+	return ignoreRefusal(i.notRotated(ctx, f, famID, c, now))
+}
+
+// ignoreRefusal returns err unless it refuses the token (ErrInvalidToken)
+// or finds no family: only the store's failures.
+func ignoreRefusal(err error) error {
+	if errors.Is(err, ErrInvalidToken) || errors.Is(err, ErrFamilyNotFound) {
+		return nil
+	}
+	return err
+}
+
+// reportReuse reports the reuse of the refresh token c in family f (famID),
+// and its revocation when this call revoked it.
+func (i *Issuer) reportReuse(ctx context.Context, f RefreshFamily, famID string, c *Claims, now time.Time, revoked bool) {
+	i.cfg.events.emit(ctx, Event{Type: EventRefreshReused, Reason: ErrTokenRevoked, Method: MethodRefresh, Issuer: i.issuer, UserID: f.UserID})
+	if revoked {
+		i.cfg.events.emit(ctx, Event{Type: EventFamilyRevoked, Method: MethodRefresh, Issuer: i.issuer, UserID: f.UserID})
+	}
+	i.cfg.onReuse(ctx, ReuseEvent{
+		UserID:          f.UserID,
+		FamilyID:        famID,
+		TokenID:         c.ID,
+		TokenIssuedAt:   c.IssuedAt,
+		FamilyCreatedAt: f.CreatedAt,
+		DetectedAt:      now,
+	})
 }
 
 // familyOf returns the family ID of a verified refresh token.

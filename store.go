@@ -12,8 +12,11 @@ import (
 // ([Store.Sessions]), refresh-token families (a [FamilyStore]) and token
 // versions (a [VersionStore]), in memory ([NewMemoryStore]) or PostgreSQL
 // ([NewPostgresStore]), alike. An unknown user, one not added with
-// [Store.Add], is [ErrUnknownUser]. Expired families are deleted as new ones
-// are created, at most once a minute. It is safe for concurrent use.
+// [Store.Add], is [ErrUnknownUser]. Expired families and session index
+// rows are deleted in PostgreSQL by a background cleanup
+// ([WithCleanupInterval], default every 5 minutes, until [Store.Close]); in
+// memory under the store's lock as new ones are created, at most once a
+// minute (nothing runs in the background). It is safe for concurrent use.
 type Store struct{ b storeBackend }
 
 // storeBackend is what the memory and PostgreSQL stores implement.
@@ -27,6 +30,7 @@ type storeBackend interface {
 	watch(c *VersionCache) // c forgets each user bumped through the store, here or elsewhere (notify.go)
 	devices(ctx context.Context, userID string) ([]Device, error)
 	endDevice(ctx context.Context, userID, id string) (bool, error)
+	reuseRecorder
 	close()
 }
 
@@ -37,7 +41,8 @@ func (s *Store) Migrate(ctx context.Context) error { return s.b.migrate(ctx) }
 
 // Sessions returns the store's scs session store, for [NewSessionManager];
 // every call returns the same one. In PostgreSQL it starts scs's background
-// cleanup of expired sessions, which [Store.Close] stops; in memory expired
+// cleanup of expired sessions, every [WithCleanupInterval], which
+// [Store.Close] stops; in memory expired
 // sessions are refused when read, and those logged in by a [Session] are
 // deleted with expired families (see [Store.Devices]); anonymous ones stay
 // until restart.
@@ -47,8 +52,10 @@ func (s *Store) Sessions() scs.Store { return s.b.sessions() }
 // or, in PostgreSQL, in any process (notify.go).
 func (s *Store) watch(c *VersionCache) { s.b.watch(c) }
 
-// Close stops the background cleanup of expired sessions. It closes no
-// database. It is idempotent; call it after the last use of the store.
+// Close stops what a PostgreSQL store runs in the background: the cleanup
+// of expired rows ([WithCleanupInterval]) and the listener of version
+// notifications ([NewVersionCache]). It closes no database. It is
+// idempotent; call it after the last use of the store.
 func (s *Store) Close() { s.b.close() }
 
 // Add makes userID known at version 0; a known user keeps its version, and
@@ -92,6 +99,12 @@ func (s *Store) CreateFamily(ctx context.Context, f RefreshFamily, current [32]b
 // succeeds, across any number of processes.
 func (s *Store) RotateFamily(ctx context.Context, id string, old, next [32]byte, now time.Time) (RefreshFamily, error) {
 	return s.b.RotateFamily(ctx, id, old, next, now)
+}
+
+// recordReuse makes the Store a reuseRecorder (families.go): reuse is
+// reported once per family, and after a bump revoked it.
+func (s *Store) recordReuse(ctx context.Context, id string, r reuseCheck) (RefreshFamily, bool, bool, error) {
+	return s.b.recordReuse(ctx, id, r)
 }
 
 // RevokeFamily implements [FamilyStore].

@@ -9,13 +9,17 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -462,4 +466,136 @@ func TestE2ELogoutEverywhereAcrossProcesses(t *testing.T) {
 	// Signing in again works on either process.
 	first.login("alice")
 	wantMe(t, second, nil, `{"id":"1","name":"alice","via":"session"}`)
+}
+
+// TestE2ERevocationPropagation (issue 11): two processes on one database;
+// 50 times, alice signs in on A (a session and a token pair), B accepts all
+// three credentials (and so caches her version), then "log out everywhere"
+// on A. Each time it measures how soon B refuses the session, the refresh
+// token and the access token (B has the version check on), each polled on
+// its own, and prints min/median/p99/max over the bumps. The bound (1 s,
+// the TTL being 5 s) is generous, so that this is not a timing test.
+func TestE2ERevocationPropagation(t *testing.T) {
+	dsn := testDatabase(t)
+	args, _ := sharedArgs(t, dsn)
+	ps := startDemos(t, 2, nil, args...)
+	a := newClient(t, ps[0].URL)
+	b := a.on(ps[1].URL) // the same cookie jar: cookies ignore ports
+	const bumps = 50
+	kinds := []string{"the session", "the refresh token", "the access token", "all three"}
+	got := make([][]time.Duration, len(kinds))
+	for range bumps {
+		a.login("alice")
+		tok := a.getTokens("alice")
+		wantMe(t, b, nil, `{"id":"1","name":"alice","via":"session"}`)
+		wantMe(t, b, bearer(tok.AccessToken), `{"id":"1","name":"alice","via":"jwt"}`)
+		resp, body := refreshWith(t, ps[1].URL, tok.RefreshToken)
+		tok = b.checkTokens(resp, body)
+		cookies := a.hc.Jar.Cookies(&url.URL{Scheme: "http", Host: strings.TrimPrefix(ps[1].URL, "http://"), Path: "/"})
+		if len(cookies) != 1 {
+			t.Fatalf("cookies for /: %v, want the session cookie", cookies)
+		}
+		session := http.Header{"Cookie": {cookies[0].String()}}
+		if t.Failed() {
+			return
+		}
+
+		resp, body = a.do("POST", "/logout-everywhere", bearer(tok.AccessToken), "")
+		if resp.StatusCode != 204 {
+			t.Fatalf("logout everywhere on A: %d %q", resp.StatusCode, body)
+		}
+		bumped := time.Now()
+		refreshToken := tok.RefreshToken
+		polls := []func() (bool, error){
+			func() (bool, error) { return refusedOn(ps[1].URL, session) },
+			func() (bool, error) {
+				code, body, err := post(ps[1].URL+"/token/refresh", `{"refresh_token":"`+refreshToken+`"}`)
+				switch {
+				case err != nil:
+					return false, err
+				case code == 200: // not yet: it rotated, keep the successor
+					var next tokens
+					if err := json.Unmarshal([]byte(body), &next); err != nil || next.RefreshToken == "" {
+						return false, fmt.Errorf("refresh answered 200 %q", body)
+					}
+					refreshToken = next.RefreshToken
+					return false, nil
+				case code == 400 && strings.TrimSpace(body) == `{"error":"invalid_grant"}`:
+					return true, nil
+				}
+				return false, fmt.Errorf("refresh answered %d %q", code, body)
+			},
+			func() (bool, error) { return refusedOn(ps[1].URL, bearer(tok.AccessToken)) },
+		}
+		took := make([]time.Duration, len(polls))
+		errs := make([]error, len(polls))
+		var wg sync.WaitGroup
+		for i, poll := range polls {
+			wg.Go(func() {
+				for {
+					done, err := poll()
+					took[i] = time.Since(bumped)
+					switch {
+					case err != nil:
+						errs[i] = err
+						return
+					case done:
+						return
+					case took[i] > propagationBound:
+						errs[i] = fmt.Errorf("B still accepts %s %v after the bump", kinds[i], took[i])
+						return
+					}
+					time.Sleep(time.Millisecond)
+				}
+			})
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			t.Fatal(err)
+		}
+		for i, d := range took {
+			got[i] = append(got[i], d)
+		}
+		got[3] = append(got[3], slices.Max(took))
+	}
+	for i, ds := range got {
+		slices.Sort(ds)
+		t.Logf("B refused %s after a bump on A: min %v, median %v, p99 %v, max %v (%d bumps, bound %v)", kinds[i],
+			ds[0].Round(10*time.Microsecond), ds[len(ds)/2].Round(10*time.Microsecond), ds[(len(ds)*99+99)/100-1].Round(10*time.Microsecond),
+			ds[len(ds)-1].Round(10*time.Microsecond), len(ds), propagationBound)
+	}
+}
+
+// refusedOn reports whether GET base/api/me with header is refused (401),
+// an error for anything but 200 or 401.
+func refusedOn(base string, header http.Header) (bool, error) {
+	req, err := http.NewRequest("GET", base+"/api/me", nil)
+	if err != nil {
+		return false, err
+	}
+	req.Header = header.Clone()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false, err
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, resp.Body)
+	switch resp.StatusCode {
+	case 401:
+		return true, nil
+	case 200:
+		return false, nil
+	}
+	return false, fmt.Errorf("/api/me answered %d", resp.StatusCode)
+}
+
+// post sends a JSON body to url and returns the status and the body.
+func post(url, body string) (int, string, error) {
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
 }

@@ -379,14 +379,15 @@ func writeKeyFile(t testing.TB, kind string) (string, *signingKey) {
 
 // signAccessToken signs an RFC 9068 access token for the user sub with key,
 // valid from now for ttl (negative: already expired), as the demo's issuer
-// does.
+// does: iat is the current second, never earlier, since the demo's
+// in-memory store refuses tokens issued before the process started.
 func signAccessToken(t testing.TB, key *signingKey, iss, aud, sub string, ttl time.Duration) string {
 	t.Helper()
 	now := time.Now()
 	header, _ := json.Marshal(map[string]string{"alg": key.alg, "typ": "at+jwt", "kid": key.kid})
 	claims, _ := json.Marshal(map[string]any{
 		"iss": iss, "sub": sub, "aud": aud,
-		"iat": now.Add(min(ttl, 0)).Unix() - 1, "exp": now.Add(ttl).Unix(),
+		"iat": now.Add(min(ttl, 0)).Unix(), "exp": now.Add(ttl).Unix(),
 		"jti": rand.Text(),
 	})
 	enc := base64.RawURLEncoding
