@@ -100,6 +100,9 @@ func (c *jwtConfig) resolve() error {
 	if c.has("WithDPoP") && c.issuer == "" {
 		errs = append(errs, errors.New("WithDPoP needs WithIssuer: a trusted issuer's mode is TrustedIssuer.DPoP"))
 	}
+	if used := c.dpopOptionsUsed(); len(used) > 0 && !c.acceptsDPoP() {
+		errs = append(errs, fmt.Errorf("%s: no issuer accepts DPoP (WithDPoP, TrustedIssuer.DPoP)", strings.Join(used, ", ")))
+	}
 	if c.versions != nil && c.issuer == "" {
 		errs = append(errs, errors.New("WithVersionCheck needs WithIssuer: trusted issuers' tokens carry no kit version"))
 	}
@@ -115,6 +118,19 @@ func (c *jwtConfig) resolve() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// acceptsDPoP reports whether some issuer of c accepts DPoP.
+func (c *jwtConfig) acceptsDPoP() bool {
+	if c.issuer != "" && c.dpop != DPoPOff {
+		return true
+	}
+	for _, t := range c.trusted {
+		if t.dpop != DPoPOff {
+			return true
+		}
+	}
+	return false
 }
 
 // verifier builds the access-token verifier. A JWKS source starts fetching
@@ -611,7 +627,7 @@ func NewJWT[U any](toUser func(context.Context, *Claims) (U, error), opts ...Opt
 	for _, t := range cfg.trusted {
 		modes[t.issuer] = t.dpop
 	}
-	j.dpop = newDPoPPolicy(modes, v.now, cfg.leeway, cfg.dpopOrigin)
+	j.dpop = newDPoPPolicy(modes, &cfg.common, v.now, cfg.leeway)
 	return j, nil
 }
 

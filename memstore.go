@@ -20,6 +20,7 @@ type memoryStore struct {
 	lastSweep time.Time
 	watchers  watchers
 	index     memoryDevices // the sessions' index (devices.go), guarded by mu
+	proofs    *replayCache  // the DPoP proofs used, for WithDPoPStore
 }
 
 type memoryFamily struct {
@@ -32,7 +33,8 @@ type memoryFamily struct {
 // processes. It knows userIDs, each at version 0. Its sessions are kept by
 // scs's memstore.
 func NewMemoryStore(userIDs ...string) *Store {
-	s := &memoryStore{families: make(map[string]*memoryFamily), versions: make(map[string]int64, len(userIDs)), removed: make(map[string]bool), index: newMemoryDevices()}
+	s := &memoryStore{families: make(map[string]*memoryFamily), versions: make(map[string]int64, len(userIDs)), removed: make(map[string]bool),
+		index: newMemoryDevices(), proofs: newReplayCache(dpopReplayEntries)}
 	for _, id := range userIDs {
 		s.versions[id] = 0
 	}
@@ -307,3 +309,10 @@ func (s *memoryStore) endDevice(_ context.Context, userID, id string) (bool, err
 func (s *memoryStore) watch(c *VersionCache) { s.watchers.add(c) }
 
 func (s *memoryStore) close() {}
+
+// dpopReplay is the store's replay cache, shared by the JWTs and Issuers
+// given it (WithDPoPStore), bounded like their own.
+func (s *memoryStore) dpopReplay() proofReplay { return s.proofs }
+
+// dpopSecret is the process's: a memory store is one process's.
+func (s *memoryStore) dpopSecret(ctx context.Context) ([]byte, error) { return processNonceSecret(ctx) }

@@ -83,6 +83,8 @@ type common struct {
 	storeTimeout time.Duration // 0: defaultStoreTimeout
 	events       eventHook     // WithEvents; nil: none
 	dpopOrigin   string        // WithDPoPOrigin
+	dpopNonce    bool          // WithDPoPNonce
+	dpopStore    *Store        // WithDPoPStore; nil: the verifier's own replay cache
 }
 
 // once records a single-valued option and refuses a second one, naming both.

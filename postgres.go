@@ -55,6 +55,7 @@ type postgresSQL struct {
 	familyCreate, familyRotate      string
 	familyRead, familyRevoke, sweep string
 	keyInsert, keyRead              string
+	proofInsert                     string
 	deviceInsert, deviceList        string
 	deviceEnd, deviceEndFamily      string
 	channel                         string // the name of the bump notifications' channel
@@ -102,8 +103,10 @@ func WithUsersTable(table, idColumn, versionColumn string) Option {
 // (any driver; the tests use pgx), shared by every process on the database.
 // It does not touch the database: [Store.Migrate] creates the session table
 // (default "sessions", scs's schema), authkit_refresh_families,
-// authkit_keys (the session cookie's key, see [WithSessionSecret]) and,
-// unless [WithUsersTable], authkit_token_versions. scs deletes expired
+// authkit_session_devices, authkit_keys (the session cookie's key, see
+// [WithSessionSecret], and the DPoP nonces', see [WithDPoPNonce]),
+// authkit_dpop_proofs (see [WithDPoPStore]) and, unless [WithUsersTable],
+// authkit_token_versions. scs deletes expired
 // sessions every five minutes. Every statement but Migrate's is bounded by
 // [WithStoreTimeout] (default 5 seconds) and then fails with an error
 // wrapping [ErrStoreUnavailable]; Migrate is bounded by its context only.
@@ -149,6 +152,12 @@ func buildSQL(c postgresConfig) postgresSQL {
 				name       text        PRIMARY KEY,
 				secret     bytea       NOT NULL,
 				created_at timestamptz NOT NULL DEFAULT current_timestamp)`,
+			// The DPoP proofs used (WithDPoPStore): the SHA-256 of the
+			// proof key's thumbprint and the jti, until the proof expires.
+			`CREATE TABLE IF NOT EXISTS authkit_dpop_proofs (
+				proof_key  bytea       PRIMARY KEY,
+				expires_at timestamptz NOT NULL)`,
+			`CREATE INDEX IF NOT EXISTS authkit_dpop_proofs_expires_at_idx ON authkit_dpop_proofs (expires_at)`,
 		},
 		keyInsert:     `INSERT INTO authkit_keys (name, secret) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`,
 		keyRead:       `SELECT secret FROM authkit_keys WHERE name = $1`,
@@ -181,9 +190,17 @@ func buildSQL(c postgresConfig) postgresSQL {
 		familyRead: `SELECT user_id, version, created_at, expires_at, last_used_at, revoked_at
 			FROM authkit_refresh_families WHERE family_id = $1`,
 		familyRevoke: `UPDATE authkit_refresh_families SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL`,
-		// Index rows expire with their sessions, by the database's clock.
-		sweep: `WITH d AS (DELETE FROM authkit_session_devices WHERE expiry <= current_timestamp)
+		// Index rows expire with their sessions, by the database's clock;
+		// DPoP proofs a proof lifetime after their own expiry ($2), so
+		// that an instance whose clock is behind never misses one.
+		sweep: `WITH d AS (DELETE FROM authkit_session_devices WHERE expiry <= current_timestamp),
+			p AS (DELETE FROM authkit_dpop_proofs WHERE expires_at <= $2)
 			DELETE FROM authkit_refresh_families WHERE expires_at <= $1`,
+		// A proof is new when no live row has its key: one already there
+		// and expired ($3 is now) is taken over, so a row the sweep has not
+		// deleted yet refuses nothing.
+		proofInsert: `INSERT INTO authkit_dpop_proofs AS p (proof_key, expires_at) VALUES ($1, $2)
+			ON CONFLICT (proof_key) DO UPDATE SET expires_at = EXCLUDED.expires_at WHERE p.expires_at < $3`,
 	}
 	versionSQL(c, &s)
 	return s
@@ -348,13 +365,44 @@ func (s *postgresStore) exec(ctx context.Context, q, what string, args ...any) e
 }
 
 // sweep deletes, at most once per familySweepInterval, the expired
-// families and index rows. Across instances it is idempotent.
+// families, index rows and DPoP proofs. Across instances it is idempotent.
 func (s *postgresStore) sweep(ctx context.Context, now time.Time) error {
 	if last := s.swept.Load(); now.UnixNano()-last >= int64(familySweepInterval) &&
 		s.swept.CompareAndSwap(last, now.UnixNano()) {
-		return s.exec(ctx, s.sql.sweep, "deleting expired refresh families and session index rows", now)
+		return s.exec(ctx, s.sql.sweep, "deleting expired refresh families, session index rows and DPoP proofs",
+			now, now.Add(-dpopProofLifetime))
 	}
 	return nil
+}
+
+// dpopReplay is the store itself: its table of DPoP proofs is shared by
+// every instance on the database.
+func (s *postgresStore) dpopReplay() proofReplay { return s }
+
+// record inserts the proof key, of a proof issued at iat, with its expiry:
+// the end of the proof's lifetime, plus a second for the rounding of iat
+// and of timestamptz. It reports whether no live row had the key.
+func (s *postgresStore) record(ctx context.Context, key [32]byte, iat float64, now time.Time) (bool, error) {
+	if err := s.sweep(ctx, now); err != nil {
+		return false, err
+	}
+	expires := time.Unix(int64(iat), 0).Add(dpopProofLifetime + 2*time.Second)
+	ctx, cancel := boundStore(ctx, s.cfg.timeout())
+	defer cancel()
+	res, err := s.db.ExecContext(ctx, s.sql.proofInsert, key[:], expires, now)
+	if err != nil {
+		return false, fmt.Errorf("authkit: recording a DPoP proof: %w", storeErr(ctx, err))
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("authkit: recording a DPoP proof: %w", err)
+	}
+	return n > 0, nil
+}
+
+// dpopSecret is the secret of DPoP nonces, in authkit_keys.
+func (s *postgresStore) dpopSecret(ctx context.Context) ([]byte, error) {
+	return s.secret(ctx, dpopNonceKeyName)
 }
 
 func (s *postgresStore) CreateFamily(ctx context.Context, f RefreshFamily, current [32]byte) error {
@@ -524,23 +572,29 @@ func (s *postgresStore) endDevice(ctx context.Context, userID, id string) (bool,
 }
 
 // sessionSecret returns the secret of the session cookie's MAC, shared by
-// every process on the database: the first to ask stores a random one, and
-// everyone reads what is stored (a separate statement, so that it sees a
-// row another process committed meanwhile).
+// every process on the database.
 func (p *postgresSessions) sessionSecret(ctx context.Context) ([]byte, error) {
-	ctx, cancel := boundStore(ctx, p.timeout)
+	return p.st.secret(ctx, sessionKeyName)
+}
+
+// secret returns the secret name in authkit_keys, shared by every process
+// on the database: the first to ask stores a random one, and everyone reads
+// what is stored (a separate statement, so that it sees a row another
+// process committed meanwhile).
+func (s *postgresStore) secret(ctx context.Context, name string) ([]byte, error) {
+	ctx, cancel := boundStore(ctx, s.cfg.timeout())
 	defer cancel()
 	fresh := make([]byte, 32)
 	rand.Read(fresh) // never fails
-	if _, err := p.db.ExecContext(ctx, p.sql.keyInsert, sessionKeyName, fresh); err != nil {
+	if _, err := s.db.ExecContext(ctx, s.sql.keyInsert, name, fresh); err != nil {
 		return nil, storeErr(ctx, err)
 	}
 	var secret []byte
-	if err := p.db.QueryRowContext(ctx, p.sql.keyRead, sessionKeyName).Scan(&secret); err != nil {
+	if err := s.db.QueryRowContext(ctx, s.sql.keyRead, name).Scan(&secret); err != nil {
 		return nil, storeErr(ctx, err)
 	}
 	if len(secret) < minSessionSecret {
-		return nil, fmt.Errorf("authkit_keys holds a %d-byte %s, want %d", len(secret), sessionKeyName, minSessionSecret)
+		return nil, fmt.Errorf("authkit_keys holds a %d-byte %s, want %d", len(secret), name, minSessionSecret)
 	}
 	return secret, nil
 }

@@ -263,12 +263,14 @@ func (i *Issuer) RefreshHandler() http.Handler {
 		if err == nil && i.cfg.sessionUser != nil {
 			sessionUser, err = i.cfg.sessionUser(r)
 		}
+		nonce := ""
 		if err == nil {
-			jkt, err = i.proofs.tokenRequest(r)
+			jkt, nonce, err = i.proofs.tokenRequest(r)
 		}
 		if err == nil {
 			var pair *TokenPair
 			if pair, err = i.refreshAs(r.Context(), token, sessionUser, jkt); err == nil {
+				pair.dpopNonce = nonce
 				// A token that came in the HttpOnly cookie goes back only in
 				// the cookie: echoing it in the body would hand it to any
 				// script that can call this endpoint.
@@ -342,6 +344,9 @@ func (i *Issuer) writeTokens(w http.ResponseWriter, pair *TokenPair, refreshInBo
 	h := w.Header()
 	noStore(h)
 	h.Set("Content-Type", "application/json")
+	if pair.dpopNonce != "" {
+		h.Set("DPoP-Nonce", pair.dpopNonce) // RFC 9449 §8.2
+	}
 	http.SetCookie(w, i.cookie(pair.RefreshToken, int(pair.RefreshTokenExpiresAt.Sub(pair.IssuedAt)/time.Second)))
 	b := make([]byte, 0, len(pair.AccessToken)+len(pair.RefreshToken)+96)
 	b = append(b, `{"access_token":`...)
