@@ -183,7 +183,7 @@ func newProofVerifier(c *common, now func() time.Time, leeway time.Duration) *pr
 // proof is a proof that verified, not yet recorded as used.
 type proof struct {
 	jkt    string   // the RFC 7638 thumbprint of its key
-	replay [32]byte // what the replay cache remembers: the key and jti
+	replay [16]byte // what the replay cache remembers: 128 bits of SHA-256 of the key and jti
 	iat    float64
 	nonce  string // its nonce claim, "" for none
 }
@@ -249,7 +249,8 @@ func (p *proofVerifier) verify(r *http.Request, raw, accessToken string) (proof,
 	h.Write([]byte(jkt))
 	h.Write([]byte{0})
 	h.Write([]byte(c.jti))
-	h.Sum(pr.replay[:0])
+	var sum [sha256.Size]byte
+	copy(pr.replay[:], h.Sum(sum[:0]))
 	return pr, nil
 }
 
@@ -268,7 +269,7 @@ func (p *proofVerifier) accept(ctx context.Context, pr proof) (next string, err 
 	case err != nil && ctx.Err() != nil:
 		return "", err // the client went away: not the store's fault
 	case err != nil && !errors.Is(err, ErrStoreUnavailable):
-		return "", &authError{kind: ErrStoreUnavailable, msg: "recording a DPoP proof", cause: err}
+		return "", &authError{kind: ErrStoreUnavailable, cause: err}
 	case err != nil:
 		return "", err
 	case !fresh:
@@ -575,7 +576,7 @@ func removeDotSegments(path string) string {
 type proofReplay interface {
 	// record records key, of a proof issued at iat (Unix seconds), at now,
 	// and reports whether it was new.
-	record(ctx context.Context, key [32]byte, iat float64, now time.Time) (bool, error)
+	record(ctx context.Context, key [16]byte, iat float64, now time.Time) (bool, error)
 }
 
 // replayCache remembers the proofs accepted within their lifetime, bounded
@@ -588,22 +589,22 @@ type proofReplay interface {
 type replayCache struct {
 	mu    sync.Mutex
 	max   int
-	seen  map[[32]byte]struct{}
+	seen  map[[16]byte]struct{}
 	order replayHeap
 	floor float64
 }
 
 func newReplayCache(max int) *replayCache {
-	return &replayCache{max: max, seen: make(map[[32]byte]struct{})}
+	return &replayCache{max: max, seen: make(map[[16]byte]struct{})}
 }
 
-func (c *replayCache) record(_ context.Context, key [32]byte, iat float64, now time.Time) (bool, error) {
+func (c *replayCache) record(_ context.Context, key [16]byte, iat float64, now time.Time) (bool, error) {
 	return c.add(key, iat, float64(now.UnixNano())/1e9-dpopProofLifetime.Seconds()), nil
 }
 
 // add records key, of a proof issued at iat, and reports whether it was new
 // (and above the floor). Entries issued before oldest are dropped.
-func (c *replayCache) add(key [32]byte, iat, oldest float64) bool {
+func (c *replayCache) add(key [16]byte, iat, oldest float64) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for len(c.order) > 0 && c.order[0].iat < oldest {
@@ -626,7 +627,7 @@ func (c *replayCache) add(key [32]byte, iat, oldest float64) bool {
 }
 
 type replayEntry struct {
-	key [32]byte
+	key [16]byte
 	iat float64
 }
 

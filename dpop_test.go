@@ -9,6 +9,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -70,11 +71,16 @@ func boundToken(jkt string) string {
 
 const dpopURL = "https://api.example/r"
 
+// newDPoPJWT is the resource server of the DPoP tests: Require over a JWT
+// of mode for the baseline token's issuer, at the fixed clock unless opts
+// set another, answering the method that authenticated.
 func newDPoPJWT(t testing.TB, mode DPoPMode, opts ...Option) http.Handler {
 	t.Helper()
-	j, err := NewJWT(func(_ context.Context, c *Claims) (string, error) { return c.Subject, nil },
-		append([]Option{WithIssuer(testIssuer), WithAudience(testAudience), WithKey("k1", testKeys().ec256),
-			WithClock(fixedClock), WithDPoP(mode)}, opts...)...)
+	base := []Option{WithIssuer(testIssuer), WithAudience(testAudience), WithKey("k1", testKeys().ec256), WithDPoP(mode)}
+	if !slices.ContainsFunc(opts, func(o Option) bool { return o.name == "WithClock" }) {
+		base = append(base, WithClock(fixedClock))
+	}
+	j, err := NewJWT(func(_ context.Context, c *Claims) (string, error) { return c.Subject, nil }, append(base, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -396,7 +402,7 @@ func TestDPoPRFCExamples(t *testing.T) {
 // the floor, so its proof is still refused.
 func TestReplayCacheBound(t *testing.T) {
 	c := newReplayCache(3)
-	key := func(i int) (k [32]byte) { k[0] = byte(i); return k }
+	key := func(i int) (k [16]byte) { k[0] = byte(i); return k }
 	for i := 1; i <= 3; i++ {
 		if !c.add(key(i), float64(100+i), 0) {
 			t.Fatalf("entry %d refused", i)

@@ -152,8 +152,9 @@ func buildSQL(c postgresConfig) postgresSQL {
 				name       text        PRIMARY KEY,
 				secret     bytea       NOT NULL,
 				created_at timestamptz NOT NULL DEFAULT current_timestamp)`,
-			// The DPoP proofs used (WithDPoPStore): the SHA-256 of the
-			// proof key's thumbprint and the jti, until the proof expires.
+			// The DPoP proofs used (WithDPoPStore): 128 bits of the SHA-256
+			// of the proof key's thumbprint and the jti, until the proof
+			// expires.
 			`CREATE TABLE IF NOT EXISTS authkit_dpop_proofs (
 				proof_key  bytea       PRIMARY KEY,
 				expires_at timestamptz NOT NULL)`,
@@ -382,7 +383,7 @@ func (s *postgresStore) dpopReplay() proofReplay { return s }
 // record inserts the proof key, of a proof issued at iat, with its expiry:
 // the end of the proof's lifetime, plus a second for the rounding of iat
 // and of timestamptz. It reports whether no live row had the key.
-func (s *postgresStore) record(ctx context.Context, key [32]byte, iat float64, now time.Time) (bool, error) {
+func (s *postgresStore) record(ctx context.Context, key [16]byte, iat float64, now time.Time) (bool, error) {
 	if err := s.sweep(ctx, now); err != nil {
 		return false, err
 	}
