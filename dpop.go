@@ -240,17 +240,16 @@ func (p *proofVerifier) verify(r *http.Request, raw, accessToken string) (proof,
 	}
 	if accessToken != "" {
 		sum := sha256.Sum256(bytesOf(accessToken))
-		if !c.hasAth || c.ath != strictB64.EncodeToString(sum[:]) {
+		var ath [43]byte // 32 bytes in base64url
+		strictB64.Encode(ath[:], sum[:])
+		if !c.hasAth || c.ath != string(ath[:]) {
 			return proof{}, invalidProof("ath is not the hash of the access token")
 		}
 	}
 	pr := proof{jkt: jkt, iat: c.iat, nonce: c.nonce}
-	h := sha256.New()
-	h.Write([]byte(jkt))
-	h.Write([]byte{0})
-	h.Write([]byte(c.jti))
-	var sum [sha256.Size]byte
-	copy(pr.replay[:], h.Sum(sum[:0]))
+	var in [64 + maxDPoPJTILen]byte
+	sum := sha256.Sum256(append(append(append(in[:0], jkt...), 0), c.jti...))
+	copy(pr.replay[:], sum[:])
 	return pr, nil
 }
 
@@ -340,49 +339,68 @@ func dpopAlgAllowed(alg string) bool {
 }
 
 // proofKey turns a proof's jwk into a verification key for alg, with the
-// checks of configured keys (newVerifyKey: curve points, small-order
-// Ed25519 keys, RSA size and exponent, alg fitting the key), and returns
-// its RFC 7638 thumbprint. Private and symmetric keys are refused; the key
+// checks of configured keys (curve points, small-order Ed25519 keys, RSA
+// size and exponent, alg fitting the key: newVerifyKey's), and returns its
+// RFC 7638 thumbprint. Private and symmetric keys are refused; the key
 // members must be canonical base64url of the exact size, so that one key
-// has one thumbprint, computed from the members as sent.
+// has one thumbprint, computed from the members as sent. It runs on every
+// DPoP request, so it decodes into the stack where it can.
 func proofKey(raw []byte, alg string) (*verifyKey, string, error) {
-	m := map[string]string{}
+	var m jwkMembers
 	err := parseObject(raw, func(name string, value []byte) error {
+		var dst *string
 		switch name {
-		case "kty", "crv", "x", "y", "n", "e":
-			s, err := jsonString(value)
-			m[name] = s
-			return err
-		}
-		for _, p := range jwkPrivateMembers {
-			if name == p {
-				return errors.New("private key member " + p)
-			}
-		}
-		if name == "k" {
+		case "kty":
+			dst = &m.kty
+		case "crv":
+			dst = &m.crv
+		case "x":
+			dst = &m.x
+		case "y":
+			dst = &m.y
+		case "n":
+			dst = &m.n
+		case "e":
+			dst = &m.e
+		case "k":
 			return errors.New("symmetric key")
+		default:
+			for _, p := range jwkPrivateMembers {
+				if name == p {
+					return errors.New("private key member " + p)
+				}
+			}
+			return nil
 		}
-		return nil
+		var err error
+		*dst, err = jsonString(value)
+		return err
 	})
 	if err != nil {
 		return nil, "", err
 	}
-	var pub any
-	var tp string
-	switch m["kty"] {
+	var k *verifyKey
+	var buf [512]byte // the thumbprint's input: every EC and Ed25519 key, RSA up to 2048 bits
+	var tp []byte
+	switch m.kty {
 	case "EC":
-		pub, tp, err = ecProofKey(m)
+		k, tp, err = ecProofKey(&m, alg, buf[:0])
 	case "OKP":
-		if m["crv"] != "Ed25519" {
+		if m.crv != "Ed25519" {
 			return nil, "", errors.New("OKP key not on Ed25519")
 		}
-		x, ok := b64Member(m, "x", ed25519.PublicKeySize)
-		if !ok {
+		var x [ed25519.PublicKeySize]byte
+		if !b64Member(x[:], m.x) {
 			return nil, "", errors.New("bad Ed25519 x")
 		}
-		pub, tp = ed25519.PublicKey(x), `{"crv":"Ed25519","kty":"OKP","x":"`+m["x"]+`"}`
+		k, err = newVerifyKey("", alg, ed25519.PublicKey(x[:])) // copies x
+		tp = append(append(append(buf[:0], `{"crv":"Ed25519","kty":"OKP","x":"`...), m.x...), `"}`...)
 	case "RSA":
-		pub, tp, err = rsaProofKey(m)
+		var pub *rsa.PublicKey
+		if pub, err = rsaProofKey(&m); err == nil {
+			k, err = newVerifyKey("", alg, pub)
+			tp = append(append(append(append(append(buf[:0], `{"e":"`...), m.e...), `","kty":"RSA","n":"`...), m.n...), `"}`...)
+		}
 	case "oct":
 		return nil, "", errors.New("symmetric key")
 	default:
@@ -391,17 +409,19 @@ func proofKey(raw []byte, alg string) (*verifyKey, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	k, err := newVerifyKey("", alg, pub)
-	if err != nil {
-		return nil, "", err
-	}
-	sum := sha256.Sum256([]byte(tp))
+	sum := sha256.Sum256(tp)
 	return k, strictB64.EncodeToString(sum[:]), nil
 }
 
-func ecProofKey(m map[string]string) (any, string, error) {
+// jwkMembers are the members of a proof's jwk that name its public key.
+type jwkMembers struct{ kty, crv, x, y, n, e string }
+
+// ecProofKey is proofKey for an EC key: its point is checked by
+// ecdsa.ParseUncompressedPublicKey (on the curve, not the identity), and
+// its thumbprint's input is appended to tp.
+func ecProofKey(m *jwkMembers, alg string, tp []byte) (*verifyKey, []byte, error) {
 	var c elliptic.Curve
-	switch m["crv"] {
+	switch m.crv {
 	case "P-256":
 		c = elliptic.P256()
 	case "P-384":
@@ -409,44 +429,48 @@ func ecProofKey(m map[string]string) (any, string, error) {
 	case "P-521":
 		c = elliptic.P521()
 	default:
-		return nil, "", errors.New("unsupported EC curve")
+		return nil, nil, errors.New("unsupported EC curve")
 	}
 	size := (c.Params().BitSize + 7) / 8
-	x, okX := b64Member(m, "x", size)
-	y, okY := b64Member(m, "y", size)
-	if !okX || !okY {
-		return nil, "", errors.New("bad EC coordinates")
+	var pt [1 + 2*66]byte // the uncompressed point: 4, x, y
+	pt[0] = 4
+	if !b64Member(pt[1:1+size], m.x) || !b64Member(pt[1+size:1+2*size], m.y) {
+		return nil, nil, errors.New("bad EC coordinates")
 	}
-	pub, err := ecdsa.ParseUncompressedPublicKey(c, append(append([]byte{4}, x...), y...))
+	pub, err := ecdsa.ParseUncompressedPublicKey(c, pt[:1+2*size])
 	if err != nil {
-		return nil, "", errors.New("EC point not on the curve")
+		return nil, nil, errors.New("EC point not on the curve")
 	}
-	return pub, `{"crv":"` + m["crv"] + `","kty":"EC","x":"` + m["x"] + `","y":"` + m["y"] + `"}`, nil
+	k, err := ecdsaKey("", alg, pub)
+	if err != nil {
+		return nil, nil, err
+	}
+	tp = append(append(append(tp, `{"crv":"`...), m.crv...), `","kty":"EC","x":"`...)
+	tp = append(append(append(append(tp, m.x...), `","y":"`...), m.y...), `"}`...)
+	return k, tp, nil
 }
 
-func rsaProofKey(m map[string]string) (any, string, error) {
-	n, okN := b64Member(m, "n", -1)
-	e, okE := b64Member(m, "e", -1)
-	if !okN || !okE || len(n) == 0 || n[0] == 0 || len(e) == 0 || e[0] == 0 || len(e) > 4 {
-		return nil, "", errors.New("bad RSA modulus or exponent")
+func rsaProofKey(m *jwkMembers) (*rsa.PublicKey, error) {
+	n, errN := strictB64.DecodeString(m.n)
+	e, errE := strictB64.DecodeString(m.e)
+	if errN != nil || errE != nil || len(n) == 0 || n[0] == 0 || len(e) == 0 || e[0] == 0 || len(e) > 4 {
+		return nil, errors.New("bad RSA modulus or exponent")
 	}
 	exp := 0
 	for _, b := range e {
 		exp = exp<<8 | int(b)
 	}
-	pub := &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: exp}
-	return pub, `{"e":"` + m["e"] + `","kty":"RSA","n":"` + m["n"] + `"}`, nil
+	return &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: exp}, nil
 }
 
-// b64Member decodes the member name of m, strict base64url, of exactly size
-// bytes (size < 0: any).
-func b64Member(m map[string]string, name string, size int) ([]byte, bool) {
-	s, ok := m[name]
-	if !ok {
-		return nil, false
+// b64Member decodes s, strict base64url of exactly len(dst) bytes, into
+// dst, and reports whether it was.
+func b64Member(dst []byte, s string) bool {
+	if len(s) != strictB64.EncodedLen(len(dst)) {
+		return false
 	}
-	b, err := strictB64.DecodeString(s)
-	return b, err == nil && (size < 0 || len(b) == size)
+	n, err := strictB64.Decode(dst, bytesOf(s))
+	return err == nil && n == len(dst)
 }
 
 // proofClaims are the claims of a proof the kit reads.
