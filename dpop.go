@@ -13,6 +13,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"math/big"
 	"net/http"
 	"net/url"
@@ -135,7 +136,7 @@ func WithDPoPStore(s *Store) Option {
 		if s == nil || s.b == nil {
 			return errors.New("WithDPoPStore(nil)")
 		}
-		c.dpopStore = s
+		c.dpopStore = s.b
 		return nil
 	})
 }
@@ -161,6 +162,7 @@ type proofVerifier struct {
 	origin string        // WithDPoPOrigin; "" for the request's own
 	seen   proofReplay
 	nonces *nonceSource // WithDPoPNonce; nil: no nonce
+	keys   proofKeys
 }
 
 // newProofVerifier returns the proof verifier of a JWT or Issuer
@@ -170,7 +172,7 @@ func newProofVerifier(c *common, now func() time.Time, leeway time.Duration) *pr
 	p := &proofVerifier{now: now, leeway: leeway, origin: c.dpopOrigin}
 	secret := processNonceSecret
 	if s := c.dpopStore; s != nil {
-		p.seen, secret = s.b.dpopReplay(), s.b.dpopSecret
+		p.seen, secret = s, s.dpopSecret
 	} else {
 		p.seen = newReplayCache(dpopReplayEntries)
 	}
@@ -215,12 +217,17 @@ func (p *proofVerifier) verify(r *http.Request, raw, accessToken string) (proof,
 	if err != nil {
 		return proof{}, err
 	}
-	key, jkt, err := proofKey(jwk, alg)
-	if err != nil {
-		return proof{}, invalidProof("jwk: " + err.Error())
+	key, jkt, known := p.keys.get(alg, jwk)
+	if !known {
+		if key, jkt, err = proofKey(jwk, alg); err != nil {
+			return proof{}, invalidProof("jwk: " + err.Error())
+		}
 	}
 	if key.verify(bytesOf(t.signingInput), t.signature) != nil {
 		return proof{}, invalidProof("signature does not verify")
+	}
+	if !known {
+		p.keys.put(alg, jwk, key, jkt) // its holder signs with it
 	}
 	c, err := readProofClaims(t.payload)
 	if err != nil {
@@ -263,7 +270,7 @@ func (p *proofVerifier) accept(ctx context.Context, pr proof) (next string, err 
 			return "", err
 		}
 	}
-	fresh, err := p.seen.record(ctx, pr.replay, pr.iat, p.now())
+	fresh, err := p.seen.recordProof(ctx, pr.replay, pr.iat, p.now())
 	switch {
 	case err != nil && ctx.Err() != nil:
 		return "", err // the client went away: not the store's fault
@@ -473,6 +480,48 @@ func b64Member(dst []byte, s string) bool {
 	return err == nil && n == len(dst)
 }
 
+// proofKeys remembers the keys of recent proofs, so that a client's next
+// proof by the same jwk (and alg) skips decoding and checking the key again;
+// the proof's signature is checked every time. It is direct-mapped: a jwk's
+// slot is picked by a keyed hash, and a new key replaces the slot's. Only
+// keys that verified a proof's signature are kept, at most proofKeySlots of
+// them, each at most a proof's size. Safe for concurrent use.
+type proofKeys struct {
+	seed  maphash.Seed
+	once  sync.Once
+	slots [proofKeySlots]atomic.Pointer[proofKeyEntry]
+}
+
+const proofKeySlots = 256
+
+type proofKeyEntry struct {
+	alg, jwk string
+	key      *verifyKey
+	jkt      string
+}
+
+func (c *proofKeys) slot(alg string, jwk []byte) *atomic.Pointer[proofKeyEntry] {
+	c.once.Do(func() { c.seed = maphash.MakeSeed() })
+	var h maphash.Hash
+	h.SetSeed(c.seed)
+	h.WriteString(alg)
+	h.Write(jwk)
+	return &c.slots[h.Sum64()%proofKeySlots]
+}
+
+// get returns the key and thumbprint of jwk for alg, if remembered.
+func (c *proofKeys) get(alg string, jwk []byte) (*verifyKey, string, bool) {
+	e := c.slot(alg, jwk).Load()
+	if e == nil || e.alg != alg || e.jwk != string(jwk) {
+		return nil, "", false
+	}
+	return e.key, e.jkt, true
+}
+
+func (c *proofKeys) put(alg string, jwk []byte, key *verifyKey, jkt string) {
+	c.slot(alg, jwk).Store(&proofKeyEntry{alg: alg, jwk: string(jwk), key: key, jkt: jkt})
+}
+
 // proofClaims are the claims of a proof the kit reads.
 type proofClaims struct {
 	jti, htm, htu, ath, nonce string
@@ -595,12 +644,12 @@ func removeDotSegments(path string) string {
 }
 
 // proofReplay remembers the proofs accepted within their lifetime: the
-// replay cache in memory, or the PostgreSQL store's table, shared by its
-// instances.
+// replay cache in memory, or a Store's (dpopStorage), the PostgreSQL one
+// shared by its instances.
 type proofReplay interface {
-	// record records key, of a proof issued at iat (Unix seconds), at now,
-	// and reports whether it was new.
-	record(ctx context.Context, key [16]byte, iat float64, now time.Time) (bool, error)
+	// recordProof records key, of a proof issued at iat (Unix seconds), at
+	// now, and reports whether it was new.
+	recordProof(ctx context.Context, key [16]byte, iat float64, now time.Time) (bool, error)
 }
 
 // replayCache remembers the proofs accepted within their lifetime, bounded
@@ -622,7 +671,7 @@ func newReplayCache(max int) *replayCache {
 	return &replayCache{max: max, seen: make(map[[16]byte]struct{})}
 }
 
-func (c *replayCache) record(_ context.Context, key [16]byte, iat float64, now time.Time) (bool, error) {
+func (c *replayCache) recordProof(_ context.Context, key [16]byte, iat float64, now time.Time) (bool, error) {
 	return c.add(key, iat, float64(now.UnixNano())/1e9-dpopProofLifetime.Seconds()), nil
 }
 

@@ -101,15 +101,15 @@ func TestPostgresDPoPProofRows(t *testing.T) {
 	key := [16]byte{1}
 	iat := float64(testNow.Unix())
 	for i, want := range []bool{true, false} {
-		if fresh, err := ps.record(ctx, key, iat, testNow); err != nil || fresh != want {
+		if fresh, err := ps.recordProof(ctx, key, iat, testNow); err != nil || fresh != want {
 			t.Fatalf("record #%d: %v, %v; want %v", i, fresh, err, want)
 		}
 	}
-	if fresh, err := ps.record(ctx, key, iat, testNow.Add(dpopProofLifetime+time.Second)); err != nil || fresh {
+	if fresh, err := ps.recordProof(ctx, key, iat, testNow.Add(dpopProofLifetime+time.Second)); err != nil || fresh {
 		t.Fatalf("record within the margin: %v, %v", fresh, err)
 	}
 	later := testNow.Add(dpopProofLifetime + 3*time.Second)
-	if fresh, err := ps.record(ctx, key, float64(later.Unix()), later); err != nil || !fresh {
+	if fresh, err := ps.recordProof(ctx, key, float64(later.Unix()), later); err != nil || !fresh {
 		t.Fatalf("record after the expiry: %v, %v", fresh, err)
 	}
 	count := func() (n int) {
@@ -225,7 +225,7 @@ func TestReplayCacheMemoryBound(t *testing.T) {
 		key[0], key[1], key[2], key[3] = byte(i), byte(i>>8), byte(i>>16), 0xa5
 		// Every proof live: issued within the last second.
 		iat := float64(now.Unix()) + float64(i)/float64(3*dpopReplayEntries)
-		if fresh, _ := c.record(context.Background(), key, iat, now); !fresh {
+		if fresh, _ := c.recordProof(context.Background(), key, iat, now); !fresh {
 			t.Fatalf("proof %d refused", i)
 		}
 	}

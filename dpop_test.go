@@ -441,3 +441,43 @@ func TestDPoPOptionChecks(t *testing.T) {
 		t.Error("TrustedIssuer.DPoP -1 accepted")
 	}
 }
+
+// The proof keys remembered (proofKeys) spare decoding a client's jwk
+// again, never a check: the same jwk under another alg, or with a
+// signature by another key, is refused after a proof by it was accepted.
+func TestDPoPProofKeyCache(t *testing.T) {
+	k := clientKey(t)
+	tok := boundToken(k.jkt)
+	h := newDPoPJWT(t, DPoPAllowed)
+	proof := func() obj { return newProofClaims("GET", dpopURL, tok, testNow) }
+	if w := call(h, "GET", dpopURL, "DPoP "+tok, k.proof(k.header(), proof())); w.Code != http.StatusOK {
+		t.Fatalf("first: %d", w.Code)
+	}
+	thief := ecDPoPKey(t, testKeys().ec256b)
+	for name, p := range map[string]string{
+		"the jwk under ES384":       k.proof(k.header().set("alg", q("ES384")), proof()),
+		"the jwk, another signer":   buildToken(k.header().String(), proof().String(), thief.sign),
+		"the jwk, signature zeroed": withSignature(k.proof(k.header(), proof()), make([]byte, 64)),
+	} {
+		if w := call(h, "GET", dpopURL, "DPoP "+tok, p); w.Code != http.StatusUnauthorized {
+			t.Errorf("%s: %d", name, w.Code)
+		}
+	}
+	if w := call(h, "GET", dpopURL, "DPoP "+tok, k.proof(k.header(), proof())); w.Code != http.StatusOK {
+		t.Fatalf("again: %d", w.Code)
+	}
+	var c proofKeys
+	key, jkt, err := proofKey([]byte(k.jwk), "ES256")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.put("ES256", []byte(k.jwk), key, jkt)
+	if got, gotJKT, ok := c.get("ES256", []byte(k.jwk)); !ok || got != key || gotJKT != k.jkt {
+		t.Fatalf("get after put: %v %q %v", got, gotJKT, ok)
+	}
+	for alg, jwk := range map[string]string{"ES384": k.jwk, "ES256": thief.jwk} {
+		if _, _, ok := c.get(alg, []byte(jwk)); ok {
+			t.Errorf("get(%s, %s) hit", alg, jwk)
+		}
+	}
+}

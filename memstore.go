@@ -310,9 +310,12 @@ func (s *memoryStore) watch(c *VersionCache) { s.watchers.add(c) }
 
 func (s *memoryStore) close() {}
 
-// dpopReplay is the store's replay cache, shared by the JWTs and Issuers
-// given it (WithDPoPStore), bounded like their own.
-func (s *memoryStore) dpopReplay() proofReplay { return s.proofs }
+// recordProof records a DPoP proof in the store's replay cache, shared by
+// the JWTs and Issuers given the store (WithDPoPStore), bounded like their
+// own.
+func (s *memoryStore) recordProof(ctx context.Context, key [16]byte, iat float64, now time.Time) (bool, error) {
+	return s.proofs.recordProof(ctx, key, iat, now)
+}
 
 // dpopSecret is the process's: a memory store is one process's.
 func (s *memoryStore) dpopSecret(ctx context.Context) ([]byte, error) { return processNonceSecret(ctx) }

@@ -376,14 +376,11 @@ func (s *postgresStore) sweep(ctx context.Context, now time.Time) error {
 	return nil
 }
 
-// dpopReplay is the store itself: its table of DPoP proofs is shared by
-// every instance on the database.
-func (s *postgresStore) dpopReplay() proofReplay { return s }
-
-// record inserts the proof key, of a proof issued at iat, with its expiry:
-// the end of the proof's lifetime, plus a second for the rounding of iat
-// and of timestamptz. It reports whether no live row had the key.
-func (s *postgresStore) record(ctx context.Context, key [16]byte, iat float64, now time.Time) (bool, error) {
+// recordProof inserts the key of a proof issued at iat into the table
+// every instance on the database shares, with its expiry: the end of the
+// proof's lifetime, plus two seconds for the rounding of iat (down to the
+// second) and of timestamptz. It reports whether no live row had the key.
+func (s *postgresStore) recordProof(ctx context.Context, key [16]byte, iat float64, now time.Time) (bool, error) {
 	if err := s.sweep(ctx, now); err != nil {
 		return false, err
 	}

@@ -27,8 +27,7 @@ type storeBackend interface {
 	watch(c *VersionCache) // c forgets each user bumped through the store, here or elsewhere (notify.go)
 	devices(ctx context.Context, userID string) ([]Device, error)
 	endDevice(ctx context.Context, userID, id string) (bool, error)
-	dpopReplay() proofReplay                        // the DPoP proofs used (WithDPoPStore)
-	dpopSecret(ctx context.Context) ([]byte, error) // the secret of DPoP nonces (WithDPoPNonce)
+	dpopStorage // the DPoP proofs used and the nonce secret (WithDPoPStore)
 	close()
 }
 
