@@ -311,11 +311,13 @@ func WithProfile(p Profile) Option {
 // token's cnf.jkt names (ES256/384/512, EdDSA, PS256/384/512 or
 // RS256/384/512), for this request's method and URL (see
 // [WithDPoPOrigin]), issued within the last minute (the leeway in the
-// future), never seen before (a bounded replay cache per [JWT]), and with
-// the hash of this token as ath. A refused proof is [ErrInvalidDPoPProof]
-// (401). A DPoP-bound token presented as Bearer is refused in every mode,
-// [DPoPOff] too. The token cache never spares the proof. Default:
-// [DPoPOff], bearer tokens only.
+// future), never seen before (a bounded replay cache per [JWT], or the
+// store's with [WithDPoPStore]), with the hash of this token as ath, and
+// with the server's nonce under [WithDPoPNonce]. A refused proof is
+// [ErrInvalidDPoPProof] (401). A DPoP-bound token presented as Bearer is
+// refused in every mode, [DPoPOff] too; a proof sent with a token not
+// presented as DPoP is [ErrInvalidRequest] (400). The token cache never
+// spares the proof. Default: [DPoPOff], bearer tokens only.
 func WithDPoP(mode DPoPMode) Option {
 	return singleOption("WithDPoP", mode, forJWT, func(c *jwtConfig) error {
 		if mode < DPoPOff || mode > DPoPRequired {

@@ -238,10 +238,18 @@ func (i *Issuer) Revoke(ctx context.Context, refreshToken string) error {
 //     twice, a malformed body;
 //   - 400 unsupported_grant_type: a form whose grant_type is not
 //     refresh_token;
+//   - 400 invalid_dpop_proof (RFC 9449 §5): the request's DPoP proof is
+//     refused, or a DPoP-bound token came without a proof by its key;
+//     nothing is rotated and a cookie is kept; 400 use_dpop_nonce with a
+//     DPoP-Nonce header: the proof lacks the current nonce of
+//     [WithDPoPNonce] (§8); a success may carry the next nonce in
+//     DPoP-Nonce;
 //   - 400 invalid_grant (RFC 6749 §5.2): the token is refused (forged,
 //     expired, revoked, of an older version, of another user than the
 //     request's session with [WithRefreshSessionUser], reused: which
 //     revokes the family); a refusing cookie is cleared;
+//   - 503 temporarily_unavailable with Retry-After: the [WithDPoPStore]
+//     store did not answer in time or failed; nothing was issued;
 //   - 500 server_error: the store or lookup failed, or the session check of
 //     [WithRefreshSessionUser]; nothing was issued. The client retries with
 //     the same token: if the rotation was committed all the same, the retry
