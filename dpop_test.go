@@ -479,5 +479,10 @@ func TestDPoPProofKeyCache(t *testing.T) {
 		if _, _, ok := c.get(alg, []byte(jwk)); ok {
 			t.Errorf("get(%s, %s) hit", alg, jwk)
 		}
+		// Two keys in one slot: the entry names what it holds.
+		c.slot(alg, []byte(jwk)).Store(&proofKeyEntry{alg: "ES256", jwk: k.jwk, key: key, jkt: jkt})
+		if _, _, ok := c.get(alg, []byte(jwk)); ok {
+			t.Errorf("get(%s, %s) hit the slot's other entry", alg, jwk)
+		}
 	}
 }
