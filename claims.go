@@ -37,6 +37,11 @@ type Claims struct {
 	// roles holds the roles the profile's role claims grant, for WithRoles,
 	// likewise never changed.
 	roles []string
+
+	// dpopNonce is the DPoP nonce (WithDPoPNonce) that the answer to this
+	// request hands out in DPoP-Nonce, "" for none: set on the request's own
+	// copy by the DPoP check, read by the middleware.
+	dpopNonce string
 }
 
 // Scopes returns the scopes the token grants, as its profile reads them

@@ -15,12 +15,13 @@ import (
 // that key.
 
 // newDPoPTokenEnv serves POST /token (IssueForRequest), /token/refresh and
-// GET /api/me (DPoP allowed) over a memory store.
-func newDPoPTokenEnv(t *testing.T) *env {
+// GET /api/me (DPoP allowed) over a memory store; opts go to both NewIssuer
+// and NewJWT.
+func newDPoPTokenEnv(t *testing.T, opts ...Option) *env {
 	t.Helper()
-	e := newTokenEnv(t, NewMemoryStore("1", "2"), envConfig{})
+	e := newTokenEnv(t, NewMemoryStore("1", "2"), envConfig{issuerOpts: opts})
 	j, err := NewJWT(func(_ context.Context, c *Claims) (string, error) { return c.Subject, nil },
-		WithTokensFrom(e.iss), WithClock(e.clock.Now), WithDPoP(DPoPAllowed))
+		append([]Option{WithTokensFrom(e.iss), WithClock(e.clock.Now), WithDPoP(DPoPAllowed)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -70,11 +71,16 @@ func boundToken(jkt string) string {
 
 const dpopURL = "https://api.example/r"
 
+// newDPoPJWT is the resource server of the DPoP tests: Require over a JWT
+// of mode for the baseline token's issuer, at the fixed clock unless opts
+// set another, answering the method that authenticated.
 func newDPoPJWT(t testing.TB, mode DPoPMode, opts ...Option) http.Handler {
 	t.Helper()
-	j, err := NewJWT(func(_ context.Context, c *Claims) (string, error) { return c.Subject, nil },
-		append([]Option{WithIssuer(testIssuer), WithAudience(testAudience), WithKey("k1", testKeys().ec256),
-			WithClock(fixedClock), WithDPoP(mode)}, opts...)...)
+	base := []Option{WithIssuer(testIssuer), WithAudience(testAudience), WithKey("k1", testKeys().ec256), WithDPoP(mode)}
+	if !slices.ContainsFunc(opts, func(o Option) bool { return o.name == "WithClock" }) {
+		base = append(base, WithClock(fixedClock))
+	}
+	j, err := NewJWT(func(_ context.Context, c *Claims) (string, error) { return c.Subject, nil }, append(base, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -396,7 +402,7 @@ func TestDPoPRFCExamples(t *testing.T) {
 // the floor, so its proof is still refused.
 func TestReplayCacheBound(t *testing.T) {
 	c := newReplayCache(3)
-	key := func(i int) (k [32]byte) { k[0] = byte(i); return k }
+	key := func(i int) (k [16]byte) { k[0] = byte(i); return k }
 	for i := 1; i <= 3; i++ {
 		if !c.add(key(i), float64(100+i), 0) {
 			t.Fatalf("entry %d refused", i)
@@ -433,5 +439,50 @@ func TestDPoPOptionChecks(t *testing.T) {
 	}
 	if _, err := NewJWT(toUser, WithTrustedIssuer(t.Context(), TrustedIssuer{Issuer: "https://idp.example", Audiences: []string{"a"}, DPoP: -1})); err == nil {
 		t.Error("TrustedIssuer.DPoP -1 accepted")
+	}
+}
+
+// The proof keys remembered (proofKeys) spare decoding a client's jwk
+// again, never a check: the same jwk under another alg, or with a
+// signature by another key, is refused after a proof by it was accepted.
+func TestDPoPProofKeyCache(t *testing.T) {
+	k := clientKey(t)
+	tok := boundToken(k.jkt)
+	h := newDPoPJWT(t, DPoPAllowed)
+	proof := func() obj { return newProofClaims("GET", dpopURL, tok, testNow) }
+	if w := call(h, "GET", dpopURL, "DPoP "+tok, k.proof(k.header(), proof())); w.Code != http.StatusOK {
+		t.Fatalf("first: %d", w.Code)
+	}
+	thief := ecDPoPKey(t, testKeys().ec256b)
+	for name, p := range map[string]string{
+		"the jwk under ES384":       k.proof(k.header().set("alg", q("ES384")), proof()),
+		"the jwk, another signer":   buildToken(k.header().String(), proof().String(), thief.sign),
+		"the jwk, signature zeroed": withSignature(k.proof(k.header(), proof()), make([]byte, 64)),
+	} {
+		if w := call(h, "GET", dpopURL, "DPoP "+tok, p); w.Code != http.StatusUnauthorized {
+			t.Errorf("%s: %d", name, w.Code)
+		}
+	}
+	if w := call(h, "GET", dpopURL, "DPoP "+tok, k.proof(k.header(), proof())); w.Code != http.StatusOK {
+		t.Fatalf("again: %d", w.Code)
+	}
+	var c proofKeys
+	key, jkt, err := proofKey([]byte(k.jwk), "ES256")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.put("ES256", []byte(k.jwk), key, jkt)
+	if got, gotJKT, ok := c.get("ES256", []byte(k.jwk)); !ok || got != key || gotJKT != k.jkt {
+		t.Fatalf("get after put: %v %q %v", got, gotJKT, ok)
+	}
+	for alg, jwk := range map[string]string{"ES384": k.jwk, "ES256": thief.jwk} {
+		if _, _, ok := c.get(alg, []byte(jwk)); ok {
+			t.Errorf("get(%s, %s) hit", alg, jwk)
+		}
+		// Two keys in one slot: the entry names what it holds.
+		c.slot(alg, []byte(jwk)).Store(&proofKeyEntry{alg: "ES256", jwk: k.jwk, key: key, jkt: jkt})
+		if _, _, ok := c.get(alg, []byte(jwk)); ok {
+			t.Errorf("get(%s, %s) hit the slot's other entry", alg, jwk)
+		}
 	}
 }

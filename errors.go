@@ -64,17 +64,21 @@ var (
 	// error="insufficient_scope" and the required scopes (RFC 6750 §3.1).
 	ErrInsufficientScope = errors.New("authkit: insufficient scope")
 	// ErrStoreUnavailable means a store call did not answer within its bound
-	// ([WithStoreTimeout], default 5 seconds): the request fails closed.
+	// ([WithStoreTimeout], default 5 seconds), or, for the DPoP state of
+	// [WithDPoPStore], failed: the request fails closed.
 	// [DefaultErrorHandler] answers 503 with Retry-After, as does
 	// [DefaultTokenErrorHandler] ({"error":"temporarily_unavailable"}).
 	ErrStoreUnavailable = errors.New("authkit: store unavailable")
 
 	// ErrInvalidDPoPProof means a request's DPoP proof (RFC 9449) was
 	// refused: missing where the token is DPoP-bound, sent twice, malformed,
-	// badly signed, stale, replayed, or for another method, URL, token or key.
-	// It matches [ErrInvalidToken] too. [DefaultErrorHandler] answers 401
-	// with a DPoP challenge, error="invalid_dpop_proof";
-	// [DefaultTokenErrorHandler] 400 {"error":"invalid_dpop_proof"}.
+	// badly signed, stale, replayed, for another method, URL, token or key,
+	// or without the server's current nonce ([WithDPoPNonce]). It matches
+	// [ErrInvalidToken] too. [DefaultErrorHandler] answers 401 with a DPoP
+	// challenge, error="invalid_dpop_proof" (error="use_dpop_nonce" and a
+	// DPoP-Nonce header for a nonce); [DefaultTokenErrorHandler] 400
+	// {"error":"invalid_dpop_proof"} (or "use_dpop_nonce" with DPoP-Nonce).
+	// A custom error handler passes it to them to keep the nonce.
 	ErrInvalidDPoPProof = errors.New("authkit: invalid DPoP proof")
 
 	// ErrUnknownDevice is [Store.EndDevice]'s answer for an ID that is not

@@ -3,7 +3,11 @@ package authkit
 import (
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -11,13 +15,19 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lestrrat-go/jwx/v3/jwa"
+	"github.com/lestrrat-go/jwx/v3/jwk"
+	jwxjws "github.com/lestrrat-go/jwx/v3/jws"
 )
 
 // The fuzz targets of issue 10's "Fuzzing in CI": the token reader, the
-// Authorization header, the session cookie and the refresh request body
+// Authorization header, the session cookie, the refresh request body and
+// (issue 13) the DPoP proof
 // (the JSON reader against encoding/json is FuzzParseObject in
 // json_test.go). .ci/run runs each for a bounded time; their seed corpora
 // are in testdata/fuzz.
@@ -204,6 +214,127 @@ func FuzzRefreshBody(f *testing.F) {
 		var m map[string]any
 		if jerr := json.Unmarshal([]byte(body), &m); jerr != nil || m["refresh_token"] != tok {
 			t.Fatalf("JSON %q: token %q; encoding/json: %v %v", body, tok, m, jerr)
+		}
+	})
+}
+
+// fuzzProofKeys are fixed DPoP keys, so that the seed corpus's proofs stay
+// valid: an Ed25519 key (deterministic signatures) and a P-256 key.
+func fuzzProofKeys(t testing.TB) (ed, es dpopKey) {
+	t.Helper()
+	edPriv := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{10}, 32))
+	ecPriv, err := ecdsa.ParseRawPrivateKey(elliptic.P256(), bytes.Repeat([]byte{11}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	edJKT, err := thumbprint(edPriv.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dpopKey{sign: signEd(edPriv), alg: "EdDSA", jwk: edJWK(edPriv.Public().(ed25519.PublicKey), ""), jkt: edJKT},
+		ecDPoPKey(t, ecPriv)
+}
+
+// FuzzDPoPProof: whatever the DPoP header holds, the proof parser does not
+// panic and refuses with ErrInvalidDPoPProof only; what it accepts is, by
+// encoding/json and jwx (not the parser under test), a JWS in canonical
+// base64url whose header is typ dpop+jwt, an allowed alg and a public jwk
+// and nothing else, whose signature verifies with that jwk, whose RFC 7638
+// thumbprint is the one reported, and whose claims name this request
+// (htm, htu), this token (ath), a recent iat and a jti; the nonce reported
+// is the nonce claim.
+func FuzzDPoPProof(f *testing.F) {
+	const token, target = "an.access.token", "https://api.example/r"
+	ed, es := fuzzProofKeys(f)
+	claims := func() obj { return newProofClaims("GET", target, token, testNow).set("jti", q("seed")) }
+	seeds := []string{
+		ed.proof(ed.header(), claims()),
+		es.proof(es.header(), claims()),
+		ed.proof(ed.header(), claims().add("nonce", q("AAAAAAA"))),
+		ed.proof(ed.header().set("typ", q("DPoP+JWT")), claims().set("htu", q("HTTPS://API.example:443/./r?q#f"))),
+		ed.proof(ed.header().set("alg", q("none")), claims()),
+		ed.proof(ed.header().set("alg", q("HS256")), claims()),
+		ed.proof(ed.header().set("jwk", `{"kty":"oct","k":"AAAA"}`), claims()),
+		ed.proof(ed.header().set("jwk", strings.TrimSuffix(ed.jwk, "}")+`,"d":"AAAA"}`), claims()),
+		ed.proof(ed.header().add("x5c", `["MIIB"]`), claims()),
+		ed.proof(ed.header(), claims().add("htm", q("POST"))),
+		"", "a.b.c", "..", "e30.e30.AA", strings.Repeat("A", maxDPoPProofSize+1),
+	}
+	p := newProofVerifier(&common{}, fixedClock, defaultLeeway)
+	for i, s := range seeds {
+		f.Add(s)
+		r := httptest.NewRequest("GET", target, nil)
+		if _, err := p.verify(r, s, token); (err == nil) != (i < 4) {
+			f.Fatalf("seed %d: %v", i, err) // the first four are valid, the others not
+		}
+	}
+	sum := sha256.Sum256([]byte(token))
+	wantAth := base64.RawURLEncoding.EncodeToString(sum[:])
+	f.Fuzz(func(t *testing.T, raw string) {
+		r := httptest.NewRequest("GET", target, nil)
+		r.Header.Set("DPoP", raw)
+		got, _, err := requestProof(r)
+		var pr proof
+		if err == nil {
+			pr, err = p.verify(r, got, token)
+		}
+		if err != nil {
+			if !errors.Is(err, ErrInvalidDPoPProof) || !errors.Is(err, ErrInvalidToken) {
+				t.Fatalf("%q: refused with %v, not ErrInvalidDPoPProof", raw, err)
+			}
+			return
+		}
+		seg := strings.Split(raw, ".")
+		if len(seg) != 3 {
+			t.Fatalf("%q accepted with %d segments", raw, len(seg))
+		}
+		var dec [3][]byte
+		for i, s := range seg {
+			b, err := base64.RawURLEncoding.Strict().DecodeString(s)
+			if err != nil || base64.RawURLEncoding.EncodeToString(b) != s {
+				t.Fatalf("%q accepted with a non-canonical segment %d", raw, i)
+			}
+			dec[i] = b
+		}
+		var h map[string]json.RawMessage
+		var typ, alg string
+		if json.Unmarshal(dec[0], &h) != nil || json.Unmarshal(h["typ"], &typ) != nil || json.Unmarshal(h["alg"], &alg) != nil || len(h) != 3 || h["jwk"] == nil {
+			t.Fatalf("%q accepted with the header %s", raw, dec[0])
+		}
+		if !strings.EqualFold(typ, "dpop+jwt") || !slices.Contains(dpopAlgs, alg) {
+			t.Fatalf("%q accepted with typ %q, alg %q", raw, typ, alg)
+		}
+		key, err := jwk.ParseKey(h["jwk"])
+		if err != nil {
+			t.Fatalf("%q accepted; jwx refuses its jwk: %v", raw, err)
+		}
+		if private, err := jwk.IsPrivateKey(key); err != nil || private {
+			t.Fatalf("%q accepted with a private or symmetric jwk (%v)", raw, err)
+		}
+		a, ok := jwa.LookupSignatureAlgorithm(alg)
+		if _, err := jwxjws.Verify([]byte(raw), jwxjws.WithKey(a, key)); !ok || err != nil {
+			t.Fatalf("%q accepted; jwx does not verify it: %v", raw, err)
+		}
+		tp, err := key.Thumbprint(crypto.SHA256)
+		if err != nil || base64.RawURLEncoding.EncodeToString(tp) != pr.jkt {
+			t.Fatalf("%q: thumbprint %q, jwx says %q (%v)", raw, pr.jkt, base64.RawURLEncoding.EncodeToString(tp), err)
+		}
+		var c struct {
+			JTI, HTM, HTU, ATH string
+			IAT                float64
+			Nonce              *string
+		}
+		if err := json.Unmarshal(dec[1], &c); err != nil {
+			t.Fatalf("%q accepted; encoding/json refuses its claims: %v", raw, err)
+		}
+		htu, ok := normalizeHTU(c.HTU)
+		now := float64(testNow.Unix())
+		switch {
+		case c.HTM != "GET", !ok || htu != target, c.ATH != wantAth, c.JTI == "" || len(c.JTI) > maxDPoPJTILen,
+			c.IAT < now-dpopProofLifetime.Seconds() || c.IAT > now+defaultLeeway.Seconds():
+			t.Fatalf("%q accepted with the claims %s", raw, dec[1])
+		case c.Nonce != nil && *c.Nonce != pr.nonce, c.Nonce == nil && pr.nonce != "":
+			t.Fatalf("%q: nonce %q reported for the claims %s", raw, pr.nonce, dec[1])
 		}
 	})
 }

@@ -92,6 +92,8 @@ type TokenPair struct {
 	// DPoPThumbprint is the RFC 7638 thumbprint of the DPoP key both tokens
 	// are bound to (their cnf.jkt; token_type DPoP), "" for bearer tokens.
 	DPoPThumbprint string
+
+	dpopNonce string // the DPoP nonce WriteTokens hands out (WithDPoPNonce), "" for none
 }
 
 // ReuseEvent reports that an already rotated refresh token was presented and
@@ -188,7 +190,7 @@ func NewIssuer(issuer, audience string, key any, families FamilyStore, versions 
 		}
 	}
 	i.jwks = slices.Concat([]byte(`{"keys":[`), bytes.Join(keys, []byte(",")), []byte("]}"))
-	i.proofs = newProofVerifier(cfg.now, defaultLeeway, cfg.dpopOrigin)
+	i.proofs = newProofVerifier(&cfg.common, cfg.now, defaultLeeway)
 	if m, ok := families.(interface{ inMemory() bool }); ok && m.inMemory() {
 		i.notBefore = cfg.now().Truncate(time.Second) // tokens count in whole seconds
 	}
@@ -478,17 +480,23 @@ func (i *Issuer) Issue(ctx context.Context, userID string) (*TokenPair, error) {
 // the proof's key (cnf.jkt, [TokenPair].DPoPThumbprint, token_type DPoP),
 // and the refresh token refreshes only with a proof by that key. A refused
 // proof is an error wrapping [ErrInvalidDPoPProof] (400 invalid_dpop_proof
-// from [DefaultTokenErrorHandler]) and issues nothing. Without a proof it is
-// Issue.
+// from [DefaultTokenErrorHandler]; use_dpop_nonce with a DPoP-Nonce header
+// for a proof without the current nonce of [WithDPoPNonce]) and issues
+// nothing; a failing [WithDPoPStore] is [ErrStoreUnavailable]. Without a
+// proof it is Issue.
 func (i *Issuer) IssueForRequest(r *http.Request, userID string) (*TokenPair, error) {
 	if i == nil || i.signer == nil {
 		return nil, errNotBuilt
 	}
-	jkt, err := i.proofs.tokenRequest(r)
+	jkt, nonce, err := i.proofs.tokenRequest(r)
 	if err != nil {
 		return nil, err
 	}
-	return i.issue(r.Context(), userID, jkt)
+	pair, err := i.issue(r.Context(), userID, jkt)
+	if pair != nil {
+		pair.dpopNonce = nonce
+	}
+	return pair, err
 }
 
 // issue is Issue, the tokens bound to the DPoP key jkt when not "".

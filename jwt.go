@@ -100,6 +100,9 @@ func (c *jwtConfig) resolve() error {
 	if c.has("WithDPoP") && c.issuer == "" {
 		errs = append(errs, errors.New("WithDPoP needs WithIssuer: a trusted issuer's mode is TrustedIssuer.DPoP"))
 	}
+	if used := c.dpopOptionsUsed(); len(used) > 0 && !c.acceptsDPoP() {
+		errs = append(errs, fmt.Errorf("%s: no issuer accepts DPoP (WithDPoP, TrustedIssuer.DPoP)", strings.Join(used, ", ")))
+	}
 	if c.versions != nil && c.issuer == "" {
 		errs = append(errs, errors.New("WithVersionCheck needs WithIssuer: trusted issuers' tokens carry no kit version"))
 	}
@@ -115,6 +118,19 @@ func (c *jwtConfig) resolve() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// acceptsDPoP reports whether some issuer of c accepts DPoP.
+func (c *jwtConfig) acceptsDPoP() bool {
+	if c.issuer != "" && c.dpop != DPoPOff {
+		return true
+	}
+	for _, t := range c.trusted {
+		if t.dpop != DPoPOff {
+			return true
+		}
+	}
+	return false
 }
 
 // verifier builds the access-token verifier. A JWKS source starts fetching
@@ -295,11 +311,13 @@ func WithProfile(p Profile) Option {
 // token's cnf.jkt names (ES256/384/512, EdDSA, PS256/384/512 or
 // RS256/384/512), for this request's method and URL (see
 // [WithDPoPOrigin]), issued within the last minute (the leeway in the
-// future), never seen before (a bounded replay cache per [JWT]), and with
-// the hash of this token as ath. A refused proof is [ErrInvalidDPoPProof]
-// (401). A DPoP-bound token presented as Bearer is refused in every mode,
-// [DPoPOff] too. The token cache never spares the proof. Default:
-// [DPoPOff], bearer tokens only.
+// future), never seen before (a bounded replay cache per [JWT], or the
+// store's with [WithDPoPStore]), with the hash of this token as ath, and
+// with the server's nonce under [WithDPoPNonce]. A refused proof is
+// [ErrInvalidDPoPProof] (401). A DPoP-bound token presented as Bearer is
+// refused in every mode, [DPoPOff] too; a proof sent with a token not
+// presented as DPoP is [ErrInvalidRequest] (400). The token cache never
+// spares the proof. Default: [DPoPOff], bearer tokens only.
 func WithDPoP(mode DPoPMode) Option {
 	return singleOption("WithDPoP", mode, forJWT, func(c *jwtConfig) error {
 		if mode < DPoPOff || mode > DPoPRequired {
@@ -615,7 +633,7 @@ func NewJWT[U any](toUser func(context.Context, *Claims) (U, error), opts ...Opt
 	for _, t := range cfg.trusted {
 		modes[t.issuer] = t.dpop
 	}
-	j.dpop = newDPoPPolicy(modes, v.now, cfg.leeway, cfg.dpopOrigin)
+	j.dpop = newDPoPPolicy(modes, &cfg.common, v.now, cfg.leeway)
 	return j, nil
 }
 

@@ -383,6 +383,23 @@ func newECDSAKey(kid, alg string, k *ecdsa.PublicKey) (*verifyKey, error) {
 	if k == nil {
 		return nil, errors.New("nil ECDSA public key")
 	}
+	switch k.Curve {
+	case elliptic.P256(), elliptic.P384(), elliptic.P521():
+	default:
+		return nil, errors.New("unsupported ECDSA curve (P-256, P-384 and P-521 are supported)")
+	}
+	if k.X == nil || k.Y == nil {
+		return nil, errors.New("ECDSA public key without coordinates")
+	}
+	if _, err := k.ECDH(); err != nil { // checks that the point is on the curve
+		return nil, fmt.Errorf("ECDSA public key is not a valid %s point", k.Curve.Params().Name)
+	}
+	return ecdsaKey(kid, alg, k)
+}
+
+// ecdsaKey is newECDSAKey for a key whose point is known to be valid (a
+// DPoP proof's, from ecdsa.ParseUncompressedPublicKey).
+func ecdsaKey(kid, alg string, k *ecdsa.PublicKey) (*verifyKey, error) {
 	var want string
 	var h crypto.Hash
 	switch k.Curve {
@@ -394,12 +411,6 @@ func newECDSAKey(kid, alg string, k *ecdsa.PublicKey) (*verifyKey, error) {
 		want, h = "ES512", crypto.SHA512
 	default:
 		return nil, errors.New("unsupported ECDSA curve (P-256, P-384 and P-521 are supported)")
-	}
-	if k.X == nil || k.Y == nil {
-		return nil, errors.New("ECDSA public key without coordinates")
-	}
-	if _, err := k.ECDH(); err != nil { // checks that the point is on the curve
-		return nil, fmt.Errorf("ECDSA public key is not a valid %s point", k.Curve.Params().Name)
 	}
 	if alg == "" {
 		alg = want

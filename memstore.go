@@ -20,6 +20,7 @@ type memoryStore struct {
 	lastSweep time.Time
 	watchers  watchers
 	index     memoryDevices // the sessions' index (devices.go), guarded by mu
+	proofs    *replayCache  // the DPoP proofs used, for WithDPoPStore
 }
 
 type memoryFamily struct {
@@ -35,7 +36,8 @@ type memoryFamily struct {
 // has the version check refuse its access tokens issued before it was built
 // (see [NewIssuer]).
 func NewMemoryStore(userIDs ...string) *Store {
-	s := &memoryStore{families: make(map[string]*memoryFamily), versions: make(map[string]int64, len(userIDs)), removed: make(map[string]bool), index: newMemoryDevices()}
+	s := &memoryStore{families: make(map[string]*memoryFamily), versions: make(map[string]int64, len(userIDs)), removed: make(map[string]bool),
+		index: newMemoryDevices(), proofs: newReplayCache(dpopReplayEntries)}
 	for _, id := range userIDs {
 		s.versions[id] = 0
 	}
@@ -331,3 +333,13 @@ func (s *memoryStore) endDevice(_ context.Context, userID, id string) (bool, err
 func (s *memoryStore) watch(c *VersionCache) { s.watchers.add(c) }
 
 func (s *memoryStore) close() {}
+
+// recordProof records a DPoP proof in the store's replay cache, shared by
+// the JWTs and Issuers given the store (WithDPoPStore), bounded like their
+// own.
+func (s *memoryStore) recordProof(ctx context.Context, key [16]byte, iat float64, now time.Time) (bool, error) {
+	return s.proofs.recordProof(ctx, key, iat, now)
+}
+
+// dpopSecret is the process's: a memory store is one process's.
+func (s *memoryStore) dpopSecret(ctx context.Context) ([]byte, error) { return processNonceSecret(ctx) }

@@ -281,6 +281,9 @@ func guard[U any](a Authenticator[U], optional bool, opts []Option) func(http.Ha
 			if cfg.events != nil {
 				cfg.events.authenticated(r, method, claims, start)
 			}
+			if claims != nil && claims.dpopNonce != "" {
+				w.Header().Set("DPoP-Nonce", claims.dpopNonce) // RFC 9449 §8.2
+			}
 			next.ServeHTTP(w, r.WithContext(withIdentity(r.Context(), identity{user: u, claims: claims, method: method})))
 		})
 		if wr, ok := a.(wrapper); ok {

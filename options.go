@@ -83,6 +83,17 @@ type common struct {
 	storeTimeout time.Duration // 0: defaultStoreTimeout
 	events       eventHook     // WithEvents; nil: none
 	dpopOrigin   string        // WithDPoPOrigin
+	dpopNonce    bool          // WithDPoPNonce
+	dpopStore    dpopStorage   // WithDPoPStore; nil: the verifier's own replay cache
+}
+
+// dpopStorage is what a Store gives WithDPoPStore (dpop.go): the record of
+// the DPoP proofs used (a proofReplay) and the secret of the nonces. It is
+// declared here, where common holds it, so that no file cycle runs through
+// store.go.
+type dpopStorage interface {
+	recordProof(ctx context.Context, key [16]byte, iat float64, now time.Time) (bool, error)
+	dpopSecret(ctx context.Context) ([]byte, error)
 }
 
 // once records a single-valued option and refuses a second one, naming both.

@@ -56,7 +56,9 @@ type postgresSQL struct {
 	familyRead, familyRevoke     string
 	familyReuse                  string
 	sweepFamilies, sweepDevices  string
+	sweepProofs                  string
 	keyInsert, keyRead           string
+	proofInsert                  string
 	deviceInsert, deviceList     string
 	deviceEnd, deviceEndFamily   string
 	channel                      string // the name of the bump notifications' channel
@@ -126,11 +128,13 @@ func WithCleanupInterval(d time.Duration) Option {
 // (any driver; the tests use pgx), shared by every process on the database.
 // It does not touch the database: [Store.Migrate] creates the session table
 // (default "sessions", scs's schema), authkit_refresh_families,
-// authkit_keys (the session cookie's key, see [WithSessionSecret]) and,
-// unless [WithUsersTable], authkit_token_versions. Expired sessions,
-// families and index rows are deleted in the background, every five
-// minutes from one interval after NewPostgresStore ([WithCleanupInterval]),
-// until [Store.Close]. Every statement but Migrate's is bounded by
+// authkit_session_devices, authkit_keys (the session cookie's key, see
+// [WithSessionSecret], and the DPoP nonces', see [WithDPoPNonce]),
+// authkit_dpop_proofs (see [WithDPoPStore]) and, unless [WithUsersTable],
+// authkit_token_versions. Expired sessions, families, index rows and DPoP
+// proofs are deleted in the background, every five minutes from one
+// interval after NewPostgresStore ([WithCleanupInterval]), until
+// [Store.Close]. Every statement but Migrate's is bounded by
 // [WithStoreTimeout] (default 5 seconds) and then fails with an error
 // wrapping [ErrStoreUnavailable]; Migrate is bounded by its context only.
 func NewPostgresStore(db *sql.DB, opts ...Option) (*Store, error) {
@@ -181,6 +185,13 @@ func buildSQL(c postgresConfig) postgresSQL {
 				name       text        PRIMARY KEY,
 				secret     bytea       NOT NULL,
 				created_at timestamptz NOT NULL DEFAULT current_timestamp)`,
+			// The DPoP proofs used (WithDPoPStore): 128 bits of the SHA-256
+			// of the proof key's thumbprint and the jti, until the proof
+			// expires.
+			`CREATE TABLE IF NOT EXISTS authkit_dpop_proofs (
+				proof_key  bytea       PRIMARY KEY,
+				expires_at timestamptz NOT NULL)`,
+			`CREATE INDEX IF NOT EXISTS authkit_dpop_proofs_expires_at_idx ON authkit_dpop_proofs (expires_at)`,
 		},
 		keyInsert:     `INSERT INTO authkit_keys (name, secret) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`,
 		keyRead:       `SELECT secret FROM authkit_keys WHERE name = $1`,
@@ -227,6 +238,15 @@ func buildSQL(c postgresConfig) postgresSQL {
 			FROM authkit_refresh_families WHERE expires_at <= $1 LIMIT ` + cleanupBatchSQL + ` FOR UPDATE SKIP LOCKED)`,
 		sweepDevices: `DELETE FROM authkit_session_devices WHERE device_id IN (SELECT device_id
 			FROM authkit_session_devices WHERE expiry <= current_timestamp LIMIT ` + cleanupBatchSQL + ` FOR UPDATE SKIP LOCKED)`,
+		// DPoP proofs a proof lifetime after their own expiry ($1), so that
+		// an instance whose clock is behind never misses one.
+		sweepProofs: `DELETE FROM authkit_dpop_proofs WHERE proof_key IN (SELECT proof_key
+			FROM authkit_dpop_proofs WHERE expires_at <= $1 LIMIT ` + cleanupBatchSQL + ` FOR UPDATE SKIP LOCKED)`,
+		// A proof is new when no live row has its key: one already there
+		// and expired ($3 is now) is taken over, so a row the cleanup has
+		// not deleted yet refuses nothing.
+		proofInsert: `INSERT INTO authkit_dpop_proofs AS p (proof_key, expires_at) VALUES ($1, $2)
+			ON CONFLICT (proof_key) DO UPDATE SET expires_at = EXCLUDED.expires_at WHERE p.expires_at < $3`,
 	}
 	versionSQL(c, &s)
 	return s
@@ -400,7 +420,7 @@ const (
 )
 
 // deleteExpired deletes the refresh families past their absolute lifetime
-// at now and the expired index rows, in batches until none is left that
+// at now, the expired index rows and DPoP proofs, in batches until none is left that
 // another instance is not deleting, and returns how many rows it deleted.
 func (s *postgresStore) deleteExpired(ctx context.Context, now time.Time) (int64, error) {
 	var total int64
@@ -410,6 +430,7 @@ func (s *postgresStore) deleteExpired(ctx context.Context, now time.Time) (int64
 	}{
 		{s.sql.sweepFamilies, "deleting expired refresh families", []any{now}},
 		{s.sql.sweepDevices, "deleting expired session index rows", nil},
+		{s.sql.sweepProofs, "deleting expired DPoP proofs", []any{now.Add(-dpopProofLifetime)}},
 	} {
 		for {
 			n, err := s.execCount(ctx, q.sql, q.what, q.args...)
@@ -473,6 +494,30 @@ func (s *postgresStore) execCount(ctx context.Context, q, what string, args ...a
 		return 0, fmt.Errorf("authkit: %s: %w", what, err)
 	}
 	return n, nil
+}
+
+// recordProof inserts the key of a proof issued at iat into the table
+// every instance on the database shares, with its expiry: the end of the
+// proof's lifetime, plus two seconds for the rounding of iat (down to the
+// second) and of timestamptz. It reports whether no live row had the key.
+func (s *postgresStore) recordProof(ctx context.Context, key [16]byte, iat float64, now time.Time) (bool, error) {
+	expires := time.Unix(int64(iat), 0).Add(dpopProofLifetime + 2*time.Second)
+	ctx, cancel := boundStore(ctx, s.cfg.timeout())
+	defer cancel()
+	res, err := s.db.ExecContext(ctx, s.sql.proofInsert, key[:], expires, now)
+	if err != nil {
+		return false, fmt.Errorf("authkit: recording a DPoP proof: %w", storeErr(ctx, err))
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("authkit: recording a DPoP proof: %w", err)
+	}
+	return n > 0, nil
+}
+
+// dpopSecret is the secret of DPoP nonces, in authkit_keys.
+func (s *postgresStore) dpopSecret(ctx context.Context) ([]byte, error) {
+	return s.secret(ctx, dpopNonceKeyName)
 }
 
 func (s *postgresStore) CreateFamily(ctx context.Context, f RefreshFamily, current [32]byte) error {
@@ -652,23 +697,29 @@ func (s *postgresStore) endDevice(ctx context.Context, userID, id string) (bool,
 }
 
 // sessionSecret returns the secret of the session cookie's MAC, shared by
-// every process on the database: the first to ask stores a random one, and
-// everyone reads what is stored (a separate statement, so that it sees a
-// row another process committed meanwhile).
+// every process on the database.
 func (p *postgresSessions) sessionSecret(ctx context.Context) ([]byte, error) {
-	ctx, cancel := boundStore(ctx, p.timeout)
+	return p.st.secret(ctx, sessionKeyName)
+}
+
+// secret returns the secret name in authkit_keys, shared by every process
+// on the database: the first to ask stores a random one, and everyone reads
+// what is stored (a separate statement, so that it sees a row another
+// process committed meanwhile).
+func (s *postgresStore) secret(ctx context.Context, name string) ([]byte, error) {
+	ctx, cancel := boundStore(ctx, s.cfg.timeout())
 	defer cancel()
 	fresh := make([]byte, 32)
 	rand.Read(fresh) // never fails
-	if _, err := p.db.ExecContext(ctx, p.sql.keyInsert, sessionKeyName, fresh); err != nil {
+	if _, err := s.db.ExecContext(ctx, s.sql.keyInsert, name, fresh); err != nil {
 		return nil, storeErr(ctx, err)
 	}
 	var secret []byte
-	if err := p.db.QueryRowContext(ctx, p.sql.keyRead, sessionKeyName).Scan(&secret); err != nil {
+	if err := s.db.QueryRowContext(ctx, s.sql.keyRead, name).Scan(&secret); err != nil {
 		return nil, storeErr(ctx, err)
 	}
 	if len(secret) < minSessionSecret {
-		return nil, fmt.Errorf("authkit_keys holds a %d-byte %s, want %d", len(secret), sessionKeyName, minSessionSecret)
+		return nil, fmt.Errorf("authkit_keys holds a %d-byte %s, want %d", len(secret), name, minSessionSecret)
 	}
 	return secret, nil
 }

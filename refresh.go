@@ -329,10 +329,18 @@ func (i *Issuer) Revoke(ctx context.Context, refreshToken string) error {
 //     twice, a malformed body;
 //   - 400 unsupported_grant_type: a form whose grant_type is not
 //     refresh_token;
+//   - 400 invalid_dpop_proof (RFC 9449 §5): the request's DPoP proof is
+//     refused, or a DPoP-bound token came without a proof by its key;
+//     nothing is rotated and a cookie is kept; 400 use_dpop_nonce with a
+//     DPoP-Nonce header: the proof lacks the current nonce of
+//     [WithDPoPNonce] (§8); a success may carry the next nonce in
+//     DPoP-Nonce;
 //   - 400 invalid_grant (RFC 6749 §5.2): the token is refused (forged,
 //     expired, revoked, of an older version, of another user than the
 //     request's session with [WithRefreshSessionUser], reused: which
 //     revokes the family); a refusing cookie is cleared;
+//   - 503 temporarily_unavailable with Retry-After: the [WithDPoPStore]
+//     store did not answer in time or failed; nothing was issued;
 //   - 500 server_error: the store or lookup failed, or the session check of
 //     [WithRefreshSessionUser]; nothing was issued. The client retries with
 //     the same token: if the rotation was committed all the same, the retry
@@ -354,12 +362,14 @@ func (i *Issuer) RefreshHandler() http.Handler {
 		if err == nil && i.cfg.sessionUser != nil {
 			sessionUser, err = i.cfg.sessionUser(r)
 		}
+		nonce := ""
 		if err == nil {
-			jkt, err = i.proofs.tokenRequest(r)
+			jkt, nonce, err = i.proofs.tokenRequest(r)
 		}
 		if err == nil {
 			var pair *TokenPair
 			if pair, err = i.refreshAs(r.Context(), token, sessionUser, jkt); err == nil {
+				pair.dpopNonce = nonce
 				// A token that came in the HttpOnly cookie goes back only in
 				// the cookie: echoing it in the body would hand it to any
 				// script that can call this endpoint.
@@ -433,6 +443,9 @@ func (i *Issuer) writeTokens(w http.ResponseWriter, pair *TokenPair, refreshInBo
 	h := w.Header()
 	noStore(h)
 	h.Set("Content-Type", "application/json")
+	if pair.dpopNonce != "" {
+		h.Set("DPoP-Nonce", pair.dpopNonce) // RFC 9449 §8.2
+	}
 	http.SetCookie(w, i.cookie(pair.RefreshToken, int(pair.RefreshTokenExpiresAt.Sub(pair.IssuedAt)/time.Second)))
 	b := make([]byte, 0, len(pair.AccessToken)+len(pair.RefreshToken)+96)
 	b = append(b, `{"access_token":`...)

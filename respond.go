@@ -37,8 +37,10 @@ type ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 //
 // Where the authenticator accepts DPoP ([WithDPoP]), a 400 or 401 also
 // carries the DPoP challenge, WWW-Authenticate: DPoP realm="…", algs="…"
-// (with error="invalid_dpop_proof" for [ErrInvalidDPoPProof]), beside the
-// Bearer one, or alone where every issuer requires DPoP (RFC 9449 §7.1).
+// (with error="invalid_dpop_proof" for [ErrInvalidDPoPProof], or
+// error="use_dpop_nonce" and a DPoP-Nonce header for a proof without the
+// current nonce of [WithDPoPNonce]), beside the Bearer one, or alone where
+// every issuer requires DPoP (RFC 9449 §7.1, §9).
 //
 // The cause is logged with [log/slog], at debug level for refusals and error
 // level for failures, never written to the body. It is safe for concurrent
@@ -89,7 +91,9 @@ func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 // [Issuer]'s endpoints as RFC 6749 §5.2 prescribes, JSON {"error":"…"} with
 // Cache-Control: no-store: [ErrInvalidRequest] 400 invalid_request,
 // [ErrInvalidToken] 400 invalid_grant, [ErrInvalidDPoPProof] 400
-// invalid_dpop_proof (RFC 9449 §5), [ErrCrossOrigin] 403 invalid_request, a
+// invalid_dpop_proof (RFC 9449 §5), or use_dpop_nonce with a DPoP-Nonce
+// header for a proof without the current nonce of [WithDPoPNonce] (§8),
+// [ErrCrossOrigin] 403 invalid_request, a
 // grant_type the endpoint does not serve 400 unsupported_grant_type,
 // [ErrStoreUnavailable] 503 temporarily_unavailable with Retry-After: 5,
 // anything else 500 server_error (logged with [log/slog]). It is safe for
@@ -111,6 +115,11 @@ func DefaultTokenErrorHandler(w http.ResponseWriter, r *http.Request, err error)
 		writeOAuthError(w, http.StatusBadRequest, "invalid_request")
 	case errors.Is(err, ErrInvalidDPoPProof):
 		slog.DebugContext(r.Context(), "authkit: DPoP proof refused", "err", err)
+		if nonce := nonceOf(err); nonce != "" {
+			w.Header().Set("DPoP-Nonce", nonce)
+			writeOAuthError(w, http.StatusBadRequest, "use_dpop_nonce")
+			return
+		}
 		writeOAuthError(w, http.StatusBadRequest, "invalid_dpop_proof")
 	case errors.Is(err, ErrInvalidToken):
 		slog.DebugContext(r.Context(), "authkit: refresh token refused", "err", err)
@@ -278,6 +287,9 @@ func dpopChallenge(h http.Header, err error) {
 	realm := re.realm
 	code := ""
 	switch {
+	case nonceOf(err) != "":
+		code = "use_dpop_nonce"
+		h.Set("DPoP-Nonce", nonceOf(err))
 	case errors.Is(err, ErrInvalidDPoPProof):
 		code = "invalid_dpop_proof"
 	case !de.usedDPoP && de.bearer:

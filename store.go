@@ -31,6 +31,7 @@ type storeBackend interface {
 	devices(ctx context.Context, userID string) ([]Device, error)
 	endDevice(ctx context.Context, userID, id string) (bool, error)
 	reuseRecorder
+	dpopStorage // the DPoP proofs used and the nonce secret (WithDPoPStore)
 	close()
 }
 
