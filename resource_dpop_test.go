@@ -52,3 +52,30 @@ func TestResourceMetadataDPoP(t *testing.T) {
 		}
 	}
 }
+
+// TestResourceChallengesDPoPRequired: where DPoP is required, the DPoP
+// challenge is the only one, so it names the scopes and the metadata
+// (RFC 9728 §5.1), as the Bearer challenge does where bearer tokens count.
+func TestResourceChallengesDPoPRequired(t *testing.T) {
+	k := newResourceKit(t, WithResource(Resource{URL: testResource}), WithDPoP(DPoPRequired))
+	ok := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+	ch := `DPoP realm="authkit", algs="ES256 ES384 ES512 EdDSA Ed25519 PS256 PS384 PS512 RS256 RS384 RS512"`
+	md := `, resource_metadata="` + testResourceMD + `"`
+	for _, c := range []struct {
+		name, auth, want string
+	}{
+		{"no token", "", ch + `, scope="tools:call"` + md},
+		{"an unbound token as Bearer", "Bearer " + k.token(testResource, "tools:call"), ch + `, error="invalid_token", scope="tools:call"` + md},
+		{"an unbound token as DPoP", "DPoP " + k.token(testResource, "tools:call"), ch + `, error="invalid_token", scope="tools:call"` + md},
+	} {
+		r := httptest.NewRequest(http.MethodGet, testResource, nil)
+		if c.auth != "" {
+			r.Header.Set("Authorization", c.auth)
+		}
+		rec := httptest.NewRecorder()
+		Require(k.j, WithScopes("tools:call"))(ok).ServeHTTP(rec, r)
+		if got := rec.Header().Values("WWW-Authenticate"); rec.Code != http.StatusUnauthorized || len(got) != 1 || got[0] != c.want {
+			t.Errorf("%s: %d %q\nwant 401 %q", c.name, rec.Code, got, c.want)
+		}
+	}
+}

@@ -175,6 +175,13 @@ func bearerChallenge(err error, code string) string {
 	if code != "" {
 		s += `, error="` + code + `"`
 	}
+	return s + challengeParams(re, err, code)
+}
+
+// challengeParams are the scope (RFC 6750 §3) and resource_metadata
+// (RFC 9728 §5.1) parameters of a challenge with error code.
+func challengeParams(re *realmError, err error, code string) string {
+	s := ""
 	scope := re.scope
 	if code == "insufficient_scope" {
 		scope = scopeOf(err)
@@ -303,8 +310,8 @@ func dpopChallenge(h http.Header, err error) {
 		ch += `, error="` + code + `"`
 	}
 	switch {
-	case !de.bearer:
-		h.Set("WWW-Authenticate", ch)
+	case !de.bearer: // the only challenge: it names the scopes and the metadata
+		h.Set("WWW-Authenticate", ch+challengeParams(re, err, code))
 	case code != "":
 		h.Set("WWW-Authenticate", bearerChallenge(err, "")) // the error is the DPoP one's
 		h.Add("WWW-Authenticate", ch)
