@@ -318,6 +318,8 @@ func proofHeader(b []byte) (alg string, jwk []byte, err error) {
 				return errNotObject
 			}
 			jwk = value
+		case "kid": // the key is the jwk; clients' JOSE libraries add its kid
+			_, err = jsonString(value)
 		default:
 			return fmt.Errorf("header parameter %q is not accepted", name)
 		}

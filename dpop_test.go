@@ -159,6 +159,8 @@ func TestDPoPProofChecks(t *testing.T) {
 		{name: "jwk not an object", proofs: []string{k.proof(k.header().set("jwk", q(k.jwk)), base())}},
 		{name: "small-order Ed25519 key", token: smallTok, proofs: []string{smallOrder.proof(smallOrder.header(), newProofClaims("GET", dpopURL, smallTok, now))}},
 		{name: "header x5c", proofs: []string{k.proof(k.header().add("x5c", `["MIIB"]`), base())}},
+		{name: "header kid, ignored (jwx's jwt.Sign adds it)", proofs: []string{k.proof(k.header().add("kid", q("client-key-1")), base())}, ok: true},
+		{name: "header kid not a string", proofs: []string{k.proof(k.header().add("kid", `1`), base())}},
 		{name: "signed by another key", proofs: []string{buildToken(k.header().String(), base().String(), other.sign)}},
 		{name: "signature altered", proofs: []string{withSignature(k.proof(k.header(), base()), make([]byte, 64))}},
 		{name: "htm POST", proofs: []string{k.proof(k.header(), base().set("htm", q("POST")))}},
