@@ -22,18 +22,6 @@ const (
 	defaultSessionCookieName      = "__Host-session"
 )
 
-// The session keys the kit owns. Only Login writes them (and the idle
-// bookkeeping writes sessionSeenKey), so requests racing on one session
-// cannot change who it belongs to.
-const (
-	sessionUserKey     = "authkit.user"     // string: the user ID
-	sessionAuthKey     = "authkit.auth"     // int64: Unix nanoseconds of the login
-	sessionSeenKey     = "authkit.seen"     // int64: Unix nanoseconds of the last recorded activity
-	sessionVersionKey  = "authkit.version"  // int64: the user's token version at login
-	sessionRememberKey = "authkit.remember" // bool: remembered at login (WithRememberMe's limits)
-	scsRememberKey     = "__rememberMe"     // bool: scs's own key, set by the manager's RememberMe
-)
-
 // sessionConfig is what the options of NewSession set.
 type sessionConfig struct {
 	common
@@ -187,7 +175,13 @@ func WithSessionSecret(secret []byte) Option {
 // Domain, not persistent; HashTokenInStore true; IdleTimeout 0 (the kit keeps
 // the idle timeout, writing at most once per touch interval); ErrorFunc
 // [DefaultErrorHandler] (500, logged); Lifetime 24 hours, which only bounds
-// anonymous sessions. store is wrapped so that a commit never re-creates a
+// anonymous sessions; Codec the kit's own, which writes the kit's keys and
+// values of the common types (string, []byte, bool, int, int64, int32,
+// float64, time.Time) compactly and the rest through gob (a custom type
+// still needs gob.Register), and reads the sessions scs's GobCodec wrote, so
+// an existing store keeps working. GobCodec cannot read what it writes: a
+// plain scs manager sharing the store, or a program going back to one, takes
+// this manager's Codec. store is wrapped so that a commit never re-creates a
 // session deleted meanwhile; do not replace sm.Store afterwards.
 func NewSessionManager(store scs.Store) *scs.SessionManager {
 	sm := scs.New()
@@ -205,6 +199,7 @@ func NewSessionManager(store scs.Store) *scs.SessionManager {
 	sm.HashTokenInStore = true
 	sm.IdleTimeout = 0
 	sm.ErrorFunc = DefaultErrorHandler
+	sm.Codec = sessionCodec{}
 	return sm
 }
 
