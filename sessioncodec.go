@@ -24,7 +24,7 @@ import (
 // another type, one gob-encoded map[string]any holding those values. An entry is a key (one
 // byte naming one of the kit's own keys, or 0 and the key's bytes) and a
 // value: a tag and its payload (string, []byte, bool, int, int64, int32,
-// float64, time.Time, nil). Only those exact types go compact: a named type
+// float64, time.Time, nil). As from gob, an empty []byte comes back nil. Only those exact types go compact: a named type
 // (type Role string) goes through gob, so a value always comes back with the
 // type it was put with, as with GobCodec, and a type gob does not know still
 // needs gob.Register.
@@ -203,7 +203,11 @@ func appendCodecValue(b []byte, v any) ([]byte, error) {
 // Decode reads the kit's format, or GobCodec's.
 func (sessionCodec) Decode(b []byte) (time.Time, map[string]any, error) {
 	if len(b) == 0 || b[0] != codecMagic {
-		return scs.GobCodec{}.Decode(b)
+		deadline, values, err := scs.GobCodec{}.Decode(b)
+		if err == nil && values == nil { // a gob blob without its map: scs's Put would panic
+			values = map[string]any{}
+		}
+		return deadline, values, err
 	}
 	d := codecReader{b: b, i: 1}
 	if d.byte() != codecVersion {
@@ -337,8 +341,11 @@ func (d *codecReader) value() any {
 		return nil
 	case tagString:
 		return d.str(d.uvarint())
-	case tagBytes:
-		return []byte(d.str(d.uvarint()))
+	case tagBytes: // empty: nil, as from gob
+		if s := d.str(d.uvarint()); s != "" {
+			return []byte(s)
+		}
+		return []byte(nil)
 	case tagFalse:
 		return false
 	case tagTrue:

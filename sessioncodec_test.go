@@ -26,7 +26,8 @@ func init() {
 }
 
 // codecSample is a session holding every compact type, a nil, a named type
-// (through gob) and the kit's own keys.
+// (through gob) and the kit's own keys. An empty []byte is nil, as gob
+// decodes it.
 func codecSample() map[string]any {
 	return map[string]any{
 		sessionUserKey:     "1",
@@ -39,7 +40,7 @@ func codecSample() map[string]any {
 		"cart":             "apples",
 		"":                 "empty key",
 		"blob":             []byte{0, 1, 0xff},
-		"none":             []byte{},
+		"none":             []byte(nil),
 		"n":                42,
 		"min":              math.MinInt64,
 		"i32":              int32(math.MinInt32),
