@@ -21,6 +21,9 @@ import (
 //
 // Read: an unmodified session (one store read per request). Write: the
 // handler changes the session on every request (one store write more).
+// mw=scs is scs as it comes (GobCodec), mw=scs-kitcodec scs with the kit's
+// codec (sessioncodec.go), so that mw=authkit's distance from it is the
+// kit's own work: the cookie's MAC, the checks, the identity in the context.
 // The PostgreSQL cases need TEST_DATABASE_URL.
 
 func BenchmarkSessionRead(b *testing.B)  { benchSessions(b, false) }
@@ -44,7 +47,8 @@ func benchSessions(b *testing.B, write bool) {
 	}
 	for _, st := range stores {
 		b.Run(st.name, func(b *testing.B) {
-			b.Run("mw=scs", func(b *testing.B) { benchBareScs(b, st.bare(b), write) })
+			b.Run("mw=scs", func(b *testing.B) { benchBareScs(b, st.bare(b), write, scs.GobCodec{}) })
+			b.Run("mw=scs-kitcodec", func(b *testing.B) { benchBareScs(b, st.bare(b), write, sessionCodec{}) })
 			b.Run("mw=authkit", func(b *testing.B) { benchKit(b, st.kit(b), write) })
 		})
 	}
@@ -88,9 +92,10 @@ func benchKit(b *testing.B, store scs.Store, write bool) {
 	runSessionBench(b, login, h, sm.Cookie.Name, write)
 }
 
-func benchBareScs(b *testing.B, store scs.Store, write bool) {
+func benchBareScs(b *testing.B, store scs.Store, write bool, codec scs.Codec) {
 	sm := scs.New()
 	sm.Store = store
+	sm.Codec = codec
 	sm.HashTokenInStore = true
 	login := sm.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
