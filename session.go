@@ -238,6 +238,7 @@ type Session[U any] struct {
 	g        *guardedStore
 	loadUser func(context.Context, string) (U, error)
 	cfg      sessionConfig
+	key      func(context.Context) ([]byte, error) // macKey, bound once rather than per request
 }
 
 // NewSession returns a session authenticator over sm, which must come from
@@ -276,7 +277,9 @@ func NewSession[U any](sm *scs.SessionManager, loadUser func(ctx context.Context
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("authkit: NewSession: %w", err)
 	}
-	return &Session[U]{sm: sm, g: sm.Store.(*guardedStore), loadUser: loadUser, cfg: cfg}, nil
+	sess := &Session[U]{sm: sm, g: sm.Store.(*guardedStore), loadUser: loadUser, cfg: cfg}
+	sess.key = sess.macKey
+	return sess, nil
 }
 
 // checkManager lists what makes sm unsafe for the kit.
@@ -605,7 +608,9 @@ func (s *Session[U]) load(next http.Handler) http.Handler {
 			return
 		}
 		w.Header().Add("Vary", "Cookie")
-		st := &loadState{crossOrigin: checkCrossOrigin(s.cfg.crossOrigin, r), timeout: s.cfg.timeout()}
+		l := new(sessionLoad)
+		st := &l.st
+		*st = loadState{crossOrigin: checkCrossOrigin(s.cfg.crossOrigin, r), timeout: s.cfg.timeout()}
 		token := ""
 		switch cs := r.CookiesNamed(s.sm.Cookie.Name); {
 		case len(cs) > 1:
@@ -618,7 +623,8 @@ func (s *Session[U]) load(next http.Handler) http.Handler {
 			}
 			token = sessionCookieToken(key, cs[0].Value) // "" unless the MAC checks out
 		}
-		ctx = &sessionCtx{Context: ctx, g: s.g, st: st}
+		l.ctx = sessionCtx{Context: ctx, g: s.g, st: st}
+		ctx = &l.ctx
 		loaded, err := s.sm.Load(ctx, token)
 		if err != nil {
 			s.sm.ErrorFunc(w, r, err)
@@ -631,10 +637,18 @@ func (s *Session[U]) load(next http.Handler) http.Handler {
 			return
 		}
 		r = r.WithContext(loaded)
-		sw := &sessionWriter{ResponseWriter: w, r: r, sm: s.sm, st: st, key: s.macKey}
-		next.ServeHTTP(sw, r)
-		sw.save()
+		l.sw = sessionWriter{ResponseWriter: w, r: r, sm: s.sm, st: st, key: s.key}
+		next.ServeHTTP(&l.sw, r)
+		l.sw.save()
 	})
+}
+
+// sessionLoad is what load keeps for one request, in one allocation: the
+// request's state, the context carrying it, and the writer that saves it.
+type sessionLoad struct {
+	st  loadState
+	ctx sessionCtx
+	sw  sessionWriter
 }
 
 // macKey returns the key of the session cookie's MAC (sessioncookie.go).

@@ -137,3 +137,51 @@ func runSessionBench(b *testing.B, login, h http.Handler, cookieName string, wri
 		}
 	}
 }
+
+// BenchmarkBearerRoute is the demo's /api/me for a bearer token in-process:
+// a repeated ES256 token (the verified-token cache on, the default) through
+// Require(Any(jwt, session)), as the demo routes it, beside Require(jwt)
+// alone and the bare handler, so that what the session costs a request that
+// does not use it (its load: no cookie, no store access) is the distance
+// from mw=jwt to mw=any:
+//
+//	go test -run '^$' -bench BearerRoute -count 10 . | tee new.txt
+//	benchstat -col /mw new.txt
+func BenchmarkBearerRoute(b *testing.B) {
+	c := benchCases(b)[1] // ES256
+	c.jwt.cache = newTokenCache(defaultTokenCacheSize)
+	s, err := NewSession(NewSessionManager(memstore.NewWithCleanupInterval(0)),
+		func(_ context.Context, id string) (*testUser, error) { return testUsers[id], nil })
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, ok := UserFrom[*testUser](r.Context()); !ok || u.ID != "alice" {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	bare := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
+	for _, mw := range []struct {
+		name string
+		h    http.Handler
+	}{
+		{"bare", bare},
+		{"jwt", Require[*testUser](c.jwt)(h)},
+		{"any", Require[*testUser](Any[*testUser](c.jwt, s))(h)},
+	} {
+		b.Run("mw="+mw.name, func(b *testing.B) {
+			req := bearerRequest(c.token)
+			var rec *httptest.ResponseRecorder
+			b.ReportAllocs()
+			for b.Loop() {
+				rec = httptest.NewRecorder()
+				mw.h.ServeHTTP(rec, req)
+			}
+			if rec.Code != http.StatusOK {
+				b.Fatalf("status %d", rec.Code)
+			}
+		})
+	}
+}
