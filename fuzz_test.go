@@ -11,15 +11,18 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/alexedwards/scs/v2"
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	jwxjws "github.com/lestrrat-go/jwx/v3/jws"
@@ -337,4 +340,91 @@ func FuzzDPoPProof(f *testing.F) {
 			t.Fatalf("%q: nonce %q reported for the claims %s", raw, pr.nonce, dec[1])
 		}
 	})
+}
+
+// FuzzSessionCodec: the session codec's decoder (sessioncodec.go), given
+// any bytes, the kit's format or gob's, returns an error or a session, never
+// panics, and what it returns encodes and decodes back to itself; a session
+// built from the fuzzer's values round-trips exactly, types included, and so
+// does the same session written by scs's GobCodec.
+func FuzzSessionCodec(f *testing.F) {
+	deadline := time.Date(2031, 5, 6, 7, 8, 9, 10, time.UTC)
+	for _, v := range []map[string]any{
+		{sessionUserKey: "1", sessionAuthKey: int64(1_800_000_000_000_000_000), sessionSeenKey: int64(1_800_000_000_000_000_000),
+			sessionVersionKey: int64(3), sessionDeviceKey: "Zm9vYmFyYmF6cXV4cXV1eA"},
+		{sessionUserKey: "2", sessionRememberKey: true, scsRememberKey: true, "cart": "apples", "n": 7, "f": 1.5,
+			"i32": int32(-9), "b": []byte{1, 2}, "t": deadline, "nil": nil},
+		{sessionUserKey: "3", "role": codecRole("admin"), "roles": []string{"a"}},
+	} {
+		b, err := sessionCodec{}.Encode(deadline, v)
+		if err != nil {
+			f.Fatal(err)
+		}
+		g, err := scs.GobCodec{}.Encode(deadline, v)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b, "alice", int64(-1), true)
+		f.Add(g, "", int64(1)<<40, false)
+	}
+	f.Fuzz(func(t *testing.T, blob []byte, s string, n int64, flag bool) {
+		if d, v, err := (sessionCodec{}).Decode(blob); err == nil {
+			if v == nil {
+				t.Fatalf("% x: a nil map without an error", blob)
+			}
+			b, err := sessionCodec{}.Encode(d, v)
+			if err != nil {
+				t.Fatalf("% x decoded to %#v, which does not encode: %v", blob, v, err)
+			}
+			d2, v2, err := sessionCodec{}.Decode(b)
+			if err != nil || !sameTime(d2, d) || !sameValues(v2, v) {
+				t.Fatalf("% x: decoded %v %#v, re-encoded and decoded %v %#v (%v)", blob, d, v, d2, v2, err)
+			}
+		}
+		values := map[string]any{sessionUserKey: s, sessionAuthKey: n, "k" + s: []byte(s), "i": int(n),
+			"i32": int32(n), "f": float64(n) / 3, "flag": flag, "t": time.Unix(n%(1<<40), n%1e9).UTC(), "role": codecRole(s)}
+		if s == "" {
+			values["k"] = []byte(nil) // an empty []byte decodes as nil, from gob as from the kit's format
+		}
+		for name, enc := range map[string]scs.Codec{"kit": sessionCodec{}, "gob": scs.GobCodec{}} {
+			b, err := enc.Encode(deadline, values)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, v, err := sessionCodec{}.Decode(b)
+			if err != nil || !d.Equal(deadline) || !reflect.DeepEqual(v, values) {
+				t.Fatalf("%s: %v %#v (%v), want %v %#v", name, d, v, err, deadline, values)
+			}
+		}
+	})
+}
+
+// sameTime: equal instants, offsets and zone names (what time's binary form keeps).
+func sameTime(a, b time.Time) bool {
+	an, ao := a.Zone()
+	bn, bo := b.Zone()
+	return a.Equal(b) && ao == bo && an == bn
+}
+
+// sameValues is reflect.DeepEqual but for NaNs, equal to themselves here.
+func sameValues(a, b map[string]any) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, va := range a {
+		vb, ok := b[k]
+		if !ok {
+			return false
+		}
+		if ta, ok := va.(time.Time); ok {
+			if tb, ok := vb.(time.Time); !ok || !sameTime(ta, tb) {
+				return false
+			}
+			continue
+		}
+		if !reflect.DeepEqual(va, vb) && fmt.Sprintf("%T %#v", va, va) != fmt.Sprintf("%T %#v", vb, vb) {
+			return false
+		}
+	}
+	return true
 }

@@ -594,6 +594,10 @@ type postgresSessions struct {
 	stop    sync.Once
 }
 
+// endsWithContext: every statement below returns when its context is done
+// (sessionstore.go).
+func (p *postgresSessions) endsWithContext() {}
+
 func (p *postgresSessions) insertCtx(ctx context.Context, key string, b []byte, expiry time.Time) error {
 	ctx, cancel := boundStore(ctx, p.timeout)
 	defer cancel()

@@ -22,18 +22,6 @@ const (
 	defaultSessionCookieName      = "__Host-session"
 )
 
-// The session keys the kit owns. Only Login writes them (and the idle
-// bookkeeping writes sessionSeenKey), so requests racing on one session
-// cannot change who it belongs to.
-const (
-	sessionUserKey     = "authkit.user"     // string: the user ID
-	sessionAuthKey     = "authkit.auth"     // int64: Unix nanoseconds of the login
-	sessionSeenKey     = "authkit.seen"     // int64: Unix nanoseconds of the last recorded activity
-	sessionVersionKey  = "authkit.version"  // int64: the user's token version at login
-	sessionRememberKey = "authkit.remember" // bool: remembered at login (WithRememberMe's limits)
-	scsRememberKey     = "__rememberMe"     // bool: scs's own key, set by the manager's RememberMe
-)
-
 // sessionConfig is what the options of NewSession set.
 type sessionConfig struct {
 	common
@@ -187,7 +175,13 @@ func WithSessionSecret(secret []byte) Option {
 // Domain, not persistent; HashTokenInStore true; IdleTimeout 0 (the kit keeps
 // the idle timeout, writing at most once per touch interval); ErrorFunc
 // [DefaultErrorHandler] (500, logged); Lifetime 24 hours, which only bounds
-// anonymous sessions. store is wrapped so that a commit never re-creates a
+// anonymous sessions; Codec the kit's own, which writes the kit's keys and
+// values of the common types (string, []byte, bool, int, int64, int32,
+// float64, time.Time) compactly and the rest through gob (a custom type
+// still needs gob.Register), and reads the sessions scs's GobCodec wrote, so
+// an existing store keeps working. GobCodec cannot read what it writes: a
+// plain scs manager sharing the store, or a program going back to one, takes
+// this manager's Codec. store is wrapped so that a commit never re-creates a
 // session deleted meanwhile; do not replace sm.Store afterwards.
 func NewSessionManager(store scs.Store) *scs.SessionManager {
 	sm := scs.New()
@@ -205,6 +199,7 @@ func NewSessionManager(store scs.Store) *scs.SessionManager {
 	sm.HashTokenInStore = true
 	sm.IdleTimeout = 0
 	sm.ErrorFunc = DefaultErrorHandler
+	sm.Codec = sessionCodec{}
 	return sm
 }
 
@@ -243,6 +238,7 @@ type Session[U any] struct {
 	g        *guardedStore
 	loadUser func(context.Context, string) (U, error)
 	cfg      sessionConfig
+	key      func(context.Context) ([]byte, error) // macKey, bound once rather than per request
 }
 
 // NewSession returns a session authenticator over sm, which must come from
@@ -281,7 +277,9 @@ func NewSession[U any](sm *scs.SessionManager, loadUser func(ctx context.Context
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("authkit: NewSession: %w", err)
 	}
-	return &Session[U]{sm: sm, g: sm.Store.(*guardedStore), loadUser: loadUser, cfg: cfg}, nil
+	sess := &Session[U]{sm: sm, g: sm.Store.(*guardedStore), loadUser: loadUser, cfg: cfg}
+	sess.key = sess.macKey
+	return sess, nil
 }
 
 // checkManager lists what makes sm unsafe for the kit.
@@ -610,7 +608,9 @@ func (s *Session[U]) load(next http.Handler) http.Handler {
 			return
 		}
 		w.Header().Add("Vary", "Cookie")
-		st := &loadState{crossOrigin: checkCrossOrigin(s.cfg.crossOrigin, r), timeout: s.cfg.timeout()}
+		l := new(sessionLoad)
+		st := &l.st
+		*st = loadState{crossOrigin: checkCrossOrigin(s.cfg.crossOrigin, r), timeout: s.cfg.timeout()}
 		token := ""
 		switch cs := r.CookiesNamed(s.sm.Cookie.Name); {
 		case len(cs) > 1:
@@ -623,7 +623,8 @@ func (s *Session[U]) load(next http.Handler) http.Handler {
 			}
 			token = sessionCookieToken(key, cs[0].Value) // "" unless the MAC checks out
 		}
-		ctx = &sessionCtx{Context: ctx, g: s.g, st: st}
+		l.ctx = sessionCtx{Context: ctx, g: s.g, st: st}
+		ctx = &l.ctx
 		loaded, err := s.sm.Load(ctx, token)
 		if err != nil {
 			s.sm.ErrorFunc(w, r, err)
@@ -636,10 +637,18 @@ func (s *Session[U]) load(next http.Handler) http.Handler {
 			return
 		}
 		r = r.WithContext(loaded)
-		sw := &sessionWriter{ResponseWriter: w, r: r, sm: s.sm, st: st, key: s.macKey}
-		next.ServeHTTP(sw, r)
-		sw.save()
+		l.sw = sessionWriter{ResponseWriter: w, r: r, sm: s.sm, st: st, key: s.key}
+		next.ServeHTTP(&l.sw, r)
+		l.sw.save()
 	})
+}
+
+// sessionLoad is what load keeps for one request, in one allocation: the
+// request's state, the context carrying it, and the writer that saves it.
+type sessionLoad struct {
+	st  loadState
+	ctx sessionCtx
+	sw  sessionWriter
 }
 
 // macKey returns the key of the session cookie's MAC (sessioncookie.go).

@@ -21,6 +21,9 @@ import (
 //
 // Read: an unmodified session (one store read per request). Write: the
 // handler changes the session on every request (one store write more).
+// mw=scs is scs as it comes (GobCodec), mw=scs-kitcodec scs with the kit's
+// codec (sessioncodec.go), so that mw=authkit's distance from it is the
+// kit's own work: the cookie's MAC, the checks, the identity in the context.
 // The PostgreSQL cases need TEST_DATABASE_URL.
 
 func BenchmarkSessionRead(b *testing.B)  { benchSessions(b, false) }
@@ -44,7 +47,8 @@ func benchSessions(b *testing.B, write bool) {
 	}
 	for _, st := range stores {
 		b.Run(st.name, func(b *testing.B) {
-			b.Run("mw=scs", func(b *testing.B) { benchBareScs(b, st.bare(b), write) })
+			b.Run("mw=scs", func(b *testing.B) { benchBareScs(b, st.bare(b), write, scs.GobCodec{}) })
+			b.Run("mw=scs-kitcodec", func(b *testing.B) { benchBareScs(b, st.bare(b), write, sessionCodec{}) })
 			b.Run("mw=authkit", func(b *testing.B) { benchKit(b, st.kit(b), write) })
 		})
 	}
@@ -88,9 +92,10 @@ func benchKit(b *testing.B, store scs.Store, write bool) {
 	runSessionBench(b, login, h, sm.Cookie.Name, write)
 }
 
-func benchBareScs(b *testing.B, store scs.Store, write bool) {
+func benchBareScs(b *testing.B, store scs.Store, write bool, codec scs.Codec) {
 	sm := scs.New()
 	sm.Store = store
+	sm.Codec = codec
 	sm.HashTokenInStore = true
 	login := sm.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
@@ -130,5 +135,53 @@ func runSessionBench(b *testing.B, login, h http.Handler, cookieName string, wri
 		if w.Code != http.StatusOK || (w.Header().Get("Set-Cookie") != "") != write {
 			b.Fatalf("status %d, Set-Cookie %q", w.Code, w.Header().Get("Set-Cookie"))
 		}
+	}
+}
+
+// BenchmarkBearerRoute is the demo's /api/me for a bearer token in-process:
+// a repeated ES256 token (the verified-token cache on, the default) through
+// Require(Any(jwt, session)), as the demo routes it, beside Require(jwt)
+// alone and the bare handler, so that what the session costs a request that
+// does not use it (its load: no cookie, no store access) is the distance
+// from mw=jwt to mw=any:
+//
+//	go test -run '^$' -bench BearerRoute -count 10 . | tee new.txt
+//	benchstat -col /mw new.txt
+func BenchmarkBearerRoute(b *testing.B) {
+	c := benchCases(b)[1] // ES256
+	c.jwt.cache = newTokenCache(defaultTokenCacheSize)
+	s, err := NewSession(NewSessionManager(memstore.NewWithCleanupInterval(0)),
+		func(_ context.Context, id string) (*testUser, error) { return testUsers[id], nil })
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, ok := UserFrom[*testUser](r.Context()); !ok || u.ID != "alice" {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	bare := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
+	for _, mw := range []struct {
+		name string
+		h    http.Handler
+	}{
+		{"bare", bare},
+		{"jwt", Require[*testUser](c.jwt)(h)},
+		{"any", Require[*testUser](Any[*testUser](c.jwt, s))(h)},
+	} {
+		b.Run("mw="+mw.name, func(b *testing.B) {
+			req := bearerRequest(c.token)
+			var rec *httptest.ResponseRecorder
+			b.ReportAllocs()
+			for b.Loop() {
+				rec = httptest.NewRecorder()
+				mw.h.ServeHTTP(rec, req)
+			}
+			if rec.Code != http.StatusOK {
+				b.Fatalf("status %d", rec.Code)
+			}
+		})
 	}
 }

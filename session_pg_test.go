@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/alexedwards/scs/postgresstore"
 	"github.com/alexedwards/scs/v2"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 )
 
 // S10: the table holds hashes of the tokens, never the tokens.
@@ -232,4 +235,135 @@ func TestPostgresSessionStoreConditionalWrites(t *testing.T) {
 	if _, found, _ := store.Find("gone"); found {
 		t.Fatal("update revived an expired row")
 	}
+}
+
+// statementTrace records what a pool sends PostgreSQL: each statement
+// executed (a round trip) and each statement prepared (parsed and planned).
+type statementTrace struct {
+	mu                sync.Mutex
+	queries, prepares []string
+}
+
+func (s *statementTrace) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.queries = append(s.queries, d.SQL)
+	return ctx
+}
+
+func (s *statementTrace) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+func (s *statementTrace) TracePrepareStart(ctx context.Context, _ *pgx.Conn, d pgx.TracePrepareStartData) context.Context {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.prepares = append(s.prepares, d.SQL)
+	return ctx
+}
+
+func (s *statementTrace) TracePrepareEnd(context.Context, *pgx.Conn, pgx.TracePrepareEndData) {}
+
+// take returns (and forgets) what was recorded.
+func (s *statementTrace) take() (queries, prepares []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	queries, prepares = s.queries, s.prepares
+	s.queries, s.prepares = nil, nil
+	return queries, prepares
+}
+
+// TestPostgresSessionReadStatements: an unmodified session request costs
+// PostgreSQL exactly one statement, the session's SELECT, and no parsing or
+// planning: the statement is prepared once per connection, then only bound
+// and executed. A save (once per touch interval) is one statement more, the
+// UPDATE, prepared at its first use.
+func TestPostgresSessionReadStatements(t *testing.T) {
+	db := newPGDB(t)
+	db.migrated()
+	cfg, err := pgx.ParseConfig(db.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trace := &statementTrace{}
+	cfg.Tracer = trace
+	traced := stdlib.OpenDB(*cfg)
+	t.Cleanup(func() { traced.Close() })
+	traced.SetMaxOpenConns(1) // one connection: what it prepared, it keeps
+	store, err := NewPostgresStore(traced)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(store.Close)
+	q := store.b.(*postgresStore).sql
+	e := newSessionEnv(t, store.Sessions())
+	c := e.browser()
+	e.login(c, "1")
+	wantStatus(t, e.do(c, "GET", "/me", nil, nil), 200, "alice via session")
+	if _, prepares := trace.take(); !slices.Contains(prepares, q.sessionFind) {
+		t.Fatalf("the first read did not prepare the session's SELECT: %q", prepares)
+	}
+
+	for range 10 {
+		wantStatus(t, e.do(c, "GET", "/me", nil, nil), 200, "alice via session")
+	}
+	queries, prepares := trace.take()
+	if len(queries) != 10 || len(prepares) != 0 {
+		t.Fatalf("10 unmodified requests: %d statements %q, %d prepared %q; want 10 and 0", len(queries), queries, len(prepares), prepares)
+	}
+	for _, s := range queries {
+		if s != q.sessionFind {
+			t.Fatalf("an unmodified request ran %q", s)
+		}
+	}
+
+	e.clock.Advance(time.Minute) // the touch interval: the request saves
+	wantStatus(t, e.do(c, "GET", "/me", nil, nil), 200, "alice via session")
+	if queries, prepares := trace.take(); !slices.Equal(queries, []string{q.sessionFind, q.sessionUpdate}) || !slices.Equal(prepares, []string{q.sessionUpdate}) {
+		t.Fatalf("a touching request: statements %q, prepared %q; want the SELECT and the UPDATE, the UPDATE prepared", queries, prepares)
+	}
+	wantStatus(t, e.do(c, "GET", "/me", nil, nil), 200, "alice via session")
+	if queries, prepares := trace.take(); len(queries) != 1 || len(prepares) != 0 {
+		t.Fatalf("after the save: statements %q, prepared %q; want the SELECT alone", queries, prepares)
+	}
+}
+
+// TestPostgresSessionReadBounded: the session's store timeout
+// (WithStoreTimeout on NewSession, shorter here than the Store's own five
+// seconds) bounds a read of the PostgreSQL store, which the guard calls in
+// the request's goroutine (endsWithContext): under a lock held elsewhere the
+// request fails closed (503) at the bound and its query is cancelled, not
+// left waiting.
+func TestPostgresSessionReadBounded(t *testing.T) {
+	db := newPGDB(t)
+	e := newSessionEnv(t, db.sessions(), WithStoreTimeout(100*time.Millisecond))
+	c := e.browser()
+	e.login(c, "1")
+	ctx := t.Context()
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `LOCK TABLE sessions IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	want503(t, within(t, 3*time.Second, "GET /me", func() response { return e.do(c, "GET", "/me", nil, nil) }))
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("the read took %v", d)
+	}
+	for deadline := time.Now().Add(2 * time.Second); ; {
+		var waiting int
+		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'sessions'::regclass`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d statements still wait for the lock", waiting)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	tx.Rollback()
+	wantStatus(t, e.do(c, "GET", "/me", nil, nil), 200, "alice via session")
 }

@@ -93,6 +93,7 @@ type guardedStore struct {
 	mu     sync.Mutex       // otherwise: makes look-up-then-write atomic against deletes
 	keys   sessionKeys      // the cookie's MAC key, unless WithSessionSecret (sessioncookie.go)
 	direct bool             // the inner store is scs's memstore: no bound needed
+	ctxEnd bool             // the inner store's calls end with their context: bound it, no goroutine
 }
 
 // conditionalStore is implemented by stores that can write a session only
@@ -109,6 +110,14 @@ type conditionalStore interface {
 // Store's sessions), which the guard calls without a bound.
 type neverWaits interface{ neverWaits() }
 
+// endsWithContext is implemented by inner stores whose every call returns
+// once its context is done (the PostgreSQL Store's sessions: database/sql
+// and pgx cancel the statement, or the wait for a connection, at once). The
+// guard calls them in the request's goroutine under the bounded context,
+// rather than beside it: the same bound, without a goroutine (and its stack
+// growth) per store call.
+type endsWithContext interface{ endsWithContext() }
+
 func newGuardedStore(inner scs.Store) *guardedStore {
 	g := &guardedStore{inner: inner}
 	g.cond, _ = inner.(conditionalStore)
@@ -116,12 +125,14 @@ func newGuardedStore(inner scs.Store) *guardedStore {
 	if _, ok := inner.(neverWaits); ok {
 		g.direct = true
 	}
+	_, g.ctxEnd = inner.(endsWithContext)
 	return g
 }
 
 // bounded runs one call to the inner store under the request's store timeout
 // (the default outside a kit-loaded request); scs's memstore, which never
-// waits, is called directly.
+// waits, is called directly, and a store that ends with its context under
+// the bounded context.
 func bounded[T any](g *guardedStore, ctx context.Context, f func(context.Context) (T, error)) (T, error) {
 	if g.direct {
 		return f(ctx)
@@ -129,6 +140,12 @@ func bounded[T any](g *guardedStore, ctx context.Context, f func(context.Context
 	d := defaultStoreTimeout
 	if st := g.state(ctx); st != nil && st.timeout > 0 {
 		d = st.timeout
+	}
+	if g.ctxEnd {
+		ctx, cancel := boundStore(ctx, d)
+		defer cancel()
+		v, err := f(ctx)
+		return v, storeErr(ctx, err)
 	}
 	return callBounded(ctx, d, f)
 }
