@@ -148,6 +148,7 @@ var reasons = [...]struct {
 	{ErrNotReady, "not_ready"},
 	{ErrCrossOrigin, "cross_origin"},
 	{ErrInsufficientScope, "insufficient_scope"},
+	{ErrInvalidDPoPProof, "invalid_dpop_proof"},
 	{ErrInvalidRequest, "invalid_request"},
 	{ErrInvalidToken, "invalid_token"},
 	{ErrNoCredentials, "no_credentials"},
@@ -167,8 +168,9 @@ func reasonOf(err error) error {
 }
 
 // ReasonName returns the stable label of e's Reason: "expired", "revoked",
-// "invalid_token", "invalid_request", "no_credentials", "unknown_user",
-// "cross_origin", "not_ready", "insufficient_scope", "store_unavailable";
+// "invalid_token", "invalid_dpop_proof", "invalid_request", "no_credentials",
+// "unknown_user", "cross_origin", "not_ready", "insufficient_scope",
+// "store_unavailable";
 // "error" for an EventFailed without one; "" when e has no reason.
 func (e Event) ReasonName() string {
 	for _, r := range reasons {

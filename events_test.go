@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -241,6 +244,8 @@ func TestEventReasons(t *testing.T) {
 		{&authError{kind: ErrCrossOrigin}, "cross_origin"},
 		{&authError{kind: ErrNotReady, msg: "x"}, "not_ready"},
 		{&scopeError{scope: "a"}, "insufficient_scope"},
+		{invalidProof("x"), "invalid_dpop_proof"},
+		{&dpopError{err: invalidProof("x")}, "invalid_dpop_proof"},
 		{errStoreDeadline, "store_unavailable"},
 		{errStoreDown, "error"},
 	}
@@ -271,6 +276,64 @@ func TestEventReasons(t *testing.T) {
 	if len(labels) != len(reasons)+1 {
 		t.Errorf("%d labels for %d sentinels: %v", len(labels), len(reasons), labels)
 	}
+
+	// Every sentinel errors.go declares is a reason, or is not a refusal
+	// of a request.
+	notRefusals := map[string]string{
+		"ErrUnknownDevice":    "Store.EndDevice's answer to the program",
+		"ErrFamilyNotFound":   "a FamilyStore's answer to the Issuer, which refuses the token as invalid",
+		"ErrFamilyNotRotated": "a FamilyStore's answer to the Issuer, which refuses the token as revoked (reuse) or invalid",
+	}
+	isReason := map[error]bool{}
+	for _, r := range reasons {
+		isReason[r.err] = true
+	}
+	for name, err := range sentinels(t) {
+		if _, ok := notRefusals[name]; ok == isReason[err] {
+			t.Errorf("%s: a reason %v, listed as no refusal %v: every sentinel must be exactly one", name, isReason[err], ok)
+		}
+	}
+}
+
+// sentinels returns the package's sentinel errors by name: the exported
+// Err* variables errors.go declares.
+func sentinels(t *testing.T) map[string]error {
+	t.Helper()
+	f, err := parser.ParseFile(token.NewFileSet(), "errors.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]error{
+		"ErrNoCredentials": ErrNoCredentials, "ErrInvalidRequest": ErrInvalidRequest, "ErrInvalidToken": ErrInvalidToken,
+		"ErrTokenExpired": ErrTokenExpired, "ErrTokenRevoked": ErrTokenRevoked, "ErrUnknownUser": ErrUnknownUser,
+		"ErrCrossOrigin": ErrCrossOrigin, "ErrNotReady": ErrNotReady, "ErrInsufficientScope": ErrInsufficientScope,
+		"ErrStoreUnavailable": ErrStoreUnavailable, "ErrInvalidDPoPProof": ErrInvalidDPoPProof,
+		"ErrUnknownDevice": ErrUnknownDevice, "ErrFamilyNotFound": ErrFamilyNotFound, "ErrFamilyNotRotated": ErrFamilyNotRotated,
+	}
+	out := map[string]error{}
+	for _, d := range f.Decls {
+		g, ok := d.(*ast.GenDecl)
+		if !ok || g.Tok != token.VAR {
+			continue
+		}
+		for _, spec := range g.Specs {
+			for _, n := range spec.(*ast.ValueSpec).Names {
+				if !n.IsExported() || !strings.HasPrefix(n.Name, "Err") {
+					continue
+				}
+				err, ok := byName[n.Name]
+				if !ok {
+					t.Errorf("errors.go declares %s: add it to sentinels (and to reasons, or to notRefusals)", n.Name)
+					continue
+				}
+				out[n.Name] = err
+			}
+		}
+	}
+	if len(out) != len(byName) {
+		t.Errorf("errors.go declares %d sentinels, sentinels knows %d", len(out), len(byName))
+	}
+	return out
 }
 
 // TestWithEventsOption checks the option's checks.
