@@ -54,7 +54,7 @@ const (
 
 	EventKeysFetched     EventType = "keys.fetched"      // a JWK Set was fetched and is in use: Issuer
 	EventKeysFetchFailed EventType = "keys.fetch_failed" // a JWK Set or discovery fetch failed; the last good keys stay: Issuer, Err
-	EventKeysRefetch     EventType = "keys.refetch"      // a token's unknown kid made the kit refetch the JWK Set: Issuer, Duration
+	EventKeysRefetch     EventType = "keys.refetch"      // a token's unknown kid made the kit refetch the JWK Set: Issuer, Duration; on the context of the request that started it
 
 	EventCacheHit EventType = "cache.hit" // the verified-token cache knew the token: Issuer
 	// EventCacheMiss: the verified-token cache did not know the token, which
