@@ -8,7 +8,10 @@
 //	mw := authkit.Require(jwt, authkit.WithEvents(m.Hook))
 //	m.ObserveJWT(jwt) // the cache gauges
 //
-// The instruments (meter [ScopeName]), every duration in seconds:
+// The instruments (meter [ScopeName]), every duration in seconds. The two
+// counters are observable (cumulative, read at collection from an atomic
+// count per label combination), so that a request costs an atomic add
+// rather than a synchronous measurement; the histograms are the SDK's.
 //
 //   - authkit.decisions (counter): every authenticated, refused and failed
 //     request, by outcome (the event type), reason ([authkit.Event.ReasonName]),
@@ -84,18 +87,21 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 // Metrics records authkit events as OpenTelemetry measurements and spans.
 // Its methods are safe for concurrent use.
 type Metrics struct {
-	decisions metric.Int64Counter
+	decisions metric.Int64ObservableCounter
 	duration  metric.Float64Histogram
 	verify    metric.Float64Histogram
 	store     metric.Float64Histogram
 	lag       metric.Float64Histogram
-	events    metric.Int64Counter
+	events    metric.Int64ObservableCounter
 	tracer    trace.Tracer // nil: no spans
 
 	hits, misses atomic.Int64 // of the token cache, for the hit ratio
 
-	mu   sync.RWMutex
-	sets map[labels]options // the options of each label combination, made once
+	// series holds each label combination's series, made once: read
+	// without a lock, replaced whole (under mu) when a combination is new.
+	series   atomic.Pointer[map[labels]*series]
+	mu       sync.Mutex
+	overflow [2]*series // past maxLabelSets: the decisions' and the other events' counts
 
 	observed sync.Mutex
 	jwts     []cacheSizer
@@ -108,12 +114,16 @@ type cacheSizer interface {
 
 type lener interface{ Len() int }
 
-// options carry an attribute set, as slices made once: passing a slice
-// made afresh for each measurement would cost an allocation.
-type options struct {
-	add    []metric.AddOption
-	record []metric.RecordOption
-	span   []trace.SpanStartOption // the span's attributes and kind
+// A series is one label combination: its count, for the two counters,
+// which are observed from it at collection (a request costs an atomic add,
+// not a synchronous measurement), and its attribute set as options made
+// once (a slice made afresh for each measurement would cost an allocation).
+type series struct {
+	count    atomic.Int64
+	decision bool // counted by authkit.decisions, else by authkit.events
+	observe  metric.ObserveOption
+	record   []metric.RecordOption
+	span     []trace.SpanStartOption // the span's attributes and kind
 }
 
 // labels is what an event's attributes are made of. Every field has few
@@ -127,9 +137,11 @@ type labels struct {
 	op     string
 }
 
-// maxLabelSets bounds the attribute sets kept; beyond it an event's set is
-// built afresh each time (the label space is small: this never happens with
-// the kit's own events).
+// maxLabelSets bounds the label combinations kept; beyond it an event is
+// counted in an overflow series (attribute otel.metric.overflow=true, as
+// the SDK's cardinality limit does) and its durations are recorded
+// without attributes. The label space is small: this never happens with
+// the kit's own events.
 const maxLabelSets = 4096
 
 // durationBuckets suit the kit's durations, from a cache hit (a
@@ -143,13 +155,14 @@ func New(mp metric.MeterProvider, opts ...Option) (*Metrics, error) {
 		o(&cfg)
 	}
 	meter := mp.Meter(ScopeName)
-	m := &Metrics{sets: make(map[labels]options)}
+	m := &Metrics{}
+	m.series.Store(&map[labels]*series{})
 	if cfg.tp != nil {
 		m.tracer = cfg.tp.Tracer(ScopeName)
 	}
 	var errs []error
-	counter := func(name, desc, unit string) metric.Int64Counter {
-		c, err := meter.Int64Counter(name, metric.WithDescription(desc), metric.WithUnit(unit))
+	counter := func(name, desc, unit string) metric.Int64ObservableCounter {
+		c, err := meter.Int64ObservableCounter(name, metric.WithDescription(desc), metric.WithUnit(unit))
 		errs = append(errs, err)
 		return c
 	}
@@ -180,7 +193,15 @@ func New(mp metric.MeterProvider, opts ...Option) (*Metrics, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	overflow := metric.WithAttributeSet(attribute.NewSet(attribute.Bool("otel.metric.overflow", true)))
+	m.overflow = [2]*series{{decision: true, observe: overflow}, {observe: overflow}}
 	if _, err := meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		for _, s := range *m.series.Load() {
+			s.observeCount(o, m)
+		}
+		for _, s := range m.overflow {
+			s.observeCount(o, m)
+		}
 		m.observed.Lock()
 		defer m.observed.Unlock()
 		if len(m.jwts) > 0 {
@@ -204,10 +225,22 @@ func New(mp metric.MeterProvider, opts ...Option) (*Metrics, error) {
 			o.ObserveFloat64(ratio, float64(h)/float64(h+ms))
 		}
 		return nil
-	}, tokens, bytes, proofs, users, ratio); err != nil {
+	}, m.decisions, m.events, tokens, bytes, proofs, users, ratio); err != nil {
 		return nil, err
 	}
 	return m, nil
+}
+
+// observeCount reports s's count, if any, to its counter.
+func (s *series) observeCount(o metric.Observer, m *Metrics) {
+	n := s.count.Load()
+	switch {
+	case n == 0: // a series only recorded (a duration) or not yet counted
+	case s.decision:
+		o.ObserveInt64(m.decisions, n, s.observe)
+	default:
+		o.ObserveInt64(m.events, n, s.observe)
+	}
 }
 
 // ObserveJWT adds j's caches (see [authkit.JWT.CacheSize]) to the gauges.
@@ -231,7 +264,7 @@ func (m *Metrics) ObserveVersionCache(c *authkit.VersionCache) {
 func (m *Metrics) Hook(ctx context.Context, e authkit.Event) {
 	switch e.Type {
 	case authkit.EventAuthenticated, authkit.EventRefused, authkit.EventFailed:
-		m.decisions.Add(ctx, 1, m.set(labels{typ: e.Type, reason: e.ReasonName(), method: e.Method, issuer: e.Issuer}).add...)
+		m.set(labels{typ: e.Type, reason: e.ReasonName(), method: e.Method, issuer: e.Issuer}).count.Add(1)
 		if e.Duration > 0 { // measured by Require and Optional
 			m.duration.Record(ctx, e.Duration.Seconds(), m.set(labels{typ: e.Type, method: e.Method}).record...)
 		}
@@ -255,7 +288,7 @@ func (m *Metrics) Hook(ctx context.Context, e authkit.Event) {
 	case authkit.EventVersionNotified:
 		m.lag.Record(ctx, e.Duration.Seconds())
 	}
-	m.events.Add(ctx, 1, m.set(labels{typ: e.Type, reason: e.ReasonName(), issuer: e.Issuer}).add...)
+	m.set(labels{typ: e.Type, reason: e.ReasonName(), issuer: e.Issuer}).count.Add(1)
 }
 
 // failure is the reason label of a store call's error: "" for none.
@@ -276,21 +309,31 @@ func (m *Metrics) span(ctx context.Context, name string, e authkit.Event, l labe
 		return
 	}
 	end := time.Now() // the event is emitted as the call ends
-	o := m.set(l)
-	_, span := m.tracer.Start(ctx, name, append(o.span, trace.WithTimestamp(end.Add(-e.Duration)))...)
+	s := m.set(l)
+	_, span := m.tracer.Start(ctx, name, append(s.span[:len(s.span):len(s.span)], trace.WithTimestamp(end.Add(-e.Duration)))...)
 	if l.reason != "" {
 		span.SetStatus(codes.Error, l.reason)
 	}
 	span.End(trace.WithTimestamp(end))
 }
 
-// set returns the options of l, made once.
-func (m *Metrics) set(l labels) options {
-	m.mu.RLock()
-	o, ok := m.sets[l]
-	m.mu.RUnlock()
-	if ok {
-		return o
+// set returns the series of l, made once.
+func (m *Metrics) set(l labels) *series {
+	if s, ok := (*m.series.Load())[l]; ok {
+		return s
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old := *m.series.Load()
+	if s, ok := old[l]; ok {
+		return s
+	}
+	decision := l.typ == authkit.EventAuthenticated || l.typ == authkit.EventRefused || l.typ == authkit.EventFailed
+	if len(old) >= maxLabelSets {
+		if decision {
+			return m.overflow[0]
+		}
+		return m.overflow[1]
 	}
 	kv := make([]attribute.KeyValue, 0, 5)
 	kv = append(kv, attribute.String("authkit.outcome", string(l.typ)))
@@ -307,17 +350,18 @@ func (m *Metrics) set(l labels) options {
 		kv = append(kv, attribute.String("authkit.store.op", l.op))
 	}
 	set := attribute.NewSet(kv...)
-	a := metric.WithAttributeSet(set)
 	kind := trace.SpanKindClient // a store call, a key fetch
 	if l.typ == authkit.EventCacheMiss {
 		kind = trace.SpanKindInternal // the verification
 	}
-	o = options{add: []metric.AddOption{a}, record: []metric.RecordOption{a},
-		span: []trace.SpanStartOption{trace.WithAttributes(set.ToSlice()...), trace.WithSpanKind(kind)}}
-	m.mu.Lock()
-	if len(m.sets) < maxLabelSets {
-		m.sets[l] = o
+	s := &series{decision: decision, observe: metric.WithAttributeSet(set),
+		record: []metric.RecordOption{metric.WithAttributeSet(set)},
+		span:   []trace.SpanStartOption{trace.WithAttributes(set.ToSlice()...), trace.WithSpanKind(kind)}}
+	next := make(map[labels]*series, len(old)+1)
+	for k, v := range old {
+		next[k] = v
 	}
-	m.mu.Unlock()
-	return o
+	next[l] = s
+	m.series.Store(&next)
+	return s
 }
