@@ -139,9 +139,9 @@ type labels struct {
 
 // maxLabelSets bounds the label combinations kept; beyond it an event is
 // counted in an overflow series (attribute otel.metric.overflow=true, as
-// the SDK's cardinality limit does) and its durations are recorded
-// without attributes. The label space is small: this never happens with
-// the kit's own events.
+// the SDK's cardinality limit does; the SDK's own, 2000 per instrument by
+// default, comes first) and its durations are recorded without attributes.
+// The label space is small: this never happens with the kit's own events.
 const maxLabelSets = 4096
 
 // durationBuckets suit the kit's durations, from a cache hit (a

@@ -232,6 +232,45 @@ func TestEveryReasonHasALabel(t *testing.T) {
 	collect(t, reader).exactly(t, want)
 }
 
+// TestLabelOverflow: past the label combinations kept, events are still
+// counted, in an overflow series.
+func TestLabelOverflow(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	m, err := authkitotel.New(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 5000
+	for i := range n {
+		m.Hook(t.Context(), authkit.Event{Type: authkit.EventKeysFetched, Issuer: fmt.Sprintf("https://issuer-%d.test", i)})
+	}
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(t.Context(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	var points, total, overflow int64
+	for _, sm := range rm.ScopeMetrics {
+		for _, mt := range sm.Metrics {
+			if mt.Name != "authkit.events" {
+				continue
+			}
+			for _, p := range mt.Data.(metricdata.Sum[int64]).DataPoints {
+				points++
+				total += p.Value
+				if v, ok := p.Attributes.Value("otel.metric.overflow"); ok && v.AsBool() {
+					overflow = p.Value
+				}
+			}
+		}
+	}
+	// The SDK's own cardinality limit (2000 per instrument by default)
+	// overflows first; past the adapter's, counts go to its overflow series.
+	// Either way no event is lost.
+	if total != n || overflow == 0 || points > 4097 {
+		t.Errorf("%d points counting %d events, %d in the overflow; want all %d counted", points, total, overflow, n)
+	}
+}
+
 // tracing is a meter provider with a manual reader and a tracer provider
 // with a span recorder, and the Metrics on both.
 type tracing struct {
