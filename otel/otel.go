@@ -102,6 +102,9 @@ type Metrics struct {
 	series   atomic.Pointer[map[labels]*series]
 	mu       sync.Mutex
 	overflow [2]*series // past maxLabelSets: the decisions' and the other events' counts
+	// last holds the series each call site used last, checked before the
+	// map: traffic repeats its label combinations (see recent).
+	last [3]atomic.Pointer[series]
 
 	observed sync.Mutex
 	jwts     []cacheSizer
@@ -119,6 +122,7 @@ type lener interface{ Len() int }
 // not a synchronous measurement), and its attribute set as options made
 // once (a slice made afresh for each measurement would cost an allocation).
 type series struct {
+	labels   labels
 	count    atomic.Int64
 	decision bool // counted by authkit.decisions, else by authkit.events
 	observe  metric.ObserveOption
@@ -264,9 +268,9 @@ func (m *Metrics) ObserveVersionCache(c *authkit.VersionCache) {
 func (m *Metrics) Hook(ctx context.Context, e authkit.Event) {
 	switch e.Type {
 	case authkit.EventAuthenticated, authkit.EventRefused, authkit.EventFailed:
-		m.set(labels{typ: e.Type, reason: e.ReasonName(), method: e.Method, issuer: e.Issuer}).count.Add(1)
+		m.recent(0, labels{typ: e.Type, reason: e.ReasonName(), method: e.Method, issuer: e.Issuer}).count.Add(1)
 		if e.Duration > 0 { // measured by Require and Optional
-			m.duration.Record(ctx, e.Duration.Seconds(), m.set(labels{typ: e.Type, method: e.Method}).record...)
+			m.duration.Record(ctx, e.Duration.Seconds(), m.recent(1, labels{typ: e.Type, method: e.Method}).record...)
 		}
 		return
 	case authkit.EventStoreCall:
@@ -288,7 +292,7 @@ func (m *Metrics) Hook(ctx context.Context, e authkit.Event) {
 	case authkit.EventVersionNotified:
 		m.lag.Record(ctx, e.Duration.Seconds())
 	}
-	m.set(labels{typ: e.Type, reason: e.ReasonName(), issuer: e.Issuer}).count.Add(1)
+	m.recent(2, labels{typ: e.Type, reason: e.ReasonName(), issuer: e.Issuer}).count.Add(1)
 }
 
 // failure is the reason label of a store call's error: "" for none.
@@ -315,6 +319,19 @@ func (m *Metrics) span(ctx context.Context, name string, e authkit.Event, l labe
 		span.SetStatus(codes.Error, l.reason)
 	}
 	span.End(trace.WithTimestamp(end))
+}
+
+// recent is set for the call site i of Hook: when l is the combination
+// the site used last, it costs a comparison, not a map lookup.
+func (m *Metrics) recent(i int, l labels) *series {
+	if s := m.last[i].Load(); s != nil && s.labels == l {
+		return s
+	}
+	s := m.set(l)
+	if s.labels == l { // not an overflow series
+		m.last[i].Store(s)
+	}
+	return s
 }
 
 // set returns the series of l, made once.
@@ -354,7 +371,7 @@ func (m *Metrics) set(l labels) *series {
 	if l.typ == authkit.EventCacheMiss {
 		kind = trace.SpanKindInternal // the verification
 	}
-	s := &series{decision: decision, observe: metric.WithAttributeSet(set),
+	s := &series{labels: l, decision: decision, observe: metric.WithAttributeSet(set),
 		record: []metric.RecordOption{metric.WithAttributeSet(set)},
 		span:   []trace.SpanStartOption{trace.WithAttributes(set.ToSlice()...), trace.WithSpanKind(kind)}}
 	next := make(map[labels]*series, len(old)+1)

@@ -556,7 +556,13 @@ func attrs(s attribute.Set) string {
 
 // BenchmarkRequireHS256 is the core's HS256 Require benchmark (no token
 // cache) without a hook and with the OpenTelemetry hook, for the overhead.
-func BenchmarkRequireHS256(b *testing.B) {
+func BenchmarkRequireHS256(b *testing.B) { benchRequire(b, false) }
+
+// BenchmarkRequireCached is BenchmarkRequireHS256 with the token cache on
+// (the default): the same token again.
+func BenchmarkRequireCached(b *testing.B) { benchRequire(b, true) }
+
+func benchRequire(b *testing.B, cache bool) {
 	reader := sdkmetric.NewManualReader()
 	m, err := authkitotel.New(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)))
 	if err != nil {
@@ -567,7 +573,7 @@ func BenchmarkRequireHS256(b *testing.B) {
 		hook func(context.Context, authkit.Event)
 	}{{"nohook", nil}, {"otel", m.Hook}} {
 		b.Run(c.name, func(b *testing.B) {
-			d := newDeployment(b, c.hook, false)
+			d := newDeployment(b, c.hook, cache)
 			pair, err := d.iss.Issue(context.Background(), "alice")
 			if err != nil {
 				b.Fatal(err)
