@@ -701,6 +701,13 @@ func (c *replayCache) add(key [16]byte, iat, oldest float64) bool {
 	return true
 }
 
+// len returns the number of proofs remembered.
+func (c *replayCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.order)
+}
+
 type replayEntry struct {
 	key [16]byte
 	iat float64

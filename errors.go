@@ -100,6 +100,10 @@ var (
 // endpoint does not serve: RFC 6749 §5.2 unsupported_grant_type.
 var errUnsupportedGrantType = errors.New("authkit: unsupported grant_type")
 
+// errMethodNotAllowed marks a request to a POST-only endpoint of the Issuer
+// with another method (405).
+var errMethodNotAllowed = errors.New("authkit: method not allowed")
+
 // errSessionNotLoaded means a session was used where the kit did not load
 // it: the handler is not wrapped by Session.LoadAndSave or by
 // Require/Optional given the Session (scs's own LoadAndSave does not count).

@@ -44,13 +44,30 @@ const (
 	EventRefreshReused  EventType = "refresh.reused"         // a rotated refresh token came back (RFC 9700 §4.14.2): Issuer, UserID, Reason [ErrTokenRevoked]
 	EventFamilyRevoked  EventType = "refresh.family_revoked" // a refresh family was revoked, after reuse or by [Issuer.Revoke]: Issuer, UserID (after reuse)
 	EventVersionBumped  EventType = "version.bumped"         // [VersionCache.Bump] succeeded: UserID
+	// EventVersionNotified: a bump or removal, made through any process's
+	// PostgreSQL [Store] on the same table, reached this Store's listener,
+	// which made the version caches forget the user: UserID, Duration (the
+	// lag, from the bump's statement by the database's clock to the receipt
+	// by this process's: skew between the two clocks adds to it; never
+	// negative; 0 when the bump came from an older version of the kit).
+	EventVersionNotified EventType = "version.notified"
 
 	EventKeysFetched     EventType = "keys.fetched"      // a JWK Set was fetched and is in use: Issuer
 	EventKeysFetchFailed EventType = "keys.fetch_failed" // a JWK Set or discovery fetch failed; the last good keys stay: Issuer, Err
-	EventKeysRefetch     EventType = "keys.refetch"      // a token's unknown kid made the kit refetch the JWK Set: Issuer, Duration
+	EventKeysRefetch     EventType = "keys.refetch"      // a token's unknown kid made the kit refetch the JWK Set: Issuer, Duration; on the context of the request that started it
 
-	EventCacheHit  EventType = "cache.hit"  // the verified-token cache knew the token: Issuer
-	EventCacheMiss EventType = "cache.miss" // it did not (the token is then verified): Issuer
+	EventCacheHit EventType = "cache.hit" // the verified-token cache knew the token: Issuer
+	// EventCacheMiss: the verified-token cache did not know the token, which
+	// was then verified (signature, claims, keys): Issuer, Duration (of
+	// that verification, refused or not). With the cache off
+	// ([WithTokenCacheSize](0)) there is no cache event.
+	EventCacheMiss EventType = "cache.miss"
+
+	// EventStoreCall: the kit's PostgreSQL [Store] answered one call (a
+	// statement, or two under one store timeout), emitted as it ends, on the
+	// caller's context (a span of the caller's encloses it): Op, Duration,
+	// Err when it failed (finding nothing is no failure).
+	EventStoreCall EventType = "store.call"
 )
 
 // Method says how a request was authenticated; see [MethodFrom].
@@ -82,8 +99,18 @@ type Event struct {
 	UserID string // only from a verified token, the session or the store
 	Path   string // the request's URL path, for events of a request
 	// Duration is how long the decision took: authentication (from reading
-	// the credentials to the user), a key refetch.
+	// the credentials to the user), a key refetch, a token's verification
+	// (EventCacheMiss), a store call, a notification's lag.
 	Duration time.Duration
+	// Op names the store call of an EventStoreCall, as "what.verb":
+	// "version.lookup", "version.bump", "user.add", "user.remove",
+	// "family.create", "family.rotate", "family.revoke", "family.reuse",
+	// "session.find", "session.insert", "session.update",
+	// "session.commit", "session.delete", "key.read" (the session cookie's
+	// and the DPoP nonces' secrets), "device.insert", "device.list",
+	// "device.end", "dpop.record", "cleanup.delete". Stable: use them as
+	// labels.
+	Op string
 	// Err is the failure of an EventFailed or EventKeysFetchFailed: a
 	// store's, a callback's or the network's error, as the default error
 	// handler logs it.
@@ -148,6 +175,7 @@ var reasons = [...]struct {
 	{ErrNotReady, "not_ready"},
 	{ErrCrossOrigin, "cross_origin"},
 	{ErrInsufficientScope, "insufficient_scope"},
+	{ErrInvalidDPoPProof, "invalid_dpop_proof"},
 	{ErrInvalidRequest, "invalid_request"},
 	{ErrInvalidToken, "invalid_token"},
 	{ErrNoCredentials, "no_credentials"},
@@ -167,8 +195,9 @@ func reasonOf(err error) error {
 }
 
 // ReasonName returns the stable label of e's Reason: "expired", "revoked",
-// "invalid_token", "invalid_request", "no_credentials", "unknown_user",
-// "cross_origin", "not_ready", "insufficient_scope", "store_unavailable";
+// "invalid_token", "invalid_dpop_proof", "invalid_request", "no_credentials",
+// "unknown_user", "cross_origin", "not_ready", "insufficient_scope",
+// "store_unavailable";
 // "error" for an EventFailed without one; "" when e has no reason.
 func (e Event) ReasonName() string {
 	for _, r := range reasons {
@@ -191,15 +220,15 @@ const (
 
 // LogEvents returns a [WithEvents] hook that logs each event as one line to
 // l (nil: [slog.Default]), with its fields as attributes ("event", "reason",
-// "method", "issuer", "user", "path", "duration", "err"):
+// "method", "issuer", "user", "path", "op", "duration", "err"):
 //
 //   - EventFailed and EventKeysFetchFailed at error; EventRefreshReused at warn;
 //   - EventRefused at info, at most 10 lines a second (bursts of 20): the
 //     line after a pause says how many were dropped ("suppressed"), so that
 //     a flood of bad tokens cannot flood the log;
 //   - EventAuthenticated at the level authenticated (e.g. [slog.LevelDebug]
-//     for a service, [slog.LevelInfo] for a demo); cache hits and misses at
-//     debug; the rest at info.
+//     for a service, [slog.LevelInfo] for a demo); cache hits and misses and
+//     store calls at debug; the rest at info.
 //
 // Events carry no credential, so neither does the log. Safe for concurrent use.
 func LogEvents(l *slog.Logger, authenticated slog.Level) func(context.Context, Event) {
@@ -230,7 +259,7 @@ func (el *eventLog) log(ctx context.Context, e Event) {
 		level = slog.LevelWarn
 	case EventAuthenticated:
 		level = el.authenticated
-	case EventCacheHit, EventCacheMiss:
+	case EventCacheHit, EventCacheMiss, EventStoreCall:
 		level = slog.LevelDebug
 	}
 	l := el.l
@@ -240,7 +269,7 @@ func (el *eventLog) log(ctx context.Context, e Event) {
 	if !l.Enabled(ctx, level) {
 		return
 	}
-	attrs := make([]slog.Attr, 0, 9)
+	attrs := make([]slog.Attr, 0, 10)
 	attrs = append(attrs, slog.String("event", string(e.Type)))
 	if e.Type == EventRefused {
 		n, ok := el.allow()
@@ -252,7 +281,7 @@ func (el *eventLog) log(ctx context.Context, e Event) {
 		}
 	}
 	for _, a := range [...]struct{ k, v string }{
-		{"reason", e.ReasonName()}, {"method", string(e.Method)}, {"issuer", e.Issuer}, {"user", e.UserID}, {"path", e.Path},
+		{"reason", e.ReasonName()}, {"method", string(e.Method)}, {"issuer", e.Issuer}, {"user", e.UserID}, {"path", e.Path}, {"op", e.Op},
 	} {
 		if a.v != "" {
 			attrs = append(attrs, slog.String(a.k, a.v))

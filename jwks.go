@@ -252,12 +252,14 @@ func (s *jwksSource) refetch(ctx context.Context, kid string) *verifyKey {
 		}
 		// No timeout of its own: the client's bounds the fetch, and no
 		// other refetch may be queued while this one is.
+		// The events go out on the context of the request that started the
+		// fetch (its values only: a span of that request encloses the fetch).
 		start := time.Now()
 		defer func() {
-			s.cfg.events.emit(s.parent, Event{Type: EventKeysRefetch, Issuer: s.cfg.issuer, Duration: time.Since(start)})
+			s.cfg.events.emit(ctx, Event{Type: EventKeysRefetch, Issuer: s.cfg.issuer, Duration: time.Since(start)})
 		}()
 		if err := s.ctrl.Refresh(s.ctx, s.url); err != nil {
-			s.cfg.events.emit(s.parent, Event{Type: EventKeysFetchFailed, Issuer: s.cfg.issuer, Err: err})
+			s.cfg.events.emit(ctx, Event{Type: EventKeysFetchFailed, Issuer: s.cfg.issuer, Err: err})
 			slog.Warn("authkit: JWKS refetch for an unknown kid failed; the last good keys stay in use", "url", s.logURL, "err", err)
 		}
 		s.lastMiss.Store(s.now().UnixNano())

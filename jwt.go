@@ -725,6 +725,27 @@ func (j *JWT[U]) verifyToken(ctx context.Context, token string, proof func(*Clai
 	return u, c, nil
 }
 
+// CacheSize reports what j's caches hold, for a gauge: the verified-token
+// cache's entries and the bytes they count against its 16 MiB bound (both 0
+// with [WithTokenCacheSize](0)), and the DPoP proofs remembered against
+// replay by j itself (0 without [WithDPoP], and with [WithDPoPStore], whose
+// Store holds them). It takes each cache's lock briefly and is
+// safe for concurrent use.
+func (j *JWT[U]) CacheSize() (tokens, bytes, proofs int) {
+	if j == nil {
+		return 0, 0, 0
+	}
+	if j.cache != nil {
+		tokens, bytes = j.cache.size()
+	}
+	if j.dpop != nil {
+		if c, ok := j.dpop.proofs.seen.(*replayCache); ok { // not the Store's of WithDPoPStore
+			proofs = c.len()
+		}
+	}
+	return tokens, bytes, proofs
+}
+
 // Ready reports whether j can verify tokens of every issuer it trusts: nil
 // once the keys of [WithJWKSURL] and of each [WithTrustedIssuer] were
 // fetched once (static keys are there when [NewJWT] returns), else an

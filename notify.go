@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"weak"
@@ -73,12 +75,13 @@ type listener struct {
 	w       *watchers
 	stop    context.CancelFunc
 	done    chan struct{}
-	up      func() // test hook: called after each successful LISTEN and flush
+	up      func()    // test hook: called after each successful LISTEN and flush
+	events  eventHook // the Store's: EventVersionNotified
 }
 
-func startListener(db *sql.DB, channelSQL string, w *watchers) *listener {
+func startListener(db *sql.DB, channelSQL string, w *watchers, events eventHook) *listener {
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &listener{db: db, channel: channelSQL, w: w, stop: cancel, done: make(chan struct{})}
+	l := &listener{db: db, channel: channelSQL, w: w, stop: cancel, done: make(chan struct{}), events: events}
 	go l.run(ctx)
 	return l
 }
@@ -117,6 +120,22 @@ func (l *listener) run(ctx context.Context) {
 
 var errNotPgx = errors.New("authkit: not a pgx connection")
 
+// parseNotification reads a bump notification's payload: the time of
+// sending in Unix microseconds (16 digits, from 2001 to 2286), a space, the
+// user ID (notifyPayload in postgres.go). Any other payload is an older
+// kit's, the user ID alone, without a time.
+func parseNotification(payload string) (userID string, sent time.Time) {
+	us, id, ok := strings.Cut(payload, " ")
+	if !ok || len(us) != 16 || us[0] < '1' || us[0] > '9' {
+		return payload, time.Time{}
+	}
+	n, err := strconv.ParseInt(us, 10, 64)
+	if err != nil {
+		return payload, time.Time{}
+	}
+	return id, time.UnixMicro(n)
+}
+
 // listen runs one connection: LISTEN, flush, then forget each notified
 // user until the connection or ctx ends. It reports whether LISTEN
 // succeeded. The connection is discarded afterwards, never returned to the
@@ -151,7 +170,15 @@ func (l *listener) listen(ctx context.Context) (connected bool, err error) {
 			if err != nil {
 				return errors.Join(err, driver.ErrBadConn) // discard it: it may be listening still
 			}
-			l.w.forget(n.Payload)
+			userID, sent := parseNotification(n.Payload)
+			l.w.forget(userID)
+			if l.events != nil {
+				var lag time.Duration // 0 from an older kit, whose payload has no time
+				if !sent.IsZero() {
+					lag = max(0, time.Since(sent))
+				}
+				l.events(ctx, Event{Type: EventVersionNotified, UserID: userID, Duration: lag})
+			}
 		}
 	})
 	if errors.Is(err, errNotPgx) {

@@ -172,13 +172,15 @@ func WithClock(now func() time.Time) Option {
 // object. It applies to [NewJWT] (cache and key events), [NewSession]
 // (session events and [Session.LoadAndSave]'s refusals), [NewIssuer]
 // (refresh events and its endpoints' refusals), [NewVersionCache] (bumps),
-// and [Require] and [Optional] (authenticated and refused requests). h runs
-// synchronously on the request's goroutine (key events: on the fetcher's),
-// possibly concurrently: it must be fast and safe for concurrent use, and
-// must not keep ctx. Combine hooks in a function of your own; see
-// [LogEvents]. Default: none, which costs one nil check per event.
+// [NewPostgresStore] (store calls, notifications received) and [Require]
+// and [Optional] (authenticated and refused requests). h runs
+// synchronously on the request's goroutine (key events: on the fetcher's;
+// notifications: on the listener's), possibly concurrently: it must be fast
+// and safe for concurrent use, and must not keep ctx. Combine hooks in a
+// function of your own; see [LogEvents]. Default: none, which costs one nil
+// check per event.
 func WithEvents(h func(ctx context.Context, e Event)) Option {
-	return singleOption[common]("WithEvents", "func", forJWT|forSession|forIssuer|forCache|forGuard,
+	return singleOption[common]("WithEvents", "func", forJWT|forSession|forIssuer|forCache|forGuard|forStore,
 		func(c *common) error {
 			if h == nil {
 				return errors.New("WithEvents(nil)")

@@ -266,7 +266,8 @@ func versionSQL(c postgresConfig, s *postgresSQL) {
 	// A bump, in one statement (one transaction): the increment, the
 	// revocation of the user's refresh families, and the notification of
 	// every instance's caches (notify.go), on a channel named after the
-	// version table's OID, so that only stores over the same table hear it.
+	// version table's OID, so that only stores over the same table hear it;
+	// the payload carries the time of sending (notifyPayload).
 	// $1 is the user ID as the ID column's type, $2 as text.
 	const floor = `coalesce((SELECT version FROM authkit_token_versions WHERE user_id = $2), 0)`
 	// The user's sessions go too, through the index: O(devices of the user).
@@ -276,7 +277,7 @@ func versionSQL(c postgresConfig, s *postgresSQL) {
 		dss AS (DELETE FROM ` + c.sessionTable + ` WHERE token IN (SELECT store_key FROM ds)),`
 	if c.usersTable == "" {
 		s.channel = `SELECT 'authkit_v' || 'authkit_token_versions'::regclass::oid`
-		notify := `n AS (SELECT pg_notify('authkit_v' || 'authkit_token_versions'::regclass::oid, $2) FROM b)`
+		notify := `n AS (SELECT pg_notify('authkit_v' || 'authkit_token_versions'::regclass::oid, ` + notifyPayload("$2") + `) FROM b)`
 		s.version = `SELECT version FROM authkit_token_versions WHERE user_id = $1 AND NOT removed`
 		s.bump = `WITH b AS (UPDATE authkit_token_versions SET version = version + 1
 			WHERE user_id = $1 AND NOT removed RETURNING version), ` + revoke + notify + `
@@ -284,7 +285,7 @@ func versionSQL(c postgresConfig, s *postgresSQL) {
 		s.add = `INSERT INTO authkit_token_versions AS t (user_id) VALUES ($1) ON CONFLICT (user_id)
 			DO UPDATE SET version = t.version + 1, removed = false WHERE t.removed`
 		s.remove = `WITH b AS (UPDATE authkit_token_versions SET removed = true WHERE user_id = $1 AND NOT removed RETURNING user_id)
-			SELECT pg_notify('authkit_v' || 'authkit_token_versions'::regclass::oid, $1) FROM b`
+			SELECT pg_notify('authkit_v' || 'authkit_token_versions'::regclass::oid, ` + notifyPayload("$1") + `) FROM b`
 		return
 	}
 	t, id, v := c.usersTable, c.usersID, c.usersVersion
@@ -296,8 +297,16 @@ func versionSQL(c postgresConfig, s *postgresSQL) {
 			WHERE ` + id + ` = $1 RETURNING ` + v + ` AS version),
 		f AS (INSERT INTO authkit_token_versions (user_id, version) SELECT $2, version FROM b
 			ON CONFLICT (user_id) DO UPDATE SET version = EXCLUDED.version), ` + revoke + `
-		n AS (SELECT pg_notify('authkit_v' || ` + oid + `, $2) FROM b)
+		n AS (SELECT pg_notify('authkit_v' || ` + oid + `, ` + notifyPayload("$2") + `) FROM b)
 		SELECT version FROM b, n`
+}
+
+// notifyPayload is the SQL of a bump notification's payload: the time of
+// sending, in microseconds since the Unix epoch by the database's clock, a
+// space, and the user ID (the parameter user), so that a listener can tell
+// the lag (notify.go).
+func notifyPayload(user string) string {
+	return `(floor(extract(epoch FROM clock_timestamp()) * 1000000)::bigint::text || ' ' || ` + user + `)`
 }
 
 // migrationLock is the key of the advisory lock that serialises Migrate
@@ -333,7 +342,6 @@ func (s *postgresStore) sessions() scs.Store {
 			db:            s.db,
 			st:            s,
 			sql:           &s.sql,
-			timeout:       s.cfg.timeout(),
 		}
 	}
 	return s.session
@@ -346,7 +354,7 @@ func (s *postgresStore) watch(c *VersionCache) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.listener == nil && !s.closed {
-		s.listener = startListener(s.db, s.sql.channel, &s.watchers)
+		s.listener = startListener(s.db, s.sql.channel, &s.watchers, s.cfg.events)
 	}
 }
 
@@ -365,20 +373,29 @@ func (s *postgresStore) close() {
 	}
 }
 
+// bound bounds one store call, named op for the events (WithEvents): each
+// call is an EventStoreCall when the Store has a hook.
+func (s *postgresStore) bound(ctx context.Context, op string) (context.Context, context.CancelFunc) {
+	if s.cfg.events == nil {
+		return boundStore(ctx, s.cfg.timeout())
+	}
+	return timedStoreCall(ctx, s.cfg.timeout(), s.cfg.events, op)
+}
+
 func (s *postgresStore) Version(ctx context.Context, userID string) (int64, error) {
 	args := []any{userID, userID}
 	if s.cfg.usersTable == "" {
 		args = args[:1] // the kit's table needs no floor ($2)
 	}
-	return s.scanVersion(ctx, s.sql.version, "reading a token version", args...)
+	return s.scanVersion(ctx, "version.lookup", s.sql.version, "reading a token version", args...)
 }
 
 func (s *postgresStore) Bump(ctx context.Context, userID string) (int64, error) {
-	return s.scanVersion(ctx, s.sql.bump, "bumping a token version", userID, userID)
+	return s.scanVersion(ctx, "version.bump", s.sql.bump, "bumping a token version", userID, userID)
 }
 
-func (s *postgresStore) scanVersion(ctx context.Context, q, what string, args ...any) (int64, error) {
-	ctx, cancel := boundStore(ctx, s.cfg.timeout())
+func (s *postgresStore) scanVersion(ctx context.Context, op, q, what string, args ...any) (int64, error) {
+	ctx, cancel := s.bound(ctx, op)
 	defer cancel()
 	var v int64
 	err := storeErr(ctx, s.db.QueryRowContext(ctx, q, args...).Scan(&v))
@@ -394,18 +411,18 @@ func (s *postgresStore) scanVersion(ctx context.Context, q, what string, args ..
 var errUsersTable = errors.New("authkit: users are added and removed in the application's users table")
 
 func (s *postgresStore) add(ctx context.Context, userID string) error {
-	return s.exec(ctx, s.sql.add, "adding a user to the token version table", userID)
+	return s.exec(ctx, "user.add", s.sql.add, "adding a user to the token version table", userID)
 }
 
 func (s *postgresStore) remove(ctx context.Context, userID string) error {
-	return s.exec(ctx, s.sql.remove, "removing a user from the token version table", userID)
+	return s.exec(ctx, "user.remove", s.sql.remove, "removing a user from the token version table", userID)
 }
 
-func (s *postgresStore) exec(ctx context.Context, q, what string, args ...any) error {
+func (s *postgresStore) exec(ctx context.Context, op, q, what string, args ...any) error {
 	if q == "" {
 		return errUsersTable
 	}
-	ctx, cancel := boundStore(ctx, s.cfg.timeout())
+	ctx, cancel := s.bound(ctx, op)
 	defer cancel()
 	if _, err := s.db.ExecContext(ctx, q, args...); err != nil {
 		return fmt.Errorf("authkit: %s: %w", what, storeErr(ctx, err))
@@ -483,7 +500,7 @@ func (c *cleanup) close() {
 // execCount runs q, bounded by the store timeout, and returns the rows it
 // affected.
 func (s *postgresStore) execCount(ctx context.Context, q, what string, args ...any) (int64, error) {
-	ctx, cancel := boundStore(ctx, s.cfg.timeout())
+	ctx, cancel := s.bound(ctx, "cleanup.delete")
 	defer cancel()
 	res, err := s.db.ExecContext(ctx, q, args...)
 	if err != nil {
@@ -502,7 +519,7 @@ func (s *postgresStore) execCount(ctx context.Context, q, what string, args ...a
 // second) and of timestamptz. It reports whether no live row had the key.
 func (s *postgresStore) recordProof(ctx context.Context, key [16]byte, iat float64, now time.Time) (bool, error) {
 	expires := time.Unix(int64(iat), 0).Add(dpopProofLifetime + 2*time.Second)
-	ctx, cancel := boundStore(ctx, s.cfg.timeout())
+	ctx, cancel := s.bound(ctx, "dpop.record")
 	defer cancel()
 	res, err := s.db.ExecContext(ctx, s.sql.proofInsert, key[:], expires, now)
 	if err != nil {
@@ -521,12 +538,12 @@ func (s *postgresStore) dpopSecret(ctx context.Context) ([]byte, error) {
 }
 
 func (s *postgresStore) CreateFamily(ctx context.Context, f RefreshFamily, current [32]byte) error {
-	return s.exec(ctx, s.sql.familyCreate, "creating a refresh family",
+	return s.exec(ctx, "family.create", s.sql.familyCreate, "creating a refresh family",
 		f.ID, f.UserID, f.Version, current[:], f.CreatedAt, f.ExpiresAt, f.LastUsedAt)
 }
 
 func (s *postgresStore) RotateFamily(ctx context.Context, id string, old, next [32]byte, now time.Time) (RefreshFamily, error) {
-	ctx, cancel := boundStore(ctx, s.cfg.timeout())
+	ctx, cancel := s.bound(ctx, "family.rotate")
 	defer cancel()
 	f := RefreshFamily{ID: id}
 	err := storeErr(ctx, s.db.QueryRowContext(ctx, s.sql.familyRotate, id, old[:], next[:], now).
@@ -553,7 +570,7 @@ func (s *postgresStore) RotateFamily(ctx context.Context, id string, old, next [
 }
 
 func (s *postgresStore) RevokeFamily(ctx context.Context, id string, now time.Time) (bool, error) {
-	ctx, cancel := boundStore(ctx, s.cfg.timeout())
+	ctx, cancel := s.bound(ctx, "family.revoke")
 	defer cancel()
 	res, err := s.db.ExecContext(ctx, s.sql.familyRevoke, id, now)
 	if err != nil {
@@ -567,7 +584,7 @@ func (s *postgresStore) RevokeFamily(ctx context.Context, id string, now time.Ti
 }
 
 func (s *postgresStore) recordReuse(ctx context.Context, id string, r reuseCheck) (RefreshFamily, bool, bool, error) {
-	ctx, cancel := boundStore(ctx, s.cfg.timeout())
+	ctx, cancel := s.bound(ctx, "family.reuse")
 	defer cancel()
 	f := RefreshFamily{ID: id}
 	var revoked bool
@@ -587,11 +604,10 @@ func (s *postgresStore) recordReuse(ctx context.Context, id string, r reuseCheck
 // conditionalStore in sessionstore.go), which never re-create a deleted row.
 type postgresSessions struct {
 	*postgresstore.PostgresStore
-	db      *sql.DB
-	st      *postgresStore
-	sql     *postgresSQL
-	timeout time.Duration
-	stop    sync.Once
+	db   *sql.DB
+	st   *postgresStore
+	sql  *postgresSQL
+	stop sync.Once
 }
 
 // endsWithContext: every statement below returns when its context is done
@@ -599,7 +615,7 @@ type postgresSessions struct {
 func (p *postgresSessions) endsWithContext() {}
 
 func (p *postgresSessions) insertCtx(ctx context.Context, key string, b []byte, expiry time.Time) error {
-	ctx, cancel := boundStore(ctx, p.timeout)
+	ctx, cancel := p.st.bound(ctx, "session.insert")
 	defer cancel()
 	_, err := p.db.ExecContext(ctx, p.sql.sessionInsert, key, b, expiry.UTC())
 	return storeErr(ctx, err)
@@ -608,7 +624,7 @@ func (p *postgresSessions) insertCtx(ctx context.Context, key string, b []byte, 
 // FindCtx, CommitCtx and DeleteCtx are postgresstore's statements, with the
 // context (postgresstore has none) and the store timeout.
 func (p *postgresSessions) FindCtx(ctx context.Context, key string) ([]byte, bool, error) {
-	ctx, cancel := boundStore(ctx, p.timeout)
+	ctx, cancel := p.st.bound(ctx, "session.find")
 	defer cancel()
 	var b []byte
 	err := p.db.QueryRowContext(ctx, p.sql.sessionFind, key).Scan(&b)
@@ -622,14 +638,14 @@ func (p *postgresSessions) FindCtx(ctx context.Context, key string) ([]byte, boo
 }
 
 func (p *postgresSessions) CommitCtx(ctx context.Context, key string, b []byte, expiry time.Time) error {
-	ctx, cancel := boundStore(ctx, p.timeout)
+	ctx, cancel := p.st.bound(ctx, "session.commit")
 	defer cancel()
 	_, err := p.db.ExecContext(ctx, p.sql.sessionUpsert, key, b, expiry.UTC())
 	return storeErr(ctx, err)
 }
 
 func (p *postgresSessions) DeleteCtx(ctx context.Context, key string) error {
-	ctx, cancel := boundStore(ctx, p.timeout)
+	ctx, cancel := p.st.bound(ctx, "session.delete")
 	defer cancel()
 	_, err := p.db.ExecContext(ctx, p.sql.sessionDelete, key)
 	return storeErr(ctx, err)
@@ -637,7 +653,7 @@ func (p *postgresSessions) DeleteCtx(ctx context.Context, key string) error {
 
 // updateCtx returns errSessionGone when no row matched.
 func (p *postgresSessions) updateCtx(ctx context.Context, key string, b []byte, expiry time.Time) error {
-	ctx, cancel := boundStore(ctx, p.timeout)
+	ctx, cancel := p.st.bound(ctx, "session.update")
 	defer cancel()
 	var n int64
 	if err := p.db.QueryRowContext(ctx, p.sql.sessionUpdate, key, b, expiry.UTC()).Scan(&n); err != nil {
@@ -650,7 +666,7 @@ func (p *postgresSessions) updateCtx(ctx context.Context, key string, b []byte, 
 }
 
 func (p *postgresSessions) indexSession(ctx context.Context, d sessionDevice) error {
-	return p.st.exec(ctx, p.sql.deviceInsert, "recording a session's device", d.id, d.userID, d.storeKey, d.created, d.expiry.UTC())
+	return p.st.exec(ctx, "device.insert", p.sql.deviceInsert, "recording a session's device", d.id, d.userID, d.storeKey, d.created, d.expiry.UTC())
 }
 
 func (p *postgresSessions) bump(ctx context.Context, userID string) (int64, error) {
@@ -658,7 +674,7 @@ func (p *postgresSessions) bump(ctx context.Context, userID string) (int64, erro
 }
 
 func (s *postgresStore) devices(ctx context.Context, userID string) ([]Device, error) {
-	ctx, cancel := boundStore(ctx, s.cfg.timeout())
+	ctx, cancel := s.bound(ctx, "device.list")
 	defer cancel()
 	rows, err := s.db.QueryContext(ctx, s.sql.deviceList, userID)
 	if err != nil {
@@ -680,7 +696,7 @@ func (s *postgresStore) devices(ctx context.Context, userID string) ([]Device, e
 }
 
 func (s *postgresStore) endDevice(ctx context.Context, userID, id string) (bool, error) {
-	ctx, cancel := boundStore(ctx, s.cfg.timeout())
+	ctx, cancel := s.bound(ctx, "device.end")
 	defer cancel()
 	var n int64
 	if err := s.db.QueryRowContext(ctx, s.sql.deviceEnd, id, userID).Scan(&n); err != nil {
@@ -711,7 +727,7 @@ func (p *postgresSessions) sessionSecret(ctx context.Context) ([]byte, error) {
 // what is stored (a separate statement, so that it sees a row another
 // process committed meanwhile).
 func (s *postgresStore) secret(ctx context.Context, name string) ([]byte, error) {
-	ctx, cancel := boundStore(ctx, s.cfg.timeout())
+	ctx, cancel := s.bound(ctx, "key.read")
 	defer cancel()
 	fresh := make([]byte, 32)
 	rand.Read(fresh) // never fails

@@ -348,7 +348,7 @@ func (i *Issuer) Revoke(ctx context.Context, refreshToken string) error {
 func (i *Issuer) RefreshHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
-			methodNotAllowed(w)
+			i.writeError(w, r, errNotPost, false)
 			return
 		}
 		token, fromCookie, err := i.presentedToken(r)
@@ -416,7 +416,7 @@ func (i *Issuer) revokeRequest(w http.ResponseWriter, r *http.Request) error {
 func (i *Issuer) LogoutHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
-			methodNotAllowed(w)
+			i.writeError(w, r, errNotPost, false)
 			return
 		}
 		if err := i.revokeRequest(w, r); err != nil {
@@ -581,12 +581,9 @@ func refreshTokenFromForm(body []byte) (string, error) {
 	return token, nil
 }
 
-// methodNotAllowed answers a request to a POST-only endpoint with another
-// method.
-func methodNotAllowed(w http.ResponseWriter) {
-	w.Header().Set("Allow", http.MethodPost)
-	writeOAuthError(w, http.StatusMethodNotAllowed, "invalid_request")
-}
+// errNotPost is the refusal of a request to a POST-only endpoint with another
+// method: an invalid request, which DefaultTokenErrorHandler answers 405.
+var errNotPost = &authError{kind: ErrInvalidRequest, detail: errMethodNotAllowed, msg: "the endpoint takes POST only"}
 
 // writeError answers a failed refresh or logout through the configured
 // error handler (default [DefaultTokenErrorHandler]). A refused token that
@@ -596,9 +593,9 @@ func (i *Issuer) writeError(w http.ResponseWriter, r *http.Request, err error, f
 		i.clearRefreshCookie(w)
 	}
 	i.cfg.events.refused(r, MethodRefresh, err, time.Time{})
-	h := i.cfg.errorHandler
-	if h == nil {
-		h = DefaultTokenErrorHandler
+	if i.cfg.errorHandler == nil {
+		DefaultTokenErrorHandler(w, r, err)
+		return
 	}
-	h(w, r, err)
+	i.cfg.errorHandler(w, r, err)
 }

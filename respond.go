@@ -93,8 +93,9 @@ func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 // [ErrInvalidToken] 400 invalid_grant, [ErrInvalidDPoPProof] 400
 // invalid_dpop_proof (RFC 9449 §5), or use_dpop_nonce with a DPoP-Nonce
 // header for a proof without the current nonce of [WithDPoPNonce] (§8),
-// [ErrCrossOrigin] 403 invalid_request, a
-// grant_type the endpoint does not serve 400 unsupported_grant_type,
+// [ErrCrossOrigin] 403 invalid_request, a grant_type the endpoint does not
+// serve 400 unsupported_grant_type, a method other than POST 405
+// invalid_request with Allow: POST,
 // [ErrStoreUnavailable] 503 temporarily_unavailable with Retry-After: 5,
 // anything else 500 server_error (logged with [log/slog]). It is safe for
 // concurrent use.
@@ -107,6 +108,10 @@ func DefaultTokenErrorHandler(w http.ResponseWriter, r *http.Request, err error)
 	case errors.Is(err, ErrCrossOrigin):
 		slog.DebugContext(r.Context(), "authkit: token request refused", "err", err)
 		writeOAuthError(w, http.StatusForbidden, "invalid_request")
+	case errors.Is(err, errMethodNotAllowed):
+		slog.DebugContext(r.Context(), "authkit: token request refused", "err", err)
+		w.Header().Set("Allow", http.MethodPost)
+		writeOAuthError(w, http.StatusMethodNotAllowed, "invalid_request")
 	case errors.Is(err, errUnsupportedGrantType):
 		slog.DebugContext(r.Context(), "authkit: token request refused", "err", err)
 		writeOAuthError(w, http.StatusBadRequest, "unsupported_grant_type")

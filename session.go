@@ -174,14 +174,16 @@ func WithSessionSecret(secret []byte) Option {
 // them: Cookie "__Host-session", Secure, HttpOnly, SameSite=Lax, Path=/, no
 // Domain, not persistent; HashTokenInStore true; IdleTimeout 0 (the kit keeps
 // the idle timeout, writing at most once per touch interval); ErrorFunc
-// [DefaultErrorHandler] (500, logged); Lifetime 24 hours, which only bounds
-// anonymous sessions; Codec the kit's own, which writes the kit's keys and
-// values of the common types (string, []byte, bool, int, int64, int32,
-// float64, time.Time) compactly and the rest through gob (a custom type
-// still needs gob.Register), and reads the sessions scs's GobCodec wrote, so
-// an existing store keeps working. GobCodec cannot read what it writes: a
-// plain scs manager sharing the store, or a program going back to one, takes
-// this manager's Codec. store is wrapped so that a commit never re-creates a
+// [DefaultErrorHandler], which the kit does not call (its loader answers
+// store failures through [NewSession]'s error handler, see
+// [Session.LoadAndSave]); Lifetime 24 hours, which only bounds anonymous
+// sessions; Codec the kit's own, which writes the kit's keys and values of
+// the common types (string, []byte, bool, int, int64, int32, float64,
+// time.Time) compactly and the rest through gob (a custom type still needs
+// gob.Register), and reads the sessions scs's GobCodec wrote, so an existing
+// store keeps working. GobCodec cannot read what it writes: a plain scs
+// manager sharing the store, or a program going back to one, takes this
+// manager's Codec. store is wrapped so that a commit never re-creates a
 // session deleted meanwhile; do not replace sm.Store afterwards.
 func NewSessionManager(store scs.Store) *scs.SessionManager {
 	sm := scs.New()
@@ -564,14 +566,18 @@ func (s *Session[U]) usable(ctx context.Context) error {
 // Wrap with it the routes that call [Session.Login] or [Session.Logout]
 // without [Require] or [Optional], e.g. the login form's POST. It does not
 // authenticate: next runs for anonymous requests too. A state-changing
-// cross-origin request (403, login CSRF) and the cookie sent twice (400) are
-// answered by the error handler ([WithErrorHandler]); a store failure by the
-// manager's ErrorFunc (500).
+// cross-origin request (403, login CSRF), the cookie sent twice (400) and a
+// store failure (500, or 503 for [ErrStoreUnavailable]) are answered by the
+// error handler ([WithErrorHandler], default [DefaultErrorHandler]), each
+// after its event ([WithEvents]: EventRefused or EventFailed); so are the
+// same failures of [Require] and [Optional] given the Session, which load
+// it the same way. The manager's ErrorFunc is not used.
 //
 // Responses get Vary: Cookie, and Cache-Control: no-store when they set or
 // clear the cookie. The session is saved when the handler first writes, or
-// returns; if saving fails, ErrorFunc answers and the handler's later writes
-// are dropped. Nested in another loader of the same manager it only refuses.
+// returns; if saving fails, the error handler answers and the handler's later
+// writes are dropped. Nested in another loader of the same manager it only
+// refuses.
 func (s *Session[U]) LoadAndSave(next http.Handler) http.Handler {
 	return s.load(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := s.g.state(r.Context())
@@ -580,8 +586,7 @@ func (s *Session[U]) LoadAndSave(next http.Handler) http.Handler {
 			err = st.crossOrigin
 		}
 		if err != nil {
-			s.cfg.events.refused(r, MethodSession, err, time.Time{})
-			s.cfg.errorHandler(w, r, err)
+			s.cfg.fail(w, r, err)
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -618,7 +623,7 @@ func (s *Session[U]) load(next http.Handler) http.Handler {
 		case len(cs) == 1 && len(cs[0].Value) == sessionCookieLen:
 			key, err := s.macKey(ctx)
 			if err != nil {
-				s.sm.ErrorFunc(w, r, err)
+				s.cfg.fail(w, r, err)
 				return
 			}
 			token = sessionCookieToken(key, cs[0].Value) // "" unless the MAC checks out
@@ -627,7 +632,7 @@ func (s *Session[U]) load(next http.Handler) http.Handler {
 		ctx = &l.ctx
 		loaded, err := s.sm.Load(ctx, token)
 		if err != nil {
-			s.sm.ErrorFunc(w, r, err)
+			s.cfg.fail(w, r, err)
 			return
 		}
 		st.sm, st.loaded = s.sm, loaded // for Store.Devices's Current (devices.go)
@@ -637,7 +642,7 @@ func (s *Session[U]) load(next http.Handler) http.Handler {
 			return
 		}
 		r = r.WithContext(loaded)
-		l.sw = sessionWriter{ResponseWriter: w, r: r, sm: s.sm, st: st, key: s.key}
+		l.sw = sessionWriter{ResponseWriter: w, r: r, sm: s.sm, st: st, key: s.key, cfg: &s.cfg}
 		next.ServeHTTP(&l.sw, r)
 		l.sw.save()
 	})
@@ -649,6 +654,13 @@ type sessionLoad struct {
 	st  loadState
 	ctx sessionCtx
 	sw  sessionWriter
+}
+
+// fail answers a request the Session refused, or whose session it could not
+// load or save: its event, then the error handler.
+func (c *sessionConfig) fail(w http.ResponseWriter, r *http.Request, err error) {
+	c.events.refused(r, MethodSession, err, time.Time{})
+	c.errorHandler(w, r, err)
 }
 
 // macKey returns the key of the session cookie's MAC (sessioncookie.go).
@@ -664,7 +676,7 @@ func (s *Session[U]) macKey(ctx context.Context) ([]byte, error) {
 
 // sessionWriter saves the session before the response header goes out, as
 // scs's does, and adds Cache-Control: no-store when it sets the cookie. After
-// a failed save (answered with the manager's ErrorFunc) it drops what the
+// a failed save (answered by the session's error handler) it drops what the
 // handler writes, so that nothing contradicts the error.
 type sessionWriter struct {
 	http.ResponseWriter
@@ -672,6 +684,7 @@ type sessionWriter struct {
 	sm     *scs.SessionManager
 	st     *loadState
 	key    func(context.Context) ([]byte, error) // the MAC key of the cookie
+	cfg    *sessionConfig                        // the Session's: its error handler and events
 	saved  bool
 	failed bool
 }
@@ -690,13 +703,13 @@ func (w *sessionWriter) save() bool {
 		key, err := w.key(ctx)
 		if err != nil {
 			w.failed = true
-			w.sm.ErrorFunc(w.ResponseWriter, w.r, err)
+			w.cfg.fail(w.ResponseWriter, w.r, err)
 			return false
 		}
 		token, expiry, err := w.sm.Commit(ctx)
 		if err != nil {
 			w.failed = true
-			w.sm.ErrorFunc(w.ResponseWriter, w.r, err)
+			w.cfg.fail(w.ResponseWriter, w.r, err)
 			return false
 		}
 		if w.st.gone {

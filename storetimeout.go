@@ -2,6 +2,7 @@ package authkit
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -50,15 +51,42 @@ func boundStore(ctx context.Context, d time.Duration) (context.Context, context.
 	return context.WithTimeoutCause(ctx, d, errStoreDeadline)
 }
 
+// timedStoreCall is boundStore for a store with an events hook h: the
+// CancelFunc it returns also emits the EventStoreCall op, on the caller's
+// ctx, with its duration and the failure storeErr saw. Without a hook the
+// store calls boundStore, so that this costs nothing.
+func timedStoreCall(ctx context.Context, d time.Duration, h eventHook, op string) (context.Context, context.CancelFunc) {
+	start := time.Now()
+	bctx, cancel := boundStore(ctx, d)
+	c := &timedCallCtx{Context: bctx}
+	return c, func() {
+		cancel()
+		h(ctx, Event{Type: EventStoreCall, Op: op, Duration: time.Since(start), Err: c.err})
+	}
+}
+
+// timedCallCtx is the bounded context of a timed store call; storeErr
+// records the call's failure in it.
+type timedCallCtx struct {
+	context.Context
+	err error
+}
+
 // storeErr returns err, from a call made under ctx (from boundStore),
 // wrapped in ErrStoreUnavailable when the bound is why it failed. A caller
 // that went away (its own context ended first) is not the store's fault and
 // is returned as is.
 func storeErr(ctx context.Context, err error) error {
-	if err == nil || errors.Is(err, ErrStoreUnavailable) || !errors.Is(context.Cause(ctx), errStoreDeadline) {
-		return err
+	if err == nil {
+		return nil
 	}
-	return &storeTimeoutError{err}
+	if !errors.Is(err, ErrStoreUnavailable) && errors.Is(context.Cause(ctx), errStoreDeadline) {
+		err = &storeTimeoutError{err}
+	}
+	if c, ok := ctx.(*timedCallCtx); ok && c.err == nil && !errors.Is(err, sql.ErrNoRows) {
+		c.err = err // finding nothing is an answer, not a failure
+	}
+	return err
 }
 
 // storeTimeoutError is a store call's own error, after the bound passed.

@@ -95,10 +95,14 @@ func (tc *tokenCache) verify(ctx context.Context, v *verifier, token string) (*C
 		// The key that verified it is gone: verify from scratch.
 		tc.remove(in)
 	}
+	var start time.Time // read only for the event
 	if tc.events != nil {
-		tc.events(ctx, Event{Type: EventCacheMiss, Issuer: v.issuer})
+		start = time.Now()
 	}
 	ver, err := v.verify(ctx, token)
+	if tc.events != nil {
+		tc.events(ctx, Event{Type: EventCacheMiss, Issuer: v.issuer, Duration: time.Since(start)})
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -200,4 +204,11 @@ func (tc *tokenCache) remove(in string) {
 		delete(tc.entries, in)
 	}
 	tc.mu.Unlock()
+}
+
+// size returns the number of entries and the bytes they are counted as.
+func (tc *tokenCache) size() (entries, bytes int) {
+	tc.mu.RLock()
+	defer tc.mu.RUnlock()
+	return len(tc.entries), tc.bytes
 }

@@ -343,6 +343,14 @@ func (c *VersionCache) Forget(userID string) {
 	c.group.Load().Forget(userID)
 }
 
+// Len returns the number of users whose version c holds, for a gauge (at
+// most [WithCacheSize]). It is safe for concurrent use.
+func (c *VersionCache) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
 // flush forgets every cached version, as Forget does one: the cache of an
 // instance that may have missed notifications of bumps (notify.go).
 func (c *VersionCache) flush() {

@@ -46,6 +46,16 @@ type app struct {
 	// apiBearer accepts the demo's tokens and those of -trust-issuer, for
 	// /api/me and /api/scoped (trust.go).
 	apiBearer *authkit.JWT[*User]
+
+	events authkit.Option // WithEvents: the log and the extensions' hooks (logging.go)
+}
+
+// jwts returns the demo's access-token authenticators, each once.
+func (a *app) jwts() []*authkit.JWT[*User] {
+	if a.apiBearer == a.bearer {
+		return []*authkit.JWT[*User]{a.bearer}
+	}
+	return []*authkit.JWT[*User]{a.bearer, a.apiBearer}
 }
 
 // demoUserIDs are the IDs of the demo's users (see newUserStore).
@@ -59,9 +69,9 @@ const refreshFamilyLifetime = 7 * 24 * time.Hour
 // newApp builds the demo's stores, authenticators and pages. cfg.issuer must
 // be set. With cfg.databaseURL, sessions, token versions and refresh
 // families live in PostgreSQL (tables created if missing); ctx bounds that
-// start-up work.
-func newApp(ctx context.Context, cfg config, key *signingKey) (_ *app, err error) {
-	a := &app{cfg: cfg, users: newUserStore(), key: key}
+// start-up work. hooks receive the kit's events beside the log.
+func newApp(ctx context.Context, cfg config, key *signingKey, hooks ...func(context.Context, authkit.Event)) (_ *app, err error) {
+	a := &app{cfg: cfg, users: newUserStore(), key: key, events: eventsOption(hooks)}
 	defer func() {
 		if err != nil {
 			a.Close()
@@ -96,7 +106,7 @@ func newApp(ctx context.Context, cfg config, key *signingKey) (_ *app, err error
 		if err := a.db.PingContext(startCtx); err != nil {
 			return nil, fmt.Errorf("database: %w", err)
 		}
-		if a.store, err = authkit.NewPostgresStore(a.db); err != nil {
+		if a.store, err = authkit.NewPostgresStore(a.db, a.events); err != nil {
 			return nil, err
 		}
 		// Migrate runs under an advisory lock: several demo processes
@@ -115,7 +125,7 @@ func newApp(ctx context.Context, cfg config, key *signingKey) (_ *app, err error
 	// Every check of a version goes through the cache: a user costs at most
 	// one store query per TTL (5 seconds), and a bump on another process
 	// reaches this one within it.
-	if a.versions, err = authkit.NewVersionCache(a.store, events); err != nil {
+	if a.versions, err = authkit.NewVersionCache(a.store, a.events); err != nil {
 		return nil, err
 	}
 
@@ -138,7 +148,7 @@ func newApp(ctx context.Context, cfg config, key *signingKey) (_ *app, err error
 		// successor instead; the demo keeps the strict contract.
 		authkit.WithRefreshRetryWindow(0),
 		authkit.WithScopeLookup(demoScopes),
-		events,
+		a.events,
 	)
 	if err != nil {
 		return nil, fmt.Errorf("token issuer: %w", err)
@@ -147,7 +157,7 @@ func newApp(ctx context.Context, cfg config, key *signingKey) (_ *app, err error
 		authkit.WithTokensFrom(a.issuer),
 		authkit.WithVersionCheck(a.versions.Lookup),
 		a.resourceOption(),
-		events,
+		a.events,
 		// DPoP-bound tokens (RFC 9449) with their proof, beside bearer ones;
 		// a bound token sent as Bearer is refused.
 		authkit.WithDPoP(authkit.DPoPAllowed),
@@ -172,7 +182,7 @@ func newApp(ctx context.Context, cfg config, key *signingKey) (_ *app, err error
 		sm.Cookie.Secure = false
 		sessionOpts = append(sessionOpts, authkit.WithInsecureSessionCookie())
 	}
-	sessionOpts = append(sessionOpts, authkit.WithVersionCheck(a.versions.Lookup), events,
+	sessionOpts = append(sessionOpts, authkit.WithVersionCheck(a.versions.Lookup), a.events,
 		authkit.WithRememberMe(rememberFor, rememberFor)) // the login form's "Remember me"
 	a.sm = sm
 	if a.sessions, err = authkit.NewSession(sm, a.loadUser, sessionOpts...); err != nil {
@@ -261,11 +271,11 @@ func (a *app) routes() http.Handler {
 	mux.Handle("GET /static/", a.static)
 	// The page shows the signed-in user, if any; a refused session (logged
 	// out everywhere, expired) shows the login form and clears the cookie.
-	mux.Handle("GET /{$}", authkit.Optional(a.sessions, events)(http.HandlerFunc(a.index)))
+	mux.Handle("GET /{$}", authkit.Optional(a.sessions, a.events)(http.HandlerFunc(a.index)))
 
 	// Either way of logging in, bearer token first: a presented but
 	// invalid token is refused even next to a valid session cookie.
-	either := authkit.Require(authkit.Any(a.bearer, a.sessions), events)
+	either := authkit.Require(authkit.Any(a.bearer, a.sessions), a.events)
 	a.apiRoutes(mux) // GET /api/me, GET /api/scoped
 	mux.Handle("POST /logout-everywhere", either(http.HandlerFunc(a.logoutEverywhere)))
 	a.deviceRoutes(mux, either) // GET /api/sessions, DELETE /api/sessions/{id}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"time"
@@ -8,10 +9,23 @@ import (
 	"github.com/authkit-go/authkit"
 )
 
-// events logs every decision of the kit (authkit.LogEvents): one line each
-// at info, refusals rate-limited, failures at error. Every constructor and
-// guard of the demo takes it. The lines carry no token, cookie or secret.
-var events = authkit.WithEvents(authkit.LogEvents(nil, slog.LevelInfo))
+// eventsOption is the demo's WithEvents: every decision of the kit logged
+// (authkit.LogEvents: one line each at info, refusals rate-limited,
+// failures at error; the lines carry no token, cookie or secret), and given
+// to the extensions' hooks. Every constructor and guard of the demo takes
+// it.
+func eventsOption(hooks []func(context.Context, authkit.Event)) authkit.Option {
+	log := authkit.LogEvents(nil, slog.LevelInfo)
+	if len(hooks) == 0 {
+		return authkit.WithEvents(log)
+	}
+	return authkit.WithEvents(func(ctx context.Context, e authkit.Event) {
+		log(ctx, e)
+		for _, h := range hooks {
+			h(ctx, e)
+		}
+	})
+}
 
 // logRequests logs one line per request at info: method, path, status,
 // duration. Never the query, headers or cookies: they may carry credentials.

@@ -12,14 +12,20 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"flag"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/authkit-go/authkit"
 )
 
 // env returns a getenv over m.
@@ -107,6 +113,78 @@ func checkOneLine(t *testing.T, s string) {
 	t.Helper()
 	if !strings.HasPrefix(s, "demo: ") || !strings.HasSuffix(s, "\n") || strings.Count(s, "\n") != 1 {
 		t.Errorf("stderr %q: want one line starting with \"demo: \"", s)
+	}
+}
+
+// TestRunMetricsNeedsTheOTelBuild: this build has no metrics; -metrics is a
+// usage error that names the build that has them.
+func TestRunMetricsNeedsTheOTelBuild(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := Run(context.Background(), []string{"-metrics", ":9464"}, env(nil), &stdout, &stderr); code != exitUsage {
+		t.Errorf("exit status %d, want %d", code, exitUsage)
+	}
+	checkOneLine(t, stderr.String())
+	if !strings.Contains(stderr.String(), "cd otel && go run ./cmd/demo -metrics ADDR") || stdout.Len() != 0 {
+		t.Errorf("stderr %q, stdout %q: want the command that has metrics", stderr.String(), stdout.String())
+	}
+}
+
+// TestRunExtension: an extension's flags parse with the demo's, its hook
+// receives the kit's events, Observe gets the demo's caches, and its stop
+// runs at shutdown.
+func TestRunExtension(t *testing.T) {
+	var flagValue string
+	var mu sync.Mutex
+	var events []authkit.EventType
+	var observed, stopped bool
+	ext := Extension{
+		Flags: func(fs *flag.FlagSet) { fs.StringVar(&flagValue, "metrics", "", "test") },
+		Start: func(ctx context.Context, stdout io.Writer) (func(context.Context, authkit.Event), func(), error) {
+			return func(_ context.Context, e authkit.Event) {
+					mu.Lock()
+					events = append(events, e.Type)
+					mu.Unlock()
+				}, func() {
+					mu.Lock()
+					stopped = true
+					mu.Unlock()
+				}, nil
+		},
+		Observe: func(versions *authkit.VersionCache, jwts ...*authkit.JWT[*User]) {
+			observed = versions != nil && len(jwts) == 1 && jwts[0] != nil
+		},
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	stdout, stderr := &lockedBuffer{}, &lockedBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- Run(ctx, []string{"-addr", "127.0.0.1:0", "-metrics", "x"}, env(nil), stdout, stderr, ext)
+	}()
+	var url string
+	for deadline := time.Now().Add(10 * time.Second); url == "" && time.Now().Before(deadline); {
+		if u, ok := strings.CutPrefix(strings.TrimSpace(stdout.String()), "authkit demo listening on "); ok {
+			url = u
+		} else {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if url == "" {
+		cancel()
+		t.Fatalf("no URL printed; stdout %q, stderr %q", stdout, stderr)
+	}
+	resp, err := http.Get(url + "/api/me")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cancel()
+	if code := <-done; code != exitOK {
+		t.Errorf("exit status %d; stderr %q", code, stderr)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if flagValue != "x" || !observed || !stopped || !slices.Contains(events, authkit.EventRefused) {
+		t.Errorf("flag %q, observed %v, stopped %v, events %v", flagValue, observed, stopped, events)
 	}
 }
 

@@ -15,6 +15,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/authkit-go/authkit"
 )
 
 // Exit statuses of run.
@@ -38,9 +40,37 @@ type config struct {
 	trust       *trustConfig  // -trust-*: external issuers; nil for none (trust.go)
 }
 
+// An Extension adds to the demo what the core module cannot carry: the
+// OpenTelemetry build (otel/cmd/demo, a module of its own) adds -metrics
+// through one. Run takes any number; each field may be nil, and each
+// function is called once, from Run's goroutine.
+type Extension struct {
+	// Flags adds the extension's flags to the demo's.
+	Flags func(fs *flag.FlagSet)
+	// Start runs once the flags are parsed, before the demo builds its
+	// stores and authenticators. It returns a hook that receives every
+	// event of the kit, beside the demo's log (nil: none), and a function
+	// that Run calls at shutdown, after the server stopped (nil: none). An
+	// error stops the demo with status 1.
+	Start func(ctx context.Context, stdout io.Writer) (events func(context.Context, authkit.Event), stop func(), err error)
+	// Observe is given, once the demo is built, its version cache and its
+	// access-token authenticators, for gauges.
+	Observe func(versions *authkit.VersionCache, jwts ...*authkit.JWT[*User])
+}
+
+// noMetrics stands for -metrics in a build without metrics (the core
+// module's): giving it is a usage error that names the build that has it.
+type noMetrics struct{}
+
+func (noMetrics) String() string { return "" }
+func (noMetrics) Set(string) error {
+	return errors.New("this build has no metrics: the OpenTelemetry build has them, cd otel && go run ./cmd/demo -metrics ADDR")
+}
+
 // flagSet returns the demo's flags, bound to c, with defaults taken from the
-// environment through getenv where the flag has a variable.
-func flagSet(c *config, getenv func(string) string) *flag.FlagSet {
+// environment through getenv where the flag has a variable, and the
+// extensions' flags.
+func flagSet(c *config, getenv func(string) string, exts []Extension) *flag.FlagSet {
 	envOr := func(name, def string) string {
 		if v := getenv(name); v != "" {
 			return v
@@ -58,14 +88,22 @@ func flagSet(c *config, getenv func(string) string) *flag.FlagSet {
 	fs.DurationVar(&c.dbTimeout, "db-timeout", 10*time.Second, "how long start-up waits for the database to connect, answer and migrate")
 	fs.DurationVar(&c.grace, "shutdown-grace", 10*time.Second, "how long shutdown waits for in-flight requests; a second signal exits at once")
 	c.trust = trustFlags(fs, getenv)
+	for _, e := range exts {
+		if e.Flags != nil {
+			e.Flags(fs)
+		}
+	}
+	if fs.Lookup("metrics") == nil {
+		fs.Var(noMetrics{}, "metrics", "serve Prometheus metrics on `ADDR`: only in the OpenTelemetry build (cd otel && go run ./cmd/demo)")
+	}
 	return fs
 }
 
 // parseConfig reads the configuration from args (without the program name)
 // and from the environment through getenv. It returns [flag.ErrHelp] for -h.
-func parseConfig(args []string, getenv func(string) string) (config, error) {
+func parseConfig(args []string, getenv func(string) string, exts ...Extension) (config, error) {
 	var c config
-	fs := flagSet(&c, getenv)
+	fs := flagSet(&c, getenv, exts)
 	fs.SetOutput(io.Discard) // run prints one line per error, not the whole usage
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -99,11 +137,12 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 // Run is the whole program, apart from signal handling: it reads the flags
 // in args (without the program name) and the environment through getenv,
 // serves until ctx is done and returns the exit status (0 done, 1 failed, 2
-// bad flags). The command and the tests call it.
-func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	cfg, err := parseConfig(args, getenv)
+// bad flags). The command and the tests call it; exts add to it (see
+// [Extension]).
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, exts ...Extension) int {
+	cfg, err := parseConfig(args, getenv, exts...)
 	if errors.Is(err, flag.ErrHelp) {
-		fs := flagSet(new(config), getenv)
+		fs := flagSet(new(config), getenv, exts) // rebinds the extensions' flags: Run ends here
 		fs.SetOutput(stdout)
 		fmt.Fprintln(stdout, "Usage: demo [flags]\n\nThe authkit demo server. Flags:")
 		fs.PrintDefaults()
@@ -118,6 +157,23 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stderr, "demo: %v\n", err)
 		return exitUsage
 	}
+	var hooks []func(context.Context, authkit.Event) // the extensions', beside the log
+	for _, e := range exts {
+		if e.Start == nil {
+			continue
+		}
+		hook, stop, err := e.Start(ctx, stdout)
+		if err != nil {
+			fmt.Fprintf(stderr, "demo: %v\n", err)
+			return exitError
+		}
+		if stop != nil {
+			defer stop() // after the server's shutdown
+		}
+		if hook != nil {
+			hooks = append(hooks, hook)
+		}
+	}
 
 	// Listen before anything else: with -addr 127.0.0.1:0 the port is known
 	// only now, and the default issuer names it.
@@ -131,13 +187,18 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		cfg.issuer = url
 	}
 
-	a, err := newApp(ctx, cfg, key)
+	a, err := newApp(ctx, cfg, key, hooks...)
 	if err != nil {
 		ln.Close()
 		fmt.Fprintf(stderr, "demo: %v\n", err)
 		return exitError
 	}
 	defer a.Close()
+	for _, e := range exts {
+		if e.Observe != nil {
+			e.Observe(a.versions, a.jwts()...)
+		}
+	}
 
 	srv := &http.Server{
 		Handler:           a.routes(),

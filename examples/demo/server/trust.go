@@ -160,7 +160,7 @@ func (a *app) newAPIBearer(ctx context.Context) (*authkit.JWT[*User], error) {
 		authkit.WithTokensFrom(a.issuer),
 		authkit.WithVersionCheck(a.versions.Lookup),
 		a.resourceOption(),
-		events,
+		a.events,
 	}, a.cfg.trust.options(ctx)...)...)
 }
 
@@ -188,6 +188,6 @@ func (a *app) apiUser(ctx context.Context, c *authkit.Claims) (*User, error) {
 // demo:read.
 func (a *app) apiRoutes(mux *http.ServeMux) {
 	either := authkit.Any(a.apiBearer, a.sessions)
-	mux.Handle("GET /api/me", authkit.Require(either, events)(http.HandlerFunc(a.me)))
-	mux.Handle("GET /api/scoped", authkit.Require(either, authkit.WithScopes(demoScope), events)(http.HandlerFunc(a.me)))
+	mux.Handle("GET /api/me", authkit.Require(either, a.events)(http.HandlerFunc(a.me)))
+	mux.Handle("GET /api/scoped", authkit.Require(either, authkit.WithScopes(demoScope), a.events)(http.HandlerFunc(a.me)))
 }
