@@ -14,6 +14,7 @@ import (
 	"encoding/pem"
 	"flag"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -624,5 +625,17 @@ func TestBrowserGetsNoRefreshTokenInBody(t *testing.T) {
 		if !strings.Contains(rec.Header().Get("Set-Cookie"), "__Secure-authkit-refresh=") || rec.Header().Get("Cache-Control") != "no-store" {
 			t.Errorf("browser=%v: headers %v", browser, rec.Header())
 		}
+	}
+}
+
+// -log-level sets the least level logged (info by default: one line per
+// request and per decision); a name slog does not know is a usage error.
+func TestParseConfigLogLevel(t *testing.T) {
+	c, err := parseConfig([]string{"-log-level", "warn"}, env(nil))
+	if err != nil || c.logLevel != slog.LevelWarn {
+		t.Fatalf("-log-level warn: %v, %v", c.logLevel, err)
+	}
+	if _, err := parseConfig([]string{"-log-level", "loud"}, env(nil)); err == nil {
+		t.Fatal("-log-level loud accepted")
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"time"
@@ -38,6 +39,7 @@ type config struct {
 	dbTimeout   time.Duration // bound of each start-up step on the database
 	grace       time.Duration // how long shutdown waits for in-flight requests
 	trust       *trustConfig  // -trust-*: external issuers; nil for none (trust.go)
+	logLevel    slog.Level    // the least level logged: info logs every request and decision
 }
 
 // An Extension adds to the demo what the core module cannot carry: the
@@ -87,6 +89,7 @@ func flagSet(c *config, getenv func(string) string, exts []Extension) *flag.Flag
 	fs.DurationVar(&c.refreshTTL, "refresh-ttl", 24*time.Hour, "refresh token lifetime")
 	fs.DurationVar(&c.dbTimeout, "db-timeout", 10*time.Second, "how long start-up waits for the database to connect, answer and migrate")
 	fs.DurationVar(&c.grace, "shutdown-grace", 10*time.Second, "how long shutdown waits for in-flight requests; a second signal exits at once")
+	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "the least `level` logged (debug, info, warn, error): info logs one line per request and per decision")
 	c.trust = trustFlags(fs, getenv)
 	for _, e := range exts {
 		if e.Flags != nil {
@@ -151,6 +154,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		fmt.Fprintf(stderr, "demo: %v (see -h)\n", err)
 		return exitUsage
+	}
+	if cfg.logLevel != slog.LevelInfo { // the default logger's level, for the process
+		slog.SetLogLoggerLevel(cfg.logLevel)
 	}
 	key, err := loadSigningKey(cfg.signingKey)
 	if err != nil {
