@@ -155,44 +155,7 @@ func NewPostgresStore(db *sql.DB, opts ...Option) (*Store, error) {
 
 func buildSQL(c postgresConfig) postgresSQL {
 	s := postgresSQL{
-		migrate: []string{
-			`CREATE TABLE IF NOT EXISTS ` + c.sessionTable + ` (token text PRIMARY KEY, data bytea NOT NULL, expiry timestamptz NOT NULL)`,
-			`CREATE INDEX IF NOT EXISTS ` + c.sessionsIndex + ` ON ` + c.sessionTable + ` (expiry)`,
-			`CREATE TABLE IF NOT EXISTS authkit_refresh_families (
-				family_id    text        PRIMARY KEY,
-				user_id      text        NOT NULL,
-				version      bigint      NOT NULL,
-				current_hash bytea       NOT NULL,
-				created_at   timestamptz NOT NULL,
-				expires_at   timestamptz NOT NULL,
-				last_used_at timestamptz NOT NULL,
-				revoked_at   timestamptz)`,
-			`CREATE INDEX IF NOT EXISTS authkit_refresh_families_expires_at_idx ON authkit_refresh_families (expires_at)`,
-			`CREATE INDEX IF NOT EXISTS authkit_refresh_families_user_id_idx ON authkit_refresh_families (user_id)`,
-			// When a reuse of the family's tokens was recorded: reported once.
-			`ALTER TABLE authkit_refresh_families ADD COLUMN IF NOT EXISTS reused_at timestamptz`,
-			`CREATE TABLE IF NOT EXISTS authkit_session_devices (
-				device_id    text        PRIMARY KEY,
-				user_id      text        NOT NULL,
-				store_key    text        NOT NULL,
-				created_at   timestamptz NOT NULL,
-				last_used_at timestamptz NOT NULL,
-				expiry       timestamptz NOT NULL)`,
-			`CREATE INDEX IF NOT EXISTS authkit_session_devices_user_id_idx ON authkit_session_devices (user_id)`,
-			`CREATE INDEX IF NOT EXISTS authkit_session_devices_store_key_idx ON authkit_session_devices (store_key)`,
-			`CREATE INDEX IF NOT EXISTS authkit_session_devices_expiry_idx ON authkit_session_devices (expiry)`,
-			`CREATE TABLE IF NOT EXISTS authkit_keys (
-				name       text        PRIMARY KEY,
-				secret     bytea       NOT NULL,
-				created_at timestamptz NOT NULL DEFAULT current_timestamp)`,
-			// The DPoP proofs used (WithDPoPStore): 128 bits of the SHA-256
-			// of the proof key's thumbprint and the jti, until the proof
-			// expires.
-			`CREATE TABLE IF NOT EXISTS authkit_dpop_proofs (
-				proof_key  bytea       PRIMARY KEY,
-				expires_at timestamptz NOT NULL)`,
-			`CREATE INDEX IF NOT EXISTS authkit_dpop_proofs_expires_at_idx ON authkit_dpop_proofs (expires_at)`,
-		},
+		migrate:       migrateSQL(c),
 		keyInsert:     `INSERT INTO authkit_keys (name, secret) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`,
 		keyRead:       `SELECT secret FROM authkit_keys WHERE name = $1`,
 		sessionInsert: `INSERT INTO ` + c.sessionTable + ` (token, data, expiry) VALUES ($1, $2, $3)`,
@@ -250,6 +213,49 @@ func buildSQL(c postgresConfig) postgresSQL {
 	}
 	versionSQL(c, &s)
 	return s
+}
+
+// migrateSQL is the schema, as idempotent statements that Migrate runs in
+// one transaction under an advisory lock.
+func migrateSQL(c postgresConfig) []string {
+	return []string{
+		`CREATE TABLE IF NOT EXISTS ` + c.sessionTable + ` (token text PRIMARY KEY, data bytea NOT NULL, expiry timestamptz NOT NULL)`,
+		`CREATE INDEX IF NOT EXISTS ` + c.sessionsIndex + ` ON ` + c.sessionTable + ` (expiry)`,
+		`CREATE TABLE IF NOT EXISTS authkit_refresh_families (
+			family_id    text        PRIMARY KEY,
+			user_id      text        NOT NULL,
+			version      bigint      NOT NULL,
+			current_hash bytea       NOT NULL,
+			created_at   timestamptz NOT NULL,
+			expires_at   timestamptz NOT NULL,
+			last_used_at timestamptz NOT NULL,
+			revoked_at   timestamptz)`,
+		`CREATE INDEX IF NOT EXISTS authkit_refresh_families_expires_at_idx ON authkit_refresh_families (expires_at)`,
+		`CREATE INDEX IF NOT EXISTS authkit_refresh_families_user_id_idx ON authkit_refresh_families (user_id)`,
+		// When a reuse of the family's tokens was recorded: reported once.
+		`ALTER TABLE authkit_refresh_families ADD COLUMN IF NOT EXISTS reused_at timestamptz`,
+		`CREATE TABLE IF NOT EXISTS authkit_session_devices (
+			device_id    text        PRIMARY KEY,
+			user_id      text        NOT NULL,
+			store_key    text        NOT NULL,
+			created_at   timestamptz NOT NULL,
+			last_used_at timestamptz NOT NULL,
+			expiry       timestamptz NOT NULL)`,
+		`CREATE INDEX IF NOT EXISTS authkit_session_devices_user_id_idx ON authkit_session_devices (user_id)`,
+		`CREATE INDEX IF NOT EXISTS authkit_session_devices_store_key_idx ON authkit_session_devices (store_key)`,
+		`CREATE INDEX IF NOT EXISTS authkit_session_devices_expiry_idx ON authkit_session_devices (expiry)`,
+		`CREATE TABLE IF NOT EXISTS authkit_keys (
+			name       text        PRIMARY KEY,
+			secret     bytea       NOT NULL,
+			created_at timestamptz NOT NULL DEFAULT current_timestamp)`,
+		// The DPoP proofs used (WithDPoPStore): 128 bits of the SHA-256
+		// of the proof key's thumbprint and the jti, until the proof
+		// expires.
+		`CREATE TABLE IF NOT EXISTS authkit_dpop_proofs (
+			proof_key  bytea       PRIMARY KEY,
+			expires_at timestamptz NOT NULL)`,
+		`CREATE INDEX IF NOT EXISTS authkit_dpop_proofs_expires_at_idx ON authkit_dpop_proofs (expires_at)`,
+	}
 }
 
 // versionSQL adds the statements on token versions to s.
