@@ -2,6 +2,7 @@ package authkit
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
@@ -14,7 +15,8 @@ import (
 // encoding/json cannot be used for them directly: it lets a duplicate member
 // name win silently, turns invalid UTF-8 and lone surrogates into U+FFFD, and
 // decodes into maps that cost an allocation per member. The reader below
-// validates the whole object once, refuses duplicates (compared after
+// validates the whole object in one pass (UTF-8 inside strings, the only
+// place JSON allows anything but ASCII), refuses duplicates (compared after
 // unescaping), and hands out values as sub-slices of the input.
 
 const maxJSONDepth = 32
@@ -33,11 +35,20 @@ var (
 // parseObject validates that data is exactly one JSON object (surrounding
 // whitespace allowed) with distinct member names, and calls fn for each
 // member in order. Strings returned to fn may alias data: the caller must not
-// modify data afterwards.
+// modify data afterwards. Data that is not UTF-8 is refused with errBadUTF8,
+// whatever else is wrong with it.
 func parseObject(data []byte, fn func(name string, value []byte) error) error {
-	if !utf8.Valid(data) {
+	err := readObject(data, fn)
+	if err != nil && err != errBadUTF8 && !utf8.Valid(data) {
+		// What a check of the whole input up front would have said: the
+		// strings were checked as they were read, and a byte outside ASCII
+		// elsewhere is malformed JSON.
 		return errBadUTF8
 	}
+	return err
+}
+
+func readObject(data []byte, fn func(name string, value []byte) error) error {
 	i := skipSpace(data, 0)
 	if i >= len(data) || data[i] != '{' {
 		return errNotObject
@@ -51,11 +62,7 @@ func parseObject(data []byte, fn func(name string, value []byte) error) error {
 			if i >= len(data) || data[i] != '"' {
 				return errBadJSON
 			}
-			end, err := skipString(data, i)
-			if err != nil {
-				return err
-			}
-			name, err := unquote(data[i:end])
+			name, end, err := readName(data, i)
 			if err != nil {
 				return err
 			}
@@ -94,13 +101,40 @@ func parseObject(data []byte, fn func(name string, value []byte) error) error {
 	return nil
 }
 
+// readName reads the member name whose opening quote is at i, and returns
+// it unescaped (aliasing data when it has no escape) and the index past it.
+func readName(data []byte, i int) (string, int, error) {
+	end, escaped, err := scanString(data, i)
+	if err != nil {
+		return "", 0, err
+	}
+	if !escaped {
+		return stringOf(data[i+1 : end-1]), end, nil
+	}
+	name, err := unquote(data[i:end])
+	return name, end, err
+}
+
 // nameSet holds the member names of one object, for duplicate detection:
 // objects are small, so a linear scan over a fixed array, then a map for
-// the rare large one (which would make the scan quadratic).
+// the rare large one (which would make the scan quadratic). Each name is
+// compared first by a key of its length and first bytes, which decides
+// alone for the usual short names ("iss", "sub", "aud", "exp", ...).
 type nameSet struct {
-	few [16]string
-	n   int
-	m   map[string]struct{}
+	few  [16]string
+	keys [16]uint64
+	n    int
+	m    map[string]struct{}
+}
+
+// nameKey is the length of s (8 for any longer) and its first seven bytes:
+// two names of at most seven bytes are equal exactly when their keys are.
+func nameKey(s string) uint64 {
+	k := uint64(min(len(s), 8)) << 56
+	for i := 0; i < len(s) && i < 7; i++ {
+		k |= uint64(s[i]) << (8 * i)
+	}
+	return k
 }
 
 // add adds name and reports whether it was new.
@@ -112,13 +146,14 @@ func (s *nameSet) add(name string) bool {
 		s.m[name] = struct{}{}
 		return true
 	}
-	for _, seen := range s.few[:s.n] {
-		if seen == name {
+	k := nameKey(name)
+	for j := 0; j < s.n; j++ {
+		if s.keys[j] == k && (len(name) < 8 || s.few[j] == name) {
 			return false
 		}
 	}
 	if s.n < len(s.few) {
-		s.few[s.n] = name
+		s.few[s.n], s.keys[s.n] = name, k
 		s.n++
 		return true
 	}
@@ -270,11 +305,7 @@ func skipComposite(data []byte, i, depth int) (int, error) {
 			if i >= len(data) || data[i] != '"' {
 				return 0, errBadJSON
 			}
-			end, err := skipString(data, i)
-			if err != nil {
-				return 0, err
-			}
-			name, err := unquote(data[i:end])
+			name, end, err := readName(data, i)
 			if err != nil {
 				return 0, err
 			}
@@ -306,19 +337,35 @@ func skipComposite(data []byte, i, depth int) (int, error) {
 }
 
 // skipString returns the index just past the string whose opening quote is at
-// i. It checks escapes, control characters and surrogate pairing.
+// i. It checks escapes, control characters, surrogate pairing and UTF-8.
 func skipString(data []byte, i int) (int, error) {
+	end, _, err := scanString(data, i)
+	return end, err
+}
+
+// scanString is skipString, and reports whether the string has an escape.
+// It passes over eight plain bytes at a time.
+func scanString(data []byte, i int) (end int, escaped bool, err error) {
 	i++
-	for i < len(data) {
-		c := data[i]
-		switch {
+	for {
+		for i+8 <= len(data) && plain8(binary.LittleEndian.Uint64(data[i:])) {
+			i += 8
+		}
+		for i < len(data) && stringPlain[data[i]] {
+			i++
+		}
+		if i >= len(data) {
+			return 0, false, errBadJSON
+		}
+		switch c := data[i]; {
 		case c == '"':
-			return i + 1, nil
+			return i + 1, escaped, nil
 		case c < 0x20:
-			return 0, errBadJSON
+			return 0, false, errBadJSON
 		case c == '\\':
+			escaped = true
 			if i+1 >= len(data) {
-				return 0, errBadJSON
+				return 0, false, errBadJSON
 			}
 			switch data[i+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
@@ -326,28 +373,50 @@ func skipString(data []byte, i int) (int, error) {
 			case 'u':
 				r, ok := hex4(data, i+2)
 				if !ok {
-					return 0, errBadJSON
+					return 0, false, errBadJSON
 				}
 				i += 6
 				if utf16.IsSurrogate(r) {
 					// A high surrogate must be followed by an escaped low one.
 					if r >= 0xdc00 || i+1 >= len(data) || data[i] != '\\' || data[i+1] != 'u' {
-						return 0, errBadSurrogate
+						return 0, false, errBadSurrogate
 					}
 					r2, ok := hex4(data, i+2)
 					if !ok || r2 < 0xdc00 || r2 > 0xdfff {
-						return 0, errBadSurrogate
+						return 0, false, errBadSurrogate
 					}
 					i += 6
 				}
 			default:
-				return 0, errBadJSON
+				return 0, false, errBadJSON
 			}
-		default:
-			i++
+		default: // c >= utf8.RuneSelf
+			r, size := utf8.DecodeRune(data[i:])
+			if r == utf8.RuneError && size == 1 {
+				return 0, false, errBadUTF8
+			}
+			i += size
 		}
 	}
-	return 0, errBadJSON
+}
+
+// stringPlain reports the bytes that stand for themselves in a JSON string:
+// ASCII, not a control character, not '"' or '\\'.
+var stringPlain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// plain8 reports whether the eight bytes of w are all stringPlain. A byte
+// below 0x20, or equal to '"' or '\\' (zero once xored with it), sets its high
+// bit when one is subtracted from every byte; a borrow only reaches the next
+// byte from one that is already caught, so the test is exact.
+func plain8(w uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	q, b := w^(ones*'"'), w^(ones*'\\')
+	return ((w-ones*0x20)|(q-ones)|(b-ones)|w)&highs == 0
 }
 
 func hex4(data []byte, i int) (rune, bool) {
@@ -477,10 +546,22 @@ func jsonInt64(v []byte) (int64, error) {
 	return strconv.ParseInt(stringOf(v), 10, 64)
 }
 
-// jsonFloat decodes a raw JSON value that must be a number.
+// jsonFloat decodes a raw JSON value that must be a number. A
+// non-negative integer of up to 15 digits (every NumericDate until the year
+// 33658) is exact as a float64 and is read without strconv.
 func jsonFloat(v []byte) (float64, error) {
 	if len(v) == 0 || (v[0] != '-' && (v[0] < '0' || v[0] > '9')) {
 		return 0, errNotNumber
+	}
+	if len(v) <= 15 {
+		var n uint64
+		i := 0
+		for ; i < len(v) && v[i] >= '0' && v[i] <= '9'; i++ {
+			n = n*10 + uint64(v[i]-'0')
+		}
+		if i == len(v) {
+			return float64(n), nil
+		}
 	}
 	return strconv.ParseFloat(stringOf(v), 64)
 }

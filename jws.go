@@ -137,49 +137,59 @@ func peekIssuer(payload []byte) (string, error) {
 // splitJWS checks that token is exactly three non-empty segments of the
 // base64url alphabet (RFC 7519 §7.2; RFC 7515 §2): no padding, whitespace,
 // JSON serialization or JWE, and decodes them strictly, refusing non-zero
-// trailing bits, so that each token has exactly one encoding.
+// trailing bits, so that each token has exactly one encoding. It finds the
+// dots, then decodeB64 checks the alphabet as it decodes; a token refused
+// is read again by splitRefusal, for the reason.
 func splitJWS(token string) (jws, error) {
-	dot1, dot2 := -1, -1
-	for i := 0; i < len(token); i++ {
-		c := token[i]
-		if b64url[c] {
-			continue
-		}
-		if c != '.' {
-			return jws{}, invalidToken("character outside the base64url alphabet")
-		}
-		switch {
-		case dot1 < 0:
-			dot1 = i
-		case dot2 < 0:
-			dot2 = i
-		default:
-			return jws{}, invalidToken("more than three segments")
+	dot1 := strings.IndexByte(token, '.')
+	dot2 := -1
+	if dot1 >= 0 {
+		if dot2 = strings.IndexByte(token[dot1+1:], '.'); dot2 >= 0 {
+			dot2 += dot1 + 1
+			if strings.IndexByte(token[dot2+1:], '.') >= 0 {
+				return jws{}, splitRefusal(token, invalidToken("more than three segments"))
+			}
 		}
 	}
 	if dot2 < 0 || dot1 == 0 || dot2 == dot1+1 || dot2 == len(token)-1 {
-		return jws{}, invalidToken("not a compact JWS of three non-empty segments")
+		return jws{}, splitRefusal(token, invalidToken("not a compact JWS of three non-empty segments"))
 	}
 	h64, p64, s64 := token[:dot1], token[dot1+1:dot2], token[dot2+1:]
 	hn, pn := strictB64.DecodedLen(len(h64)), strictB64.DecodedLen(len(p64))
 	buf := make([]byte, hn+pn+strictB64.DecodedLen(len(s64)))
 	t := jws{signingInput: token[:dot2]}
 	var err error
-	if t.header, err = decodeSegment(buf[:hn:hn], h64); err != nil {
-		return jws{}, invalidTokenCause("header segment", err)
+	if t.header, err = decodeB64(buf[:hn:hn], h64); err != nil {
+		return jws{}, splitRefusal(token, invalidTokenCause("header segment", err))
 	}
-	if t.payload, err = decodeSegment(buf[hn:hn+pn:hn+pn], p64); err != nil {
-		return jws{}, invalidTokenCause("payload segment", err)
+	if t.payload, err = decodeB64(buf[hn:hn+pn:hn+pn], p64); err != nil {
+		return jws{}, splitRefusal(token, invalidTokenCause("payload segment", err))
 	}
-	if t.signature, err = decodeSegment(buf[hn+pn:], s64); err != nil {
-		return jws{}, invalidTokenCause("signature segment", err)
+	if t.signature, err = decodeB64(buf[hn+pn:], s64); err != nil {
+		return jws{}, splitRefusal(token, invalidTokenCause("signature segment", err))
 	}
 	return t, nil
 }
 
-func decodeSegment(dst []byte, seg string) ([]byte, error) {
-	n, err := strictB64.Decode(dst, bytesOf(seg))
-	return dst[:n:n], err
+// splitRefusal is the reason splitJWS refuses token, as a reading from the
+// left gives it: a character outside the alphabet or a fourth segment,
+// whichever comes first, else what splitJWS found (a missing or empty
+// segment, or the first segment that is not canonical base64url).
+func splitRefusal(token string, found error) error {
+	dots := 0
+	for i := 0; i < len(token); i++ {
+		c := token[i]
+		if b64url[c] {
+			continue
+		}
+		if c != '.' {
+			return invalidToken("character outside the base64url alphabet")
+		}
+		if dots++; dots == 3 {
+			return invalidToken("more than three segments")
+		}
+	}
+	return found
 }
 
 // readHeader reads a JWS header: alg, typ and kid, and nothing else. The typ

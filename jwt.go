@@ -825,10 +825,7 @@ func bearerToken(h string) (token string, ok bool, err error) {
 	if rest == "" {
 		return "", false, invalidRequest("Bearer without a token")
 	}
-	i := 0
-	for i < len(rest) && b64tokenChar[rest[i]] {
-		i++
-	}
+	i := b64tokenPrefix(rest)
 	if i == 0 {
 		return "", false, invalidRequest("Bearer token is not a b64token")
 	}
