@@ -40,13 +40,16 @@ var b64tokenChar = func() (t [256]byte) {
 // b64tokenChar bytes. It tests eight bytes at a time: an Authorization
 // header is read on every request, cache hits included.
 func b64tokenPrefix(s string) int {
-	i := 0
-	for ; i+8 <= len(s); i += 8 {
-		if b64tokenChar[s[i]]&b64tokenChar[s[i+1]]&b64tokenChar[s[i+2]]&b64tokenChar[s[i+3]]&
-			b64tokenChar[s[i+4]]&b64tokenChar[s[i+5]]&b64tokenChar[s[i+6]]&b64tokenChar[s[i+7]] == 0 {
+	rest := s
+	for len(rest) >= 8 {
+		w := rest[:8]
+		if b64tokenChar[w[0]]&b64tokenChar[w[1]]&b64tokenChar[w[2]]&b64tokenChar[w[3]]&
+			b64tokenChar[w[4]]&b64tokenChar[w[5]]&b64tokenChar[w[6]]&b64tokenChar[w[7]] == 0 {
 			break
 		}
+		rest = rest[8:]
 	}
+	i := len(s) - len(rest)
 	for i < len(s) && b64tokenChar[s[i]] == 1 {
 		i++
 	}
