@@ -242,14 +242,12 @@ func (v *verifier) typeOK(typ string, has bool) bool {
 // claims parses and checks the claims set of a token whose signature
 // verified.
 func (v *verifier) claims(payload []byte) (*Claims, error) {
-	// The usual one or two audiences share the claims' allocation.
-	cp := new(struct {
-		Claims
-		aud [2]string
-	})
-	cr := claimReader{v: v, c: &cp.Claims, audBuf: cp.aud[:0:2]}
+	// The usual one or two audiences, and the request's context, share the
+	// claims' allocation.
+	c, audBuf := newRequestClaims()
+	cr := claimReader{v: v, c: c, audBuf: audBuf}
 	err := parseObject(payload, cr.member)
-	c, r := cr.c, v.rules
+	r := v.rules
 	maxLifetime := v.maxLifetime
 	if r != nil {
 		if err == nil {

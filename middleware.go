@@ -293,39 +293,6 @@ func guard[U any](a Authenticator[U], optional bool, opts []Option) func(http.Ha
 	}
 }
 
-// identityKey is the one context key under which every mechanism stores the
-// request's identity.
-type identityKey struct{}
-
-type identity struct {
-	user   any
-	claims *Claims
-	method Method
-}
-
-// identityCtx is context.WithValue(parent, identityKey{}, &id) in one
-// allocation instead of two: the context and the identity it carries.
-type identityCtx struct {
-	context.Context
-	id identity
-}
-
-func (c *identityCtx) Value(key any) any {
-	if _, ok := key.(identityKey); ok {
-		return &c.id
-	}
-	return c.Context.Value(key)
-}
-
-func withIdentity(ctx context.Context, id identity) context.Context {
-	return &identityCtx{Context: ctx, id: id}
-}
-
-func identityFrom(ctx context.Context) *identity {
-	id, _ := ctx.Value(identityKey{}).(*identity)
-	return id
-}
-
 // UserFrom returns the user that [Require] or [Optional] put in ctx, and
 // whether there is one, however the request was authenticated. U must be
 // exactly the authenticator's type: a *User is not found by UserFrom[User].

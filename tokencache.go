@@ -135,6 +135,7 @@ func (tc *tokenCache) verify(ctx context.Context, v *verifier, token string, adm
 
 // newCachedToken is the entry for ver, whose signature was raw.
 func newCachedToken(ver verified, raw []byte, v *verifier, cost int) cachedToken {
+	ver.claims.room = nil // only a request's copy carries a request's context
 	canon := canonicalSignature(ver.key, raw)
 	e := cachedToken{verified: ver, sig: strictB64.EncodeToString(canon), cost: cost}
 	if twin := highSTwin(ver.key, canon); twin != nil {
