@@ -84,17 +84,19 @@ func decodeB64(dst []byte, src string) ([]byte, error) {
 	n := 0
 	var bad byte
 	for len(src) >= 8 && len(dst)-n >= 8 {
-		a, b, c, d := b64dec[src[0]], b64dec[src[1]], b64dec[src[2]], b64dec[src[3]]
-		e, f, g, h := b64dec[src[4]], b64dec[src[5]], b64dec[src[6]], b64dec[src[7]]
+		s := src[:8]
+		a, b, c, d := b64dec[s[0]], b64dec[s[1]], b64dec[s[2]], b64dec[s[3]]
+		e, f, g, h := b64dec[s[4]], b64dec[s[5]], b64dec[s[6]], b64dec[s[7]]
 		bad |= a | b | c | d | e | f | g | h
 		v := uint64(a)<<58 | uint64(b)<<52 | uint64(c)<<46 | uint64(d)<<40 |
 			uint64(e)<<34 | uint64(f)<<28 | uint64(g)<<22 | uint64(h)<<16
-		binary.BigEndian.PutUint64(dst[n:], v) // 6 bytes, and 2 overwritten next
+		binary.BigEndian.PutUint64(dst[n:n+8], v) // 6 bytes, and 2 overwritten next
 		n += 6
 		src = src[8:]
 	}
 	for len(src) >= 4 {
-		a, b, c, d := b64dec[src[0]], b64dec[src[1]], b64dec[src[2]], b64dec[src[3]]
+		s := src[:4]
+		a, b, c, d := b64dec[s[0]], b64dec[s[1]], b64dec[s[2]], b64dec[s[3]]
 		bad |= a | b | c | d
 		v := uint32(a)<<18 | uint32(b)<<12 | uint32(c)<<6 | uint32(d)
 		_ = dst[n+2]

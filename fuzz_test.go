@@ -67,8 +67,8 @@ func FuzzVerifyToken(f *testing.F) {
 	cache := newTokenCache(64)
 	f.Fuzz(func(t *testing.T, token string) {
 		ver, err := v.verify(context.Background(), token)
-		c1, err1 := cache.verify(context.Background(), v, token, nil)
-		c2, err2 := cache.verify(context.Background(), v, token, nil)
+		c1, err1 := cache.verify(context.Background(), v, token)
+		c2, err2 := cache.verify(context.Background(), v, token)
 		if (err == nil) != (err1 == nil) || (err == nil) != (err2 == nil) {
 			t.Fatalf("%q: verifier %v, cache miss %v, cache hit %v", token, err, err1, err2)
 		}

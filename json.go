@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"strconv"
 	"unicode"
 	"unicode/utf16"
@@ -117,24 +118,11 @@ func readName(data []byte, i int) (string, int, error) {
 
 // nameSet holds the member names of one object, for duplicate detection:
 // objects are small, so a linear scan over a fixed array, then a map for
-// the rare large one (which would make the scan quadratic). Each name is
-// compared first by a key of its length and first bytes, which decides
-// alone for the usual short names ("iss", "sub", "aud", "exp", ...).
+// the rare large one (which would make the scan quadratic).
 type nameSet struct {
-	few  [16]string
-	keys [16]uint64
-	n    int
-	m    map[string]struct{}
-}
-
-// nameKey is the length of s (8 for any longer) and its first seven bytes:
-// two names of at most seven bytes are equal exactly when their keys are.
-func nameKey(s string) uint64 {
-	k := uint64(min(len(s), 8)) << 56
-	for i := 0; i < len(s) && i < 7; i++ {
-		k |= uint64(s[i]) << (8 * i)
-	}
-	return k
+	few [16]string
+	n   int
+	m   map[string]struct{}
 }
 
 // add adds name and reports whether it was new.
@@ -146,14 +134,15 @@ func (s *nameSet) add(name string) bool {
 		s.m[name] = struct{}{}
 		return true
 	}
-	k := nameKey(name)
-	for j := 0; j < s.n; j++ {
-		if s.keys[j] == k && (len(name) < 8 || s.few[j] == name) {
+	for _, seen := range s.few[:s.n] {
+		// The first byte first: the usual names ("iss", "sub", "aud",
+		// "exp") have the same length.
+		if len(seen) == len(name) && (name == "" || seen[0] == name[0]) && seen == name {
 			return false
 		}
 	}
 	if s.n < len(s.few) {
-		s.few[s.n], s.keys[s.n] = name, k
+		s.few[s.n] = name
 		s.n++
 		return true
 	}
@@ -344,11 +333,16 @@ func skipString(data []byte, i int) (int, error) {
 }
 
 // scanString is skipString, and reports whether the string has an escape.
-// It passes over eight plain bytes at a time.
+// It passes over eight plain bytes at a time; escapes and bytes outside
+// ASCII are read out of line (scanSpecial), tokens having few.
 func scanString(data []byte, i int) (end int, escaped bool, err error) {
 	i++
 	for {
-		for i+8 <= len(data) && plain8(binary.LittleEndian.Uint64(data[i:])) {
+		for i+8 <= len(data) {
+			if m := special8(binary.LittleEndian.Uint64(data[i:])); m != 0 {
+				i += bits.TrailingZeros64(m) >> 3 // the first special byte
+				break
+			}
 			i += 8
 		}
 		for i < len(data) && stringPlain[data[i]] {
@@ -357,47 +351,56 @@ func scanString(data []byte, i int) (end int, escaped bool, err error) {
 		if i >= len(data) {
 			return 0, false, errBadJSON
 		}
-		switch c := data[i]; {
-		case c == '"':
+		if data[i] == '"' {
 			return i + 1, escaped, nil
-		case c < 0x20:
-			return 0, false, errBadJSON
-		case c == '\\':
-			escaped = true
-			if i+1 >= len(data) {
-				return 0, false, errBadJSON
-			}
-			switch data[i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				i += 2
-			case 'u':
-				r, ok := hex4(data, i+2)
-				if !ok {
-					return 0, false, errBadJSON
-				}
-				i += 6
-				if utf16.IsSurrogate(r) {
-					// A high surrogate must be followed by an escaped low one.
-					if r >= 0xdc00 || i+1 >= len(data) || data[i] != '\\' || data[i+1] != 'u' {
-						return 0, false, errBadSurrogate
-					}
-					r2, ok := hex4(data, i+2)
-					if !ok || r2 < 0xdc00 || r2 > 0xdfff {
-						return 0, false, errBadSurrogate
-					}
-					i += 6
-				}
-			default:
-				return 0, false, errBadJSON
-			}
-		default: // c >= utf8.RuneSelf
-			r, size := utf8.DecodeRune(data[i:])
-			if r == utf8.RuneError && size == 1 {
-				return 0, false, errBadUTF8
-			}
-			i += size
+		}
+		escaped = escaped || data[i] == '\\'
+		if i, err = scanSpecial(data, i); err != nil {
+			return 0, false, err
 		}
 	}
+}
+
+// scanSpecial reads the escape, control character or UTF-8 sequence at i
+// inside a string, and returns the index past it.
+func scanSpecial(data []byte, i int) (int, error) {
+	switch c := data[i]; {
+	case c < 0x20:
+		return 0, errBadJSON
+	case c == '\\':
+		if i+1 >= len(data) {
+			return 0, errBadJSON
+		}
+		switch data[i+1] {
+		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			return i + 2, nil
+		case 'u':
+			r, ok := hex4(data, i+2)
+			if !ok {
+				return 0, errBadJSON
+			}
+			i += 6
+			if utf16.IsSurrogate(r) {
+				// A high surrogate must be followed by an escaped low one.
+				if r >= 0xdc00 || i+1 >= len(data) || data[i] != '\\' || data[i+1] != 'u' {
+					return 0, errBadSurrogate
+				}
+				r2, ok := hex4(data, i+2)
+				if !ok || r2 < 0xdc00 || r2 > 0xdfff {
+					return 0, errBadSurrogate
+				}
+				i += 6
+			}
+			return i, nil
+		}
+		return 0, errBadJSON
+	}
+	// c >= utf8.RuneSelf
+	r, size := utf8.DecodeRune(data[i:])
+	if r == utf8.RuneError && size == 1 {
+		return 0, errBadUTF8
+	}
+	return i + size, nil
 }
 
 // stringPlain reports the bytes that stand for themselves in a JSON string:
@@ -409,14 +412,17 @@ var stringPlain = func() (t [256]bool) {
 	return t
 }()
 
-// plain8 reports whether the eight bytes of w are all stringPlain. A byte
-// below 0x20, or equal to '"' or '\\' (zero once xored with it), sets its high
-// bit when one is subtracted from every byte; a borrow only reaches the next
-// byte from one that is already caught, so the test is exact.
-func plain8(w uint64) bool {
+// special8 has the high bit set of each of the eight bytes of w (the first
+// in memory lowest) that is not stringPlain, and maybe of some after the
+// first such byte: a byte below 0x20, or equal to '"' or '\\' (zero once
+// xored with it), sets its high bit when one is subtracted from every byte,
+// and a borrow only reaches the bytes after one that is caught. So w is all
+// plain exactly when special8(w) is zero, and the lowest bit set marks the
+// first byte that is not.
+func special8(w uint64) uint64 {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	q, b := w^(ones*'"'), w^(ones*'\\')
-	return ((w-ones*0x20)|(q-ones)|(b-ones)|w)&highs == 0
+	return ((w - ones*0x20) | (q - ones) | (b - ones) | w) & highs
 }
 
 func hex4(data []byte, i int) (rune, bool) {
@@ -489,7 +495,7 @@ func unquote(s []byte) (string, error) {
 		return "", errNotString
 	}
 	s = s[1 : len(s)-1]
-	if bytes.IndexByte(s, '\\') < 0 {
+	if !hasBackslash(s) {
 		return stringOf(s), nil
 	}
 	b := make([]byte, 0, len(s))
@@ -527,6 +533,20 @@ func unquote(s []byte) (string, error) {
 		i += 2
 	}
 	return string(b), nil
+}
+
+// hasBackslash reports whether s has a '\\': a loop for the short strings
+// of tokens, below IndexByte's set-up cost.
+func hasBackslash(s []byte) bool {
+	if len(s) >= 32 {
+		return bytes.IndexByte(s, '\\') >= 0
+	}
+	for _, c := range s {
+		if c == '\\' {
+			return true
+		}
+	}
+	return false
 }
 
 // jsonString decodes a raw JSON value that must be a string.

@@ -236,7 +236,7 @@ func (v *verifier) typeOK(typ string, has bool) bool {
 	if v.rules != nil {
 		return v.rules.typeOK(typ, has)
 	}
-	return has && strings.TrimPrefix(strings.ToLower(typ), "application/") == v.typ
+	return has && (typ == v.typ || strings.TrimPrefix(strings.ToLower(typ), "application/") == v.typ)
 }
 
 // claims parses and checks the claims set of a token whose signature

@@ -694,21 +694,23 @@ func (j *JWT[U]) Verify(ctx context.Context, token string) (U, *Claims, error) {
 // verifyToken verifies token (through the cache when it is on), then proof
 // (the DPoP policy) on its claims and the user's version when configured, and
 // turns the claims into the user. admit, when not nil, is the transport's
-// check of the token, run before anything but a cache hit.
+// check of the token (the b64token of RFC 6750 §2.1), whose refusal comes
+// first: it runs only when the verifier refuses, as a token that verified
+// is three segments of base64url, which admit accepts.
 func (j *JWT[U]) verifyToken(ctx context.Context, token string, admit func(string) error, proof func(*Claims) error) (U, *Claims, error) {
 	var zero U
 	var c *Claims
 	var err error
 	if j.cache != nil {
-		c, err = j.cache.verify(ctx, &j.v, token, admit)
+		c, err = j.cache.verify(ctx, &j.v, token)
 	} else {
-		if admit != nil {
-			err = admit(token)
-		}
-		if err == nil {
-			var t verified
-			t, err = j.v.verify(ctx, token)
-			c = t.claims
+		var t verified
+		t, err = j.v.verify(ctx, token)
+		c = t.claims
+	}
+	if err != nil && admit != nil {
+		if aerr := admit(token); aerr != nil {
+			err = aerr
 		}
 	}
 	if err == nil {

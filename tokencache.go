@@ -67,17 +67,10 @@ func newTokenCache(max int) *tokenCache {
 }
 
 // verify answers from the cache when it can, and otherwise verifies token
-// with v and remembers the result. admit, when not nil, is the transport's
-// own check of the token (the b64token of RFC 6750 §2.1), run before the
-// verifier on a miss: a hit is byte for byte a token that passed it. The
-// claims it returns belong to the caller.
-func (tc *tokenCache) verify(ctx context.Context, v *verifier, token string, admit func(string) error) (*Claims, error) {
+// with v and remembers the result. The claims it returns belong to the
+// caller.
+func (tc *tokenCache) verify(ctx context.Context, v *verifier, token string) (*Claims, error) {
 	if len(token) > v.maxSize {
-		if admit != nil {
-			if err := admit(token); err != nil {
-				return nil, err
-			}
-		}
 		return nil, invalidToken("token larger than the size limit")
 	}
 	// The signing input ends at the second dot: a token with more dots has
@@ -106,11 +99,6 @@ func (tc *tokenCache) verify(ctx context.Context, v *verifier, token string, adm
 			}
 			// The key that verified it is gone: verify from scratch.
 			tc.remove(in)
-		}
-	}
-	if admit != nil {
-		if err := admit(token); err != nil {
-			return nil, err
 		}
 	}
 	if tc.events != nil {

@@ -42,7 +42,7 @@ func TestTokenCacheBoundInBytes(t *testing.T) {
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	for _, tok := range tokens {
-		if _, err := f.auth.cache.verify(context.Background(), &f.auth.v, tok, nil); err != nil {
+		if _, err := f.auth.cache.verify(context.Background(), &f.auth.v, tok); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -118,7 +118,7 @@ func TestTokenCacheECDSATwinsShareOneEntry(t *testing.T) {
 			if _, err := auth.v.verify(context.Background(), s); err != nil {
 				t.Fatalf("the twin does not verify: the test is wrong: %v", err)
 			}
-			if _, err := auth.cache.verify(context.Background(), &auth.v, s, nil); err != nil {
+			if _, err := auth.cache.verify(context.Background(), &auth.v, s); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -133,7 +133,7 @@ func TestTokenCacheECDSATwinsShareOneEntry(t *testing.T) {
 		} else {
 			bad[len(bad)-5] = 'A'
 		}
-		if _, err := auth.cache.verify(context.Background(), &auth.v, string(bad), nil); err == nil {
+		if _, err := auth.cache.verify(context.Background(), &auth.v, string(bad)); err == nil {
 			t.Fatal("a wrong signature over a cached signing input was accepted")
 		}
 	}

@@ -88,7 +88,7 @@ func TestTokenCacheHitStillChecksExpiryAndVersion(t *testing.T) {
 	if code, called := f.serve(tok); code != 401 || called {
 		t.Fatalf("cached token at expiry+leeway: %d, handler called %v", code, called)
 	}
-	_, err := f.auth.cache.verify(context.Background(), &f.auth.v, tok, nil)
+	_, err := f.auth.cache.verify(context.Background(), &f.auth.v, tok)
 	if !errors.Is(err, ErrTokenExpired) {
 		t.Fatalf("expired cached token: err = %v, want ErrTokenExpired", err)
 	}
@@ -129,7 +129,7 @@ func TestTokenCacheBoundUnderFlood(t *testing.T) {
 			defer wg.Done()
 			for i := range 200 {
 				tok := f.token(fmt.Sprintf("user-%d-%d", g, i), 0)
-				if _, err := f.auth.cache.verify(context.Background(), &f.auth.v, tok, nil); err != nil {
+				if _, err := f.auth.cache.verify(context.Background(), &f.auth.v, tok); err != nil {
 					t.Error(err)
 					return
 				}
