@@ -39,8 +39,109 @@ var (
 // modify data afterwards. Data that is not UTF-8 is refused with errBadUTF8,
 // whatever else is wrong with it.
 func parseObject(data []byte, fn func(name string, value []byte) error) error {
-	err := readObject(data, fn)
-	if err != nil && err != errBadUTF8 && !utf8.Valid(data) {
+	var o objectReader
+	o.open(data)
+	var err error
+	for err == nil && o.next() {
+		var value []byte
+		if value, err = o.raw(); err == nil {
+			err = fn(o.name, value)
+		}
+	}
+	return o.end(err)
+}
+
+// objectReader reads one JSON object member by member, for a reader that
+// reads each value itself, in the one pass over data that checks it:
+//
+//	var o objectReader
+//	o.open(data)
+//	var err error
+//	for err == nil && o.next() {
+//		err = ... o.name, then exactly one of o.raw() and o.str() ...
+//	}
+//	err = o.end(err)
+//
+// end gives parseObject's answer: the first error (a reader's, returned as
+// is), or one for what follows the object, and errBadUTF8 for any input
+// that is not UTF-8. (A loop, not a callback: the reader stays on the
+// caller's stack, and is never copied.)
+type objectReader struct {
+	data []byte
+	i    int     // the next byte to read
+	n    int     // members read
+	name string  // the member next read
+	err  error   // what open or next found wrong
+	seen nameSet // the names so far, for duplicate detection
+}
+
+// open starts reading data, which must open a JSON object; o must be new.
+func (o *objectReader) open(data []byte) {
+	o.data = data
+	i := skipSpace(data, 0)
+	if i >= len(data) || data[i] != '{' {
+		o.err = errNotObject
+		return
+	}
+	o.i = skipSpace(data, i+1)
+}
+
+// next reads the separator before the next member, its name and its colon
+// into o.name, and reports true; or it reads the closing brace, or finds an
+// error, and reports false.
+func (o *objectReader) next() bool {
+	if o.err != nil {
+		return false
+	}
+	data, i := o.data, o.i
+	if o.n > 0 {
+		i = skipSpace(data, i)
+		switch {
+		case i < len(data) && data[i] == ',':
+			i = skipSpace(data, i+1)
+		case i < len(data) && data[i] == '}':
+			o.i = i + 1
+			return false
+		default:
+			o.err = errBadJSON
+			return false
+		}
+	} else if i < len(data) && data[i] == '}' {
+		o.i = i + 1
+		return false
+	}
+	if i >= len(data) || data[i] != '"' {
+		o.err = errBadJSON
+		return false
+	}
+	name, end, err := readName(data, i)
+	switch {
+	case err != nil:
+		o.err = err
+		return false
+	case !o.seen.add(name):
+		o.err = errDuplicate
+		return false
+	}
+	i = skipSpace(data, end)
+	if i >= len(data) || data[i] != ':' {
+		o.err = errBadJSON
+		return false
+	}
+	o.i, o.name = skipSpace(data, i+1), name
+	o.n++
+	return true
+}
+
+// end is the answer for the whole object, err being the reader's.
+func (o *objectReader) end(err error) error {
+	if err == nil {
+		err = o.err
+	}
+	if err == nil && skipSpace(o.data, o.i) != len(o.data) {
+		err = errBadJSON
+	}
+	if err != nil && err != errBadUTF8 && !utf8.Valid(o.data) {
 		// What a check of the whole input up front would have said: the
 		// strings were checked as they were read, and a byte outside ASCII
 		// elsewhere is malformed JSON.
@@ -49,61 +150,36 @@ func parseObject(data []byte, fn func(name string, value []byte) error) error {
 	return err
 }
 
-func readObject(data []byte, fn func(name string, value []byte) error) error {
-	i := skipSpace(data, 0)
-	if i >= len(data) || data[i] != '{' {
-		return errNotObject
+// raw reads the member's value and returns it as it is written.
+func (o *objectReader) raw() ([]byte, error) {
+	end, err := skipValue(o.data, o.i, 1)
+	if err != nil {
+		return nil, err
 	}
-	i = skipSpace(data, i+1)
-	var seen nameSet // names so far, for duplicate detection
-	if i < len(data) && data[i] == '}' {
-		i++
-	} else {
-		for {
-			if i >= len(data) || data[i] != '"' {
-				return errBadJSON
-			}
-			name, end, err := readName(data, i)
-			if err != nil {
-				return err
-			}
-			if !seen.add(name) {
-				return errDuplicate
-			}
-			i = skipSpace(data, end)
-			if i >= len(data) || data[i] != ':' {
-				return errBadJSON
-			}
-			i = skipSpace(data, i+1)
-			vend, err := skipValue(data, i, 1)
-			if err != nil {
-				return err
-			}
-			if err := fn(name, data[i:vend]); err != nil {
-				return err
-			}
-			i = skipSpace(data, vend)
-			if i >= len(data) {
-				return errBadJSON
-			}
-			if data[i] == '}' {
-				i++
-				break
-			}
-			if data[i] != ',' {
-				return errBadJSON
-			}
-			i = skipSpace(data, i+1)
-		}
-	}
-	if skipSpace(data, i) != len(data) {
-		return errBadJSON
-	}
-	return nil
+	v := o.data[o.i:end]
+	o.i = end
+	return v, nil
 }
 
-// readName reads the member name whose opening quote is at i, and returns
-// it unescaped (aliasing data when it has no escape) and the index past it.
+// str reads the member's value, a string, unescaped (aliasing the input
+// when it has no escape) in the same pass that checks it; ok is false when
+// the value is another JSON value (read all the same).
+func (o *objectReader) str() (s string, ok bool, err error) {
+	if o.i >= len(o.data) || o.data[o.i] != '"' {
+		_, err := o.raw()
+		return "", false, err
+	}
+	s, end, err := readName(o.data, o.i)
+	if err != nil {
+		return "", false, err
+	}
+	o.i = end
+	return s, true, nil
+}
+
+// readName reads the string (a member name, or a value) whose opening quote
+// is at i, and returns it unescaped (aliasing data when it has no escape)
+// and the index past it.
 func readName(data []byte, i int) (string, int, error) {
 	end, escaped, err := scanString(data, i)
 	if err != nil {

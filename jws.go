@@ -196,29 +196,13 @@ func splitRefusal(token string, found error) error {
 // must be the verifier's.
 func (v *verifier) readHeader(b []byte) (header, error) {
 	var h header
-	err := parseObject(b, func(name string, value []byte) error {
-		var err error
-		switch name {
-		case "alg":
-			h.alg, err = jsonString(value)
-			h.hasAlg = true
-		case "typ":
-			h.typ, err = jsonString(value)
-			h.hasTyp = true
-		case "kid":
-			h.kid, err = jsonString(value)
-			h.hasKID = true
-		default:
-			// crit, jku, jwk, x5u, x5c, x5t, cty, b64, zip, enc and anything
-			// else: the kit understands none of them (RFC 7515 §4.1.11). A
-			// profile may name members to accept and ignore.
-			if v.rules != nil && slices.Contains(v.rules.headers, name) {
-				return nil
-			}
-			return fmt.Errorf("header parameter %q is not accepted", name)
-		}
-		return err
-	})
+	var o objectReader
+	o.open(b)
+	var err error
+	for err == nil && o.next() {
+		err = v.headerMember(&h, o.name, &o)
+	}
+	err = o.end(err)
 	switch {
 	case err != nil:
 		return h, invalidTokenCause("header", err)
@@ -230,6 +214,39 @@ func (v *verifier) readHeader(b []byte) (header, error) {
 		return h, invalidToken("bad kid")
 	}
 	return h, nil
+}
+
+// headerMember reads one header parameter into h.
+func (v *verifier) headerMember(h *header, name string, o *objectReader) error {
+	var s string
+	var ok bool
+	var err error
+	switch name {
+	case "alg":
+		s, ok, err = o.str()
+		h.alg, h.hasAlg = s, true
+	case "typ":
+		s, ok, err = o.str()
+		h.typ, h.hasTyp = s, true
+	case "kid":
+		s, ok, err = o.str()
+		h.kid, h.hasKID = s, true
+	default:
+		// crit, jku, jwk, x5u, x5c, x5t, cty, b64, zip, enc and anything
+		// else: the kit understands none of them (RFC 7515 §4.1.11). A
+		// profile may name members to accept and ignore.
+		if _, err := o.raw(); err != nil {
+			return err // malformed JSON first, whatever the name
+		}
+		if v.rules != nil && slices.Contains(v.rules.headers, name) {
+			return nil
+		}
+		return fmt.Errorf("header parameter %q is not accepted", name)
+	}
+	if err == nil && !ok {
+		err = errNotString
+	}
+	return err
 }
 
 func (v *verifier) typeOK(typ string, has bool) bool {
@@ -246,7 +263,13 @@ func (v *verifier) claims(payload []byte) (*Claims, error) {
 	// claims' allocation.
 	c, audBuf := newRequestClaims()
 	cr := claimReader{v: v, c: c, audBuf: audBuf}
-	err := parseObject(payload, cr.member)
+	var o objectReader
+	o.open(payload)
+	var err error
+	for err == nil && o.next() {
+		err = cr.member(o.name, &o)
+	}
+	err = o.end(err)
 	r := v.rules
 	maxLifetime := v.maxLifetime
 	if r != nil {
@@ -292,15 +315,43 @@ type claimReader struct {
 }
 
 // member reads one claim: the registered ones into their fields, the others
-// into the raw extra claims; the issuer's profile sees every one first.
-func (cr *claimReader) member(name string, value []byte) error {
+// into the raw extra claims; the issuer's profile sees every one first. The
+// kit's own profile reads its string claims in the pass that checks them.
+func (cr *claimReader) member(name string, o *objectReader) error {
 	c, r := cr.c, cr.v.rules
+	if r == nil {
+		var field *string
+		switch name {
+		case "iss":
+			field, cr.hasIss = &c.Issuer, true
+		case "sub":
+			field = &c.Subject
+		case "jti":
+			field = &c.ID
+		case "client_id":
+			field = &c.ClientID
+		}
+		if field != nil {
+			s, ok, err := o.str()
+			switch {
+			case err != nil:
+				return err
+			case !ok:
+				return fmt.Errorf("claim %q: %w", name, errNotString)
+			}
+			*field = s
+			return nil
+		}
+	}
+	value, err := o.raw()
+	if err != nil {
+		return err
+	}
 	if r != nil {
 		if err := r.claim(&cr.st, c, cr.v.audiences, name, value); err != nil {
 			return err
 		}
 	}
-	var err error
 	switch name {
 	case "iss":
 		c.Issuer, err = jsonString(value)
