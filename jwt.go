@@ -771,8 +771,8 @@ func (j *JWT[U]) issuers() []*verifier {
 // token extracts the access token from the request (RFC 6750 §2): the
 // Authorization header, or the configured cookie; never the query string. A
 // token offered in more than one way is a malformed request. A Bearer token
-// is returned unchecked (unchecked true): its b64token is checked by
-// verifyToken, before any verification but not on a cache hit.
+// is returned unchecked (unchecked true): verifyToken checks its b64token
+// when the verifier refuses it, and then that refusal comes first.
 func (j *JWT[U]) token(r *http.Request) (token string, usedDPoP, unchecked bool, err error) {
 	found := false
 	switch hs := r.Header["Authorization"]; len(hs) {
@@ -835,8 +835,9 @@ func bearerToken(h string) (token string, ok bool, err error) {
 }
 
 // bearerCredential is bearerToken without the check of the b64token itself,
-// which the Authorization header's reader leaves to checkB64token on a
-// verified-token cache miss (see tokenCache.verify).
+// which the Authorization header's reader leaves to verifyToken: a token that
+// verifies needs no such check, so neither a cache hit nor a valid token pays
+// for a scan of the header.
 func bearerCredential(h string) (token string, ok bool, err error) {
 	const scheme = "bearer"
 	if len(h) < len(scheme) || !strings.EqualFold(h[:len(scheme)], scheme) {
