@@ -314,7 +314,9 @@ func ContextWithUser[U any](ctx context.Context, u U) context.Context {
 
 // ClaimsFrom returns the verified claims of the access token that
 // authenticated the request, if a bearer token did. Each request has its own
-// copy: changing it affects no other request.
+// copy: changing it affects no other request. The copy is allocated with the
+// request's context value, so keeping the Claims past the request keeps that
+// value (the user, the parent context) too.
 func ClaimsFrom(ctx context.Context) (*Claims, bool) {
 	if id := identityFrom(ctx); id != nil && id.claims != nil {
 		return id.claims, true
