@@ -840,7 +840,7 @@ func bearerToken(h string) (token string, ok bool, err error) {
 // for a scan of the header.
 func bearerCredential(h string) (token string, ok bool, err error) {
 	const scheme = "bearer"
-	if len(h) < len(scheme) || !strings.EqualFold(h[:len(scheme)], scheme) {
+	if len(h) < len(scheme) || h[:len(scheme)] != "Bearer" && !strings.EqualFold(h[:len(scheme)], scheme) {
 		return "", false, nil
 	}
 	rest := h[len(scheme):]

@@ -153,15 +153,17 @@ func sameSegment(a, b string) bool {
 	if len(a) != len(b) {
 		return false
 	}
-	var x uint64
-	for len(a) >= 8 {
-		x |= binary.LittleEndian.Uint64(bytesOf(a[:8])) ^ binary.LittleEndian.Uint64(bytesOf(b[:8]))
-		a, b = a[8:], b[8:]
+	x, y := bytesOf(a), bytesOf(b)
+	y = y[:len(x)]
+	var d uint64
+	i := 0
+	for ; i+8 <= len(x); i += 8 {
+		d |= binary.LittleEndian.Uint64(x[i:]) ^ binary.LittleEndian.Uint64(y[i:])
 	}
-	for i := 0; i < len(a); i++ {
-		x |= uint64(a[i] ^ b[i])
+	for ; i < len(x); i++ {
+		d |= uint64(x[i] ^ y[i])
 	}
-	return x == 0
+	return d == 0
 }
 
 // highSTwin returns the other ECDSA signature of a canonical (low-S) one,
