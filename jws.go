@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -19,8 +20,9 @@ const (
 
 // verifier checks compact JWS tokens of one type against a set of keys. It
 // is shared by the access-token authenticator and the refresh handler. It
-// holds no state of its own: the verified-token cache wraps it (see
-// tokenCache.verify).
+// remembers no verification: the verified-token cache wraps it (see
+// tokenCache.verify); it only remembers how it read the last headers it
+// accepted (headerMemo).
 type verifier struct {
 	keys        keySource
 	typ         string // expected typ, compared case-insensitively, also with "application/"
@@ -33,6 +35,9 @@ type verifier struct {
 	rules       *profileRules // nil: the kit's own profile (RFC 9068, "ver" read)
 	resource    string        // the canonical resource URL when it is the audience (WithResource)
 
+	// headers remembers the header segments last accepted (nil: none).
+	headers *headerMemo
+
 	// byIssuer, when set, holds a verifier per trusted issuer: the token's
 	// unverified iss picks the one whose keys, alone, may verify it
 	// (RFC 8725 §3.8). The fields above are then unused but for maxSize.
@@ -43,6 +48,7 @@ type verifier struct {
 // buffer that belongs to this verification alone.
 type jws struct {
 	signingInput string // header64.payload64, the bytes the signature covers
+	header64     string
 	header       []byte
 	payload      []byte
 	signature    []byte
@@ -56,6 +62,42 @@ type verified struct {
 	key    *verifyKey
 	kid    string
 	hasKID bool
+}
+
+// headerMemo remembers the last two header segments a verifier accepted and
+// what readHeader read from them, so that the header an issuer puts on every
+// token (or the two of a key rotation) is not parsed again: readHeader is a
+// function of the segment and of the verifier's configuration alone, and a
+// segment, compared in full, is remembered only once a signature over it
+// verified, so that forged tokens cannot churn it. It remembers no
+// verification. Its strings alias the token they came from. Safe for
+// concurrent use.
+type headerMemo struct {
+	slots [2]atomic.Pointer[memoHeader]
+	next  atomic.Uint32
+}
+
+type memoHeader struct {
+	seg string // the header segment, base64url
+	h   header
+}
+
+func (m *headerMemo) get(seg string) (header, bool) {
+	if m == nil {
+		return header{}, false
+	}
+	for i := range m.slots {
+		if e := m.slots[i].Load(); e != nil && e.seg == seg {
+			return e.h, true
+		}
+	}
+	return header{}, false
+}
+
+func (m *headerMemo) put(seg string, h header) {
+	if m != nil {
+		m.slots[m.next.Add(1)%2].Store(&memoHeader{seg: seg, h: h})
+	}
 }
 
 // header is what the kit reads from a JWS header.
@@ -84,9 +126,11 @@ func (v *verifier) verify(ctx context.Context, token string) (verified, error) {
 			return verified{}, invalidToken("not a trusted issuer")
 		}
 	}
-	h, err := v.readHeader(t.header)
-	if err != nil {
-		return verified{}, err
+	h, known := v.headers.get(t.header64)
+	if !known {
+		if h, err = v.readHeader(t.header); err != nil {
+			return verified{}, err
+		}
 	}
 	key, err := v.keys.key(ctx, h.kid, h.hasKID)
 	if err != nil {
@@ -102,6 +146,9 @@ func (v *verifier) verify(ctx context.Context, token string) (verified, error) {
 	}
 	if err := key.verify(bytesOf(t.signingInput), t.signature); err != nil {
 		return verified{}, invalidTokenCause("signature", err)
+	}
+	if !known {
+		v.headers.put(t.header64, h) // only headers the issuer signed
 	}
 	c, err := v.claims(t.payload)
 	if err != nil {
@@ -157,7 +204,7 @@ func splitJWS(token string) (jws, error) {
 	h64, p64, s64 := token[:dot1], token[dot1+1:dot2], token[dot2+1:]
 	hn, pn := strictB64.DecodedLen(len(h64)), strictB64.DecodedLen(len(p64))
 	buf := make([]byte, hn+pn+strictB64.DecodedLen(len(s64)))
-	t := jws{signingInput: token[:dot2]}
+	t := jws{signingInput: token[:dot2], header64: h64}
 	var err error
 	if t.header, err = decodeB64(buf[:hn:hn], h64); err != nil {
 		return jws{}, splitRefusal(token, invalidTokenCause("header segment", err))

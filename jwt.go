@@ -147,7 +147,7 @@ func (c *jwtConfig) verifier() (verifier, error) {
 	var all []*verifier
 	if c.issuer != "" {
 		v := base
-		v.issuer, v.audiences, v.rules = c.issuer, c.audience, c.profile
+		v.issuer, v.audiences, v.rules, v.headers = c.issuer, c.audience, c.profile, new(headerMemo)
 		c.bindToResource(&v)
 		if c.jwksURL != "" {
 			s, err := startJWKSURL(c.jwksCtx, c.issuer, c.jwksURL, c.jwks, v.now)
@@ -171,7 +171,7 @@ func (c *jwtConfig) verifier() (verifier, error) {
 			return verifier{}, err
 		}
 		v := base
-		v.issuer, v.audiences, v.rules, v.keys = t.issuer, t.audiences, t.rules, s
+		v.issuer, v.audiences, v.rules, v.keys, v.headers = t.issuer, t.audiences, t.rules, s, new(headerMemo)
 		c.bindToResource(&v)
 		all = append(all, &v)
 	}
