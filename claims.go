@@ -1,6 +1,7 @@
 package authkit
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,6 +43,10 @@ type Claims struct {
 	// request hands out in DPoP-Nonce, "" for none: set on the request's own
 	// copy by the DPoP check, read by the middleware.
 	dpopNonce string
+
+	// room is the context allocated with these claims for the request they
+	// were copied for (a *identityCtx, see requestClaims), else nil.
+	room context.Context
 }
 
 // Scopes returns the scopes the token grants, as its profile reads them
@@ -128,25 +133,6 @@ func numericDateOf(t time.Time) json.Number {
 		return json.Number(strconv.FormatInt(t.Unix(), 10))
 	}
 	return json.Number(strconv.FormatFloat(float64(t.UnixNano())/1e9, 'f', -1, 64))
-}
-
-// clone returns a copy of c for one request: the verified-token cache keeps
-// the original, and every request gets its own, so that a toUser or handler
-// that changes its Claims changes them for no other request.
-func (c *Claims) clone() *Claims {
-	if len(c.Audience) > 2 {
-		cp := *c
-		cp.Audience = slices.Clone(c.Audience)
-		return &cp
-	}
-	// The usual one or two audiences share the copy's allocation.
-	cp := &struct {
-		Claims
-		aud [2]string
-	}{Claims: *c}
-	n := copy(cp.aud[:], c.Audience)
-	cp.Audience = cp.aud[:n:n]
-	return &cp.Claims
 }
 
 // maxNumericDate is 9999-12-31T23:59:59Z; larger dates are refused as junk.

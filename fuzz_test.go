@@ -99,6 +99,35 @@ func FuzzVerifyToken(f *testing.F) {
 	})
 }
 
+// FuzzDecodeB64: the one-pass decoder of token segments accepts exactly
+// what strict unpadded base64url decoding accepts, less the line breaks that
+// encoding/base64 skips, decodes to the same bytes, and what it accepts is
+// the one encoding of those bytes.
+func FuzzDecodeB64(f *testing.F) {
+	for _, s := range []string{"", "A", "AA", "AB", "AAA", "AAB", "AAAA", "eyJhbGciOiJIUzI1NiJ9", "a+/b", "ab==",
+		"ab\ncd", "abcd\r", "_-_-_-_-_-", strings.Repeat("z", 17), strings.Repeat("A", 15) + ".", "A\x00AAAAAAAAAA"} {
+		f.Add(s)
+	}
+	for i := range 12 { // a character outside the alphabet at each place
+		f.Add(strings.Repeat("A", i) + "=" + strings.Repeat("A", 11-i))
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := decodeB64(make([]byte, strictB64.DecodedLen(len(s))), s)
+		want, werr := strictB64.DecodeString(s)
+		if strings.ContainsAny(s, "\r\n") {
+			werr = errors.New("line break")
+		}
+		switch {
+		case (err == nil) != (werr == nil):
+			t.Fatalf("%q: decodeB64 %v, strict encoding/base64 %v", s, err, werr)
+		case err == nil && !bytes.Equal(got, want):
+			t.Fatalf("%q: decodeB64 %x, encoding/base64 %x", s, got, want)
+		case err == nil && base64.RawURLEncoding.EncodeToString(got) != s:
+			t.Fatalf("%q accepted, but it is not the encoding of its bytes", s)
+		}
+	})
+}
+
 var b64token = regexp.MustCompile(`^[A-Za-z0-9\-._~+/]+=*$`)
 
 // FuzzBearerToken: the Authorization header parser takes exactly the

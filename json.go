@@ -2,8 +2,10 @@ package authkit
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"strconv"
 	"unicode"
 	"unicode/utf16"
@@ -14,7 +16,8 @@ import (
 // encoding/json cannot be used for them directly: it lets a duplicate member
 // name win silently, turns invalid UTF-8 and lone surrogates into U+FFFD, and
 // decodes into maps that cost an allocation per member. The reader below
-// validates the whole object once, refuses duplicates (compared after
+// validates the whole object in one pass (UTF-8 inside strings, the only
+// place JSON allows anything but ASCII), refuses duplicates (compared after
 // unescaping), and hands out values as sub-slices of the input.
 
 const maxJSONDepth = 32
@@ -33,65 +36,160 @@ var (
 // parseObject validates that data is exactly one JSON object (surrounding
 // whitespace allowed) with distinct member names, and calls fn for each
 // member in order. Strings returned to fn may alias data: the caller must not
-// modify data afterwards.
+// modify data afterwards. Data that is not UTF-8 is refused with errBadUTF8,
+// whatever else is wrong with it.
 func parseObject(data []byte, fn func(name string, value []byte) error) error {
-	if !utf8.Valid(data) {
-		return errBadUTF8
-	}
-	i := skipSpace(data, 0)
-	if i >= len(data) || data[i] != '{' {
-		return errNotObject
-	}
-	i = skipSpace(data, i+1)
-	var seen nameSet // names so far, for duplicate detection
-	if i < len(data) && data[i] == '}' {
-		i++
-	} else {
-		for {
-			if i >= len(data) || data[i] != '"' {
-				return errBadJSON
-			}
-			end, err := skipString(data, i)
-			if err != nil {
-				return err
-			}
-			name, err := unquote(data[i:end])
-			if err != nil {
-				return err
-			}
-			if !seen.add(name) {
-				return errDuplicate
-			}
-			i = skipSpace(data, end)
-			if i >= len(data) || data[i] != ':' {
-				return errBadJSON
-			}
-			i = skipSpace(data, i+1)
-			vend, err := skipValue(data, i, 1)
-			if err != nil {
-				return err
-			}
-			if err := fn(name, data[i:vend]); err != nil {
-				return err
-			}
-			i = skipSpace(data, vend)
-			if i >= len(data) {
-				return errBadJSON
-			}
-			if data[i] == '}' {
-				i++
-				break
-			}
-			if data[i] != ',' {
-				return errBadJSON
-			}
-			i = skipSpace(data, i+1)
+	var o objectReader
+	o.open(data)
+	var err error
+	for err == nil && o.next() {
+		var value []byte
+		if value, err = o.raw(); err == nil {
+			err = fn(o.name, value)
 		}
 	}
-	if skipSpace(data, i) != len(data) {
-		return errBadJSON
+	return o.end(err)
+}
+
+// objectReader reads one JSON object member by member, for a reader that
+// reads each value itself, in the one pass over data that checks it:
+//
+//	var o objectReader
+//	o.open(data)
+//	var err error
+//	for err == nil && o.next() {
+//		err = ... o.name, then exactly one of o.raw() and o.str() ...
+//	}
+//	err = o.end(err)
+//
+// end gives parseObject's answer: the first error (a reader's, returned as
+// is), or one for what follows the object, and errBadUTF8 for any input
+// that is not UTF-8. (A loop, not a callback: the reader stays on the
+// caller's stack, and is never copied.)
+type objectReader struct {
+	data []byte
+	i    int     // the next byte to read
+	n    int     // members read
+	name string  // the member next read
+	err  error   // what open or next found wrong
+	seen nameSet // the names so far, for duplicate detection
+}
+
+// open starts reading data, which must open a JSON object; o must be new.
+func (o *objectReader) open(data []byte) {
+	o.data = data
+	i := skipSpace(data, 0)
+	if i >= len(data) || data[i] != '{' {
+		o.err = errNotObject
+		return
 	}
-	return nil
+	o.i = skipSpace(data, i+1)
+}
+
+// next reads the separator before the next member, its name and its colon
+// into o.name, and reports true; or it reads the closing brace, or finds an
+// error, and reports false.
+func (o *objectReader) next() bool {
+	if o.err != nil {
+		return false
+	}
+	data, i := o.data, o.i
+	if o.n > 0 {
+		i = skipSpace(data, i)
+		switch {
+		case i < len(data) && data[i] == ',':
+			i = skipSpace(data, i+1)
+		case i < len(data) && data[i] == '}':
+			o.i = i + 1
+			return false
+		default:
+			o.err = errBadJSON
+			return false
+		}
+	} else if i < len(data) && data[i] == '}' {
+		o.i = i + 1
+		return false
+	}
+	if i >= len(data) || data[i] != '"' {
+		o.err = errBadJSON
+		return false
+	}
+	name, end, err := readName(data, i)
+	switch {
+	case err != nil:
+		o.err = err
+		return false
+	case !o.seen.add(name):
+		o.err = errDuplicate
+		return false
+	}
+	i = skipSpace(data, end)
+	if i >= len(data) || data[i] != ':' {
+		o.err = errBadJSON
+		return false
+	}
+	o.i, o.name = skipSpace(data, i+1), name
+	o.n++
+	return true
+}
+
+// end is the answer for the whole object, err being the reader's.
+func (o *objectReader) end(err error) error {
+	if err == nil {
+		err = o.err
+	}
+	if err == nil && skipSpace(o.data, o.i) != len(o.data) {
+		err = errBadJSON
+	}
+	if err != nil && err != errBadUTF8 && !utf8.Valid(o.data) {
+		// What a check of the whole input up front would have said: the
+		// strings were checked as they were read, and a byte outside ASCII
+		// elsewhere is malformed JSON.
+		return errBadUTF8
+	}
+	return err
+}
+
+// raw reads the member's value and returns it as it is written.
+func (o *objectReader) raw() ([]byte, error) {
+	end, err := skipValue(o.data, o.i, 1)
+	if err != nil {
+		return nil, err
+	}
+	v := o.data[o.i:end]
+	o.i = end
+	return v, nil
+}
+
+// str reads the member's value, a string, unescaped (aliasing the input
+// when it has no escape) in the same pass that checks it; ok is false when
+// the value is another JSON value (read all the same).
+func (o *objectReader) str() (s string, ok bool, err error) {
+	if o.i >= len(o.data) || o.data[o.i] != '"' {
+		_, err := o.raw()
+		return "", false, err
+	}
+	s, end, err := readName(o.data, o.i)
+	if err != nil {
+		return "", false, err
+	}
+	o.i = end
+	return s, true, nil
+}
+
+// readName reads the string (a member name, or a value) whose opening quote
+// is at i, and returns it unescaped (aliasing data when it has no escape)
+// and the index past it.
+func readName(data []byte, i int) (string, int, error) {
+	end, escaped, err := scanString(data, i)
+	if err != nil {
+		return "", 0, err
+	}
+	if !escaped {
+		return stringOf(data[i+1 : end-1]), end, nil
+	}
+	name, err := unquote(data[i:end])
+	return name, end, err
 }
 
 // nameSet holds the member names of one object, for duplicate detection:
@@ -113,7 +211,9 @@ func (s *nameSet) add(name string) bool {
 		return true
 	}
 	for _, seen := range s.few[:s.n] {
-		if seen == name {
+		// The first byte first: the usual names ("iss", "sub", "aud",
+		// "exp") have the same length.
+		if len(seen) == len(name) && (name == "" || seen[0] == name[0]) && seen == name {
 			return false
 		}
 	}
@@ -270,11 +370,7 @@ func skipComposite(data []byte, i, depth int) (int, error) {
 			if i >= len(data) || data[i] != '"' {
 				return 0, errBadJSON
 			}
-			end, err := skipString(data, i)
-			if err != nil {
-				return 0, err
-			}
-			name, err := unquote(data[i:end])
+			name, end, err := readName(data, i)
 			if err != nil {
 				return 0, err
 			}
@@ -306,48 +402,103 @@ func skipComposite(data []byte, i, depth int) (int, error) {
 }
 
 // skipString returns the index just past the string whose opening quote is at
-// i. It checks escapes, control characters and surrogate pairing.
+// i. It checks escapes, control characters, surrogate pairing and UTF-8.
 func skipString(data []byte, i int) (int, error) {
+	end, _, err := scanString(data, i)
+	return end, err
+}
+
+// scanString is skipString, and reports whether the string has an escape.
+// It passes over eight plain bytes at a time; escapes and bytes outside
+// ASCII are read out of line (scanSpecial), tokens having few.
+func scanString(data []byte, i int) (end int, escaped bool, err error) {
 	i++
-	for i < len(data) {
-		c := data[i]
-		switch {
-		case c == '"':
-			return i + 1, nil
-		case c < 0x20:
-			return 0, errBadJSON
-		case c == '\\':
-			if i+1 >= len(data) {
-				return 0, errBadJSON
+	for {
+		for i+8 <= len(data) {
+			if m := special8(binary.LittleEndian.Uint64(data[i:])); m != 0 {
+				i += bits.TrailingZeros64(m) >> 3 // the first special byte
+				break
 			}
-			switch data[i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				i += 2
-			case 'u':
-				r, ok := hex4(data, i+2)
-				if !ok {
-					return 0, errBadJSON
-				}
-				i += 6
-				if utf16.IsSurrogate(r) {
-					// A high surrogate must be followed by an escaped low one.
-					if r >= 0xdc00 || i+1 >= len(data) || data[i] != '\\' || data[i+1] != 'u' {
-						return 0, errBadSurrogate
-					}
-					r2, ok := hex4(data, i+2)
-					if !ok || r2 < 0xdc00 || r2 > 0xdfff {
-						return 0, errBadSurrogate
-					}
-					i += 6
-				}
-			default:
-				return 0, errBadJSON
-			}
-		default:
+			i += 8
+		}
+		for i < len(data) && stringPlain[data[i]] {
 			i++
 		}
+		if i >= len(data) {
+			return 0, false, errBadJSON
+		}
+		if data[i] == '"' {
+			return i + 1, escaped, nil
+		}
+		escaped = escaped || data[i] == '\\'
+		if i, err = scanSpecial(data, i); err != nil {
+			return 0, false, err
+		}
 	}
-	return 0, errBadJSON
+}
+
+// scanSpecial reads the escape, control character or UTF-8 sequence at i
+// inside a string, and returns the index past it.
+func scanSpecial(data []byte, i int) (int, error) {
+	switch c := data[i]; {
+	case c < 0x20:
+		return 0, errBadJSON
+	case c == '\\':
+		if i+1 >= len(data) {
+			return 0, errBadJSON
+		}
+		switch data[i+1] {
+		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			return i + 2, nil
+		case 'u':
+			r, ok := hex4(data, i+2)
+			if !ok {
+				return 0, errBadJSON
+			}
+			i += 6
+			if utf16.IsSurrogate(r) {
+				// A high surrogate must be followed by an escaped low one.
+				if r >= 0xdc00 || i+1 >= len(data) || data[i] != '\\' || data[i+1] != 'u' {
+					return 0, errBadSurrogate
+				}
+				r2, ok := hex4(data, i+2)
+				if !ok || r2 < 0xdc00 || r2 > 0xdfff {
+					return 0, errBadSurrogate
+				}
+				i += 6
+			}
+			return i, nil
+		}
+		return 0, errBadJSON
+	}
+	// c >= utf8.RuneSelf
+	r, size := utf8.DecodeRune(data[i:])
+	if r == utf8.RuneError && size == 1 {
+		return 0, errBadUTF8
+	}
+	return i + size, nil
+}
+
+// stringPlain reports the bytes that stand for themselves in a JSON string:
+// ASCII, not a control character, not '"' or '\\'.
+var stringPlain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// special8 has the high bit set of each of the eight bytes of w (the first
+// in memory lowest) that is not stringPlain, and maybe of some after the
+// first such byte: a byte below 0x20, or equal to '"' or '\\' (zero once
+// xored with it), sets its high bit when one is subtracted from every byte,
+// and a borrow only reaches the bytes after one that is caught. So w is all
+// plain exactly when special8(w) is zero, and the lowest bit set marks the
+// first byte that is not.
+func special8(w uint64) uint64 {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	q, b := w^(ones*'"'), w^(ones*'\\')
+	return ((w - ones*0x20) | (q - ones) | (b - ones) | w) & highs
 }
 
 func hex4(data []byte, i int) (rune, bool) {
@@ -420,7 +571,7 @@ func unquote(s []byte) (string, error) {
 		return "", errNotString
 	}
 	s = s[1 : len(s)-1]
-	if bytes.IndexByte(s, '\\') < 0 {
+	if !hasBackslash(s) {
 		return stringOf(s), nil
 	}
 	b := make([]byte, 0, len(s))
@@ -460,6 +611,20 @@ func unquote(s []byte) (string, error) {
 	return string(b), nil
 }
 
+// hasBackslash reports whether s has a '\\': a loop for the short strings
+// of tokens, below IndexByte's set-up cost.
+func hasBackslash(s []byte) bool {
+	if len(s) >= 32 {
+		return bytes.IndexByte(s, '\\') >= 0
+	}
+	for _, c := range s {
+		if c == '\\' {
+			return true
+		}
+	}
+	return false
+}
+
 // jsonString decodes a raw JSON value that must be a string.
 func jsonString(v []byte) (string, error) {
 	if len(v) == 0 || v[0] != '"' {
@@ -477,10 +642,22 @@ func jsonInt64(v []byte) (int64, error) {
 	return strconv.ParseInt(stringOf(v), 10, 64)
 }
 
-// jsonFloat decodes a raw JSON value that must be a number.
+// jsonFloat decodes a raw JSON value that must be a number. A
+// non-negative integer of up to 15 digits (every NumericDate until the year
+// 33658) is exact as a float64 and is read without strconv.
 func jsonFloat(v []byte) (float64, error) {
 	if len(v) == 0 || (v[0] != '-' && (v[0] < '0' || v[0] > '9')) {
 		return 0, errNotNumber
+	}
+	if len(v) <= 15 {
+		var n uint64
+		i := 0
+		for ; i < len(v) && v[i] >= '0' && v[i] <= '9'; i++ {
+			n = n*10 + uint64(v[i]-'0')
+		}
+		if i == len(v) {
+			return float64(n), nil
+		}
 	}
 	return strconv.ParseFloat(stringOf(v), 64)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -19,8 +20,9 @@ const (
 
 // verifier checks compact JWS tokens of one type against a set of keys. It
 // is shared by the access-token authenticator and the refresh handler. It
-// holds no state of its own: the verified-token cache wraps it (see
-// tokenCache.verify).
+// remembers no verification: the verified-token cache wraps it (see
+// tokenCache.verify); it only remembers how it read the last headers it
+// accepted (headerMemo).
 type verifier struct {
 	keys        keySource
 	typ         string // expected typ, compared case-insensitively, also with "application/"
@@ -33,6 +35,9 @@ type verifier struct {
 	rules       *profileRules // nil: the kit's own profile (RFC 9068, "ver" read)
 	resource    string        // the canonical resource URL when it is the audience (WithResource)
 
+	// headers remembers the header segments last accepted (nil: none).
+	headers *headerMemo
+
 	// byIssuer, when set, holds a verifier per trusted issuer: the token's
 	// unverified iss picks the one whose keys, alone, may verify it
 	// (RFC 8725 §3.8). The fields above are then unused but for maxSize.
@@ -43,6 +48,7 @@ type verifier struct {
 // buffer that belongs to this verification alone.
 type jws struct {
 	signingInput string // header64.payload64, the bytes the signature covers
+	header64     string
 	header       []byte
 	payload      []byte
 	signature    []byte
@@ -56,6 +62,42 @@ type verified struct {
 	key    *verifyKey
 	kid    string
 	hasKID bool
+}
+
+// headerMemo remembers the last two header segments a verifier accepted and
+// what readHeader read from them, so that the header an issuer puts on every
+// token (or the two of a key rotation) is not parsed again: readHeader is a
+// function of the segment and of the verifier's configuration alone, and a
+// segment, compared in full, is remembered only once a signature over it
+// verified, so that forged tokens cannot churn it. It remembers no
+// verification. Its strings alias the token they came from. Safe for
+// concurrent use.
+type headerMemo struct {
+	slots [2]atomic.Pointer[memoHeader]
+	next  atomic.Uint32
+}
+
+type memoHeader struct {
+	seg string // the header segment, base64url
+	h   header
+}
+
+func (m *headerMemo) get(seg string) (header, bool) {
+	if m == nil {
+		return header{}, false
+	}
+	for i := range m.slots {
+		if e := m.slots[i].Load(); e != nil && e.seg == seg {
+			return e.h, true
+		}
+	}
+	return header{}, false
+}
+
+func (m *headerMemo) put(seg string, h header) {
+	if m != nil {
+		m.slots[m.next.Add(1)%2].Store(&memoHeader{seg: seg, h: h})
+	}
 }
 
 // header is what the kit reads from a JWS header.
@@ -84,9 +126,11 @@ func (v *verifier) verify(ctx context.Context, token string) (verified, error) {
 			return verified{}, invalidToken("not a trusted issuer")
 		}
 	}
-	h, err := v.readHeader(t.header)
-	if err != nil {
-		return verified{}, err
+	h, known := v.headers.get(t.header64)
+	if !known {
+		if h, err = v.readHeader(t.header); err != nil {
+			return verified{}, err
+		}
 	}
 	key, err := v.keys.key(ctx, h.kid, h.hasKID)
 	if err != nil {
@@ -102,6 +146,9 @@ func (v *verifier) verify(ctx context.Context, token string) (verified, error) {
 	}
 	if err := key.verify(bytesOf(t.signingInput), t.signature); err != nil {
 		return verified{}, invalidTokenCause("signature", err)
+	}
+	if !known {
+		v.headers.put(t.header64, h) // only headers the issuer signed
 	}
 	c, err := v.claims(t.payload)
 	if err != nil {
@@ -137,78 +184,72 @@ func peekIssuer(payload []byte) (string, error) {
 // splitJWS checks that token is exactly three non-empty segments of the
 // base64url alphabet (RFC 7519 §7.2; RFC 7515 §2): no padding, whitespace,
 // JSON serialization or JWE, and decodes them strictly, refusing non-zero
-// trailing bits, so that each token has exactly one encoding.
+// trailing bits, so that each token has exactly one encoding. It finds the
+// dots, then decodeB64 checks the alphabet as it decodes; a token refused
+// is read again by splitRefusal, for the reason.
 func splitJWS(token string) (jws, error) {
-	dot1, dot2 := -1, -1
+	dot1 := strings.IndexByte(token, '.')
+	dot2 := -1
+	if dot1 >= 0 {
+		if dot2 = strings.IndexByte(token[dot1+1:], '.'); dot2 >= 0 {
+			dot2 += dot1 + 1
+			if strings.IndexByte(token[dot2+1:], '.') >= 0 {
+				return jws{}, splitRefusal(token, invalidToken("more than three segments"))
+			}
+		}
+	}
+	if dot2 < 0 || dot1 == 0 || dot2 == dot1+1 || dot2 == len(token)-1 {
+		return jws{}, splitRefusal(token, invalidToken("not a compact JWS of three non-empty segments"))
+	}
+	h64, p64, s64 := token[:dot1], token[dot1+1:dot2], token[dot2+1:]
+	hn, pn := strictB64.DecodedLen(len(h64)), strictB64.DecodedLen(len(p64))
+	buf := make([]byte, hn+pn+strictB64.DecodedLen(len(s64)))
+	t := jws{signingInput: token[:dot2], header64: h64}
+	var err error
+	if t.header, err = decodeB64(buf[:hn:hn], h64); err != nil {
+		return jws{}, splitRefusal(token, invalidTokenCause("header segment", err))
+	}
+	if t.payload, err = decodeB64(buf[hn:hn+pn:hn+pn], p64); err != nil {
+		return jws{}, splitRefusal(token, invalidTokenCause("payload segment", err))
+	}
+	if t.signature, err = decodeB64(buf[hn+pn:], s64); err != nil {
+		return jws{}, splitRefusal(token, invalidTokenCause("signature segment", err))
+	}
+	return t, nil
+}
+
+// splitRefusal is the reason splitJWS refuses token, as a reading from the
+// left gives it: a character outside the alphabet or a fourth segment,
+// whichever comes first, else what splitJWS found (a missing or empty
+// segment, or the first segment that is not canonical base64url).
+func splitRefusal(token string, found error) error {
+	dots := 0
 	for i := 0; i < len(token); i++ {
 		c := token[i]
 		if b64url[c] {
 			continue
 		}
 		if c != '.' {
-			return jws{}, invalidToken("character outside the base64url alphabet")
+			return invalidToken("character outside the base64url alphabet")
 		}
-		switch {
-		case dot1 < 0:
-			dot1 = i
-		case dot2 < 0:
-			dot2 = i
-		default:
-			return jws{}, invalidToken("more than three segments")
+		if dots++; dots == 3 {
+			return invalidToken("more than three segments")
 		}
 	}
-	if dot2 < 0 || dot1 == 0 || dot2 == dot1+1 || dot2 == len(token)-1 {
-		return jws{}, invalidToken("not a compact JWS of three non-empty segments")
-	}
-	h64, p64, s64 := token[:dot1], token[dot1+1:dot2], token[dot2+1:]
-	hn, pn := strictB64.DecodedLen(len(h64)), strictB64.DecodedLen(len(p64))
-	buf := make([]byte, hn+pn+strictB64.DecodedLen(len(s64)))
-	t := jws{signingInput: token[:dot2]}
-	var err error
-	if t.header, err = decodeSegment(buf[:hn:hn], h64); err != nil {
-		return jws{}, invalidTokenCause("header segment", err)
-	}
-	if t.payload, err = decodeSegment(buf[hn:hn+pn:hn+pn], p64); err != nil {
-		return jws{}, invalidTokenCause("payload segment", err)
-	}
-	if t.signature, err = decodeSegment(buf[hn+pn:], s64); err != nil {
-		return jws{}, invalidTokenCause("signature segment", err)
-	}
-	return t, nil
-}
-
-func decodeSegment(dst []byte, seg string) ([]byte, error) {
-	n, err := strictB64.Decode(dst, bytesOf(seg))
-	return dst[:n:n], err
+	return found
 }
 
 // readHeader reads a JWS header: alg, typ and kid, and nothing else. The typ
 // must be the verifier's.
 func (v *verifier) readHeader(b []byte) (header, error) {
 	var h header
-	err := parseObject(b, func(name string, value []byte) error {
-		var err error
-		switch name {
-		case "alg":
-			h.alg, err = jsonString(value)
-			h.hasAlg = true
-		case "typ":
-			h.typ, err = jsonString(value)
-			h.hasTyp = true
-		case "kid":
-			h.kid, err = jsonString(value)
-			h.hasKID = true
-		default:
-			// crit, jku, jwk, x5u, x5c, x5t, cty, b64, zip, enc and anything
-			// else: the kit understands none of them (RFC 7515 §4.1.11). A
-			// profile may name members to accept and ignore.
-			if v.rules != nil && slices.Contains(v.rules.headers, name) {
-				return nil
-			}
-			return fmt.Errorf("header parameter %q is not accepted", name)
-		}
-		return err
-	})
+	var o objectReader
+	o.open(b)
+	var err error
+	for err == nil && o.next() {
+		err = v.headerMember(&h, o.name, &o)
+	}
+	err = o.end(err)
 	switch {
 	case err != nil:
 		return h, invalidTokenCause("header", err)
@@ -222,24 +263,61 @@ func (v *verifier) readHeader(b []byte) (header, error) {
 	return h, nil
 }
 
+// headerMember reads one header parameter into h.
+func (v *verifier) headerMember(h *header, name string, o *objectReader) error {
+	var s string
+	var ok bool
+	var err error
+	switch name {
+	case "alg":
+		s, ok, err = o.str()
+		h.alg, h.hasAlg = s, true
+	case "typ":
+		s, ok, err = o.str()
+		h.typ, h.hasTyp = s, true
+	case "kid":
+		s, ok, err = o.str()
+		h.kid, h.hasKID = s, true
+	default:
+		// crit, jku, jwk, x5u, x5c, x5t, cty, b64, zip, enc and anything
+		// else: the kit understands none of them (RFC 7515 §4.1.11). A
+		// profile may name members to accept and ignore.
+		if _, err := o.raw(); err != nil {
+			return err // malformed JSON first, whatever the name
+		}
+		if v.rules != nil && slices.Contains(v.rules.headers, name) {
+			return nil
+		}
+		return fmt.Errorf("header parameter %q is not accepted", name)
+	}
+	if err == nil && !ok {
+		err = errNotString
+	}
+	return err
+}
+
 func (v *verifier) typeOK(typ string, has bool) bool {
 	if v.rules != nil {
 		return v.rules.typeOK(typ, has)
 	}
-	return has && strings.TrimPrefix(strings.ToLower(typ), "application/") == v.typ
+	return has && (typ == v.typ || strings.TrimPrefix(strings.ToLower(typ), "application/") == v.typ)
 }
 
 // claims parses and checks the claims set of a token whose signature
 // verified.
 func (v *verifier) claims(payload []byte) (*Claims, error) {
-	// The usual one or two audiences share the claims' allocation.
-	cp := new(struct {
-		Claims
-		aud [2]string
-	})
-	cr := claimReader{v: v, c: &cp.Claims, audBuf: cp.aud[:0:2]}
-	err := parseObject(payload, cr.member)
-	c, r := cr.c, v.rules
+	// The usual one or two audiences, and the request's context, share the
+	// claims' allocation.
+	c, audBuf := newRequestClaims()
+	cr := claimReader{v: v, c: c, audBuf: audBuf}
+	var o objectReader
+	o.open(payload)
+	var err error
+	for err == nil && o.next() {
+		err = cr.member(o.name, &o)
+	}
+	err = o.end(err)
+	r := v.rules
 	maxLifetime := v.maxLifetime
 	if r != nil {
 		if err == nil {
@@ -284,15 +362,43 @@ type claimReader struct {
 }
 
 // member reads one claim: the registered ones into their fields, the others
-// into the raw extra claims; the issuer's profile sees every one first.
-func (cr *claimReader) member(name string, value []byte) error {
+// into the raw extra claims; the issuer's profile sees every one first. The
+// kit's own profile reads its string claims in the pass that checks them.
+func (cr *claimReader) member(name string, o *objectReader) error {
 	c, r := cr.c, cr.v.rules
+	if r == nil {
+		var field *string
+		switch name {
+		case "iss":
+			field, cr.hasIss = &c.Issuer, true
+		case "sub":
+			field = &c.Subject
+		case "jti":
+			field = &c.ID
+		case "client_id":
+			field = &c.ClientID
+		}
+		if field != nil {
+			s, ok, err := o.str()
+			switch {
+			case err != nil:
+				return err
+			case !ok:
+				return fmt.Errorf("claim %q: %w", name, errNotString)
+			}
+			*field = s
+			return nil
+		}
+	}
+	value, err := o.raw()
+	if err != nil {
+		return err
+	}
 	if r != nil {
 		if err := r.claim(&cr.st, c, cr.v.audiences, name, value); err != nil {
 			return err
 		}
 	}
-	var err error
 	switch name {
 	case "iss":
 		c.Issuer, err = jsonString(value)

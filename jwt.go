@@ -147,7 +147,7 @@ func (c *jwtConfig) verifier() (verifier, error) {
 	var all []*verifier
 	if c.issuer != "" {
 		v := base
-		v.issuer, v.audiences, v.rules = c.issuer, c.audience, c.profile
+		v.issuer, v.audiences, v.rules, v.headers = c.issuer, c.audience, c.profile, new(headerMemo)
 		c.bindToResource(&v)
 		if c.jwksURL != "" {
 			s, err := startJWKSURL(c.jwksCtx, c.issuer, c.jwksURL, c.jwks, v.now)
@@ -171,7 +171,7 @@ func (c *jwtConfig) verifier() (verifier, error) {
 			return verifier{}, err
 		}
 		v := base
-		v.issuer, v.audiences, v.rules, v.keys = t.issuer, t.audiences, t.rules, s
+		v.issuer, v.audiences, v.rules, v.keys, v.headers = t.issuer, t.audiences, t.rules, s, new(headerMemo)
 		c.bindToResource(&v)
 		all = append(all, &v)
 	}
@@ -657,7 +657,7 @@ func (j *JWT[U]) identify(r *http.Request) (U, *Claims, Method, error) {
 
 func (j *JWT[U]) identifyToken(r *http.Request) (U, *Claims, Method, error) {
 	var zero U
-	token, usedDPoP, err := j.token(r)
+	token, usedDPoP, unchecked, err := j.token(r)
 	if err != nil {
 		return zero, nil, MethodBearer, err
 	}
@@ -665,7 +665,11 @@ func (j *JWT[U]) identifyToken(r *http.Request) (U, *Claims, Method, error) {
 	if usedDPoP {
 		method = MethodDPoP
 	}
-	u, c, err := j.verifyToken(r.Context(), token, func(c *Claims) error {
+	var admit func(string) error
+	if unchecked {
+		admit = checkB64token
+	}
+	u, c, err := j.verifyToken(r.Context(), token, admit, func(c *Claims) error {
 		return j.dpop.check(r, token, usedDPoP, c)
 	})
 	return u, c, method, err
@@ -684,13 +688,16 @@ func (j *JWT[U]) Verify(ctx context.Context, token string) (U, *Claims, error) {
 	}
 	// Without a request there is no DPoP proof: a DPoP-bound token is
 	// refused, as when presented as Bearer.
-	return j.verifyToken(ctx, token, func(c *Claims) error { return j.dpop.check(nil, token, false, c) })
+	return j.verifyToken(ctx, token, nil, func(c *Claims) error { return j.dpop.check(nil, token, false, c) })
 }
 
 // verifyToken verifies token (through the cache when it is on), then proof
 // (the DPoP policy) on its claims and the user's version when configured, and
-// turns the claims into the user.
-func (j *JWT[U]) verifyToken(ctx context.Context, token string, proof func(*Claims) error) (U, *Claims, error) {
+// turns the claims into the user. admit, when not nil, is the transport's
+// check of the token (the b64token of RFC 6750 §2.1), whose refusal comes
+// first: it runs only when the verifier refuses, as a token that verified
+// is three segments of base64url, which admit accepts.
+func (j *JWT[U]) verifyToken(ctx context.Context, token string, admit func(string) error, proof func(*Claims) error) (U, *Claims, error) {
 	var zero U
 	var c *Claims
 	var err error
@@ -700,6 +707,11 @@ func (j *JWT[U]) verifyToken(ctx context.Context, token string, proof func(*Clai
 		var t verified
 		t, err = j.v.verify(ctx, token)
 		c = t.claims
+	}
+	if err != nil && admit != nil {
+		if aerr := admit(token); aerr != nil {
+			err = aerr
+		}
 	}
 	if err == nil {
 		err = proof(c)
@@ -779,36 +791,39 @@ func (j *JWT[U]) issuers() []*verifier {
 
 // token extracts the access token from the request (RFC 6750 §2): the
 // Authorization header, or the configured cookie; never the query string. A
-// token offered in more than one way is a malformed request.
-func (j *JWT[U]) token(r *http.Request) (token string, usedDPoP bool, err error) {
+// token offered in more than one way is a malformed request. A Bearer token
+// is returned unchecked (unchecked true): verifyToken checks its b64token
+// when the verifier refuses it, and then that refusal comes first.
+func (j *JWT[U]) token(r *http.Request) (token string, usedDPoP, unchecked bool, err error) {
 	found := false
 	switch hs := r.Header["Authorization"]; len(hs) {
 	case 0:
 	case 1:
-		t, ok, err := bearerToken(hs[0])
+		t, ok, err := bearerCredential(hs[0])
+		unchecked = ok
 		if err == nil && !ok && j.dpop != nil {
 			t, ok, err = dpopToken(hs[0])
 			usedDPoP = ok
 		}
 		if err != nil {
-			return "", false, err
+			return "", false, false, err
 		}
 		token, found = t, ok
 	default:
-		return "", false, invalidRequest("more than one Authorization header")
+		return "", false, false, invalidRequest("more than one Authorization header")
 	}
 	if j.cookieName != "" {
 		cs := r.CookiesNamed(j.cookieName)
 		switch {
 		case len(cs) > 1:
-			return "", false, invalidRequest("token cookie sent more than once")
+			return "", false, false, invalidRequest("token cookie sent more than once")
 		case len(cs) == 1 && found:
-			return "", false, invalidRequest("token sent in both the Authorization header and a cookie")
+			return "", false, false, invalidRequest("token sent in both the Authorization header and a cookie")
 		case len(cs) == 1:
 			// The browser attaches the cookie by itself: refuse cross-origin
 			// state-changing requests, as for sessions (RFC 6750 §5.3).
 			if err := checkCrossOrigin(j.crossOrigin, r); err != nil {
-				return "", false, err
+				return "", false, false, err
 			}
 			token, found = cs[0].Value, true
 		}
@@ -816,12 +831,12 @@ func (j *JWT[U]) token(r *http.Request) (token string, usedDPoP bool, err error)
 	// Parse the query rather than search its raw text: "access%5Ftoken" is
 	// the same parameter.
 	if found && r.URL.RawQuery != "" && r.URL.Query().Has("access_token") {
-		return "", false, invalidRequest("token sent in the query string as well")
+		return "", false, false, invalidRequest("token sent in the query string as well")
 	}
 	if !found {
-		return "", false, ErrNoCredentials
+		return "", false, false, ErrNoCredentials
 	}
-	return token, usedDPoP, nil
+	return token, usedDPoP, unchecked, nil
 }
 
 // bearerToken parses an Authorization header value. It reports ok=false for
@@ -831,8 +846,22 @@ func (j *JWT[U]) token(r *http.Request) (token string, usedDPoP bool, err error)
 //	credentials = "Bearer" 1*SP b64token
 //	b64token    = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 func bearerToken(h string) (token string, ok bool, err error) {
+	token, ok, err = bearerCredential(h)
+	if ok {
+		if err = checkB64token(token); err != nil {
+			return "", false, err
+		}
+	}
+	return token, ok, err
+}
+
+// bearerCredential is bearerToken without the check of the b64token itself,
+// which the Authorization header's reader leaves to verifyToken: a token that
+// verifies needs no such check, so neither a cache hit nor a valid token pays
+// for a scan of the header.
+func bearerCredential(h string) (token string, ok bool, err error) {
 	const scheme = "bearer"
-	if len(h) < len(scheme) || !strings.EqualFold(h[:len(scheme)], scheme) {
+	if len(h) < len(scheme) || h[:len(scheme)] != "Bearer" && !strings.EqualFold(h[:len(scheme)], scheme) {
 		return "", false, nil
 	}
 	rest := h[len(scheme):]
@@ -846,20 +875,22 @@ func bearerToken(h string) (token string, ok bool, err error) {
 	if rest == "" {
 		return "", false, invalidRequest("Bearer without a token")
 	}
-	i := 0
-	for i < len(rest) && b64tokenChar[rest[i]] {
-		i++
-	}
-	if i == 0 {
-		return "", false, invalidRequest("Bearer token is not a b64token")
-	}
-	for i < len(rest) && rest[i] == '=' {
-		i++
-	}
-	if i != len(rest) {
-		return "", false, invalidRequest("Bearer token is not a b64token")
-	}
 	return rest, true, nil
+}
+
+// checkB64token refuses a Bearer token that is not a b64token.
+func checkB64token(token string) error {
+	i := b64tokenPrefix(token)
+	if i == 0 {
+		return invalidRequest("Bearer token is not a b64token")
+	}
+	for i < len(token) && token[i] == '=' {
+		i++
+	}
+	if i != len(token) {
+		return invalidRequest("Bearer token is not a b64token")
+	}
+	return nil
 }
 
 // ResourceMetadataHandler returns the [net/http.ServeMux] pattern and the

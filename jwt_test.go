@@ -380,7 +380,7 @@ func TestClaimsContent(t *testing.T) {
 		granted: []string{"read", "write"},
 	}
 	got := *claims
-	got.extra = nil
+	got.extra, got.room = nil, nil // room: the request's context, allocated with the claims
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("claims = %+v\nwant     %+v", got, want)
 	}
@@ -644,4 +644,42 @@ func TestFormBodyTokenIgnored(t *testing.T) {
 	r = httptest.NewRequest(http.MethodPost, "/resource", strings.NewReader(body))
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	checkRefused(t, serve(d.es, r), 401, chBare, "", good)
+}
+
+// TestHeaderMemo: the verifier remembers a header segment only once a
+// signature over it verified, answers from it only for that exact segment,
+// and keeps the two of a key rotation.
+func TestHeaderMemo(t *testing.T) {
+	k := testKeys()
+	secret2 := append([]byte(nil), k.hmac...)
+	secret2[0] ^= 0xff
+	j := newTestJWT(t, WithTokenCacheSize(0), WithKey("k1", k.hmac), WithKey("k2", secret2))
+	h1, h2 := headerFor("HS256", "k1").String(), headerFor("HS256", "k2").String()
+	remembered := func(h string) bool {
+		_, ok := j.v.headers.get(b64([]byte(h)))
+		return ok
+	}
+	forged := buildToken(h1, baseClaims().String(), signHS256(secret2))
+	if _, err := j.v.verify(context.Background(), forged); !errors.Is(err, ErrInvalidToken) {
+		t.Fatalf("forged token: %v", err)
+	}
+	if remembered(h1) {
+		t.Fatal("the header of a forged token was remembered")
+	}
+	for _, tok := range []string{
+		buildToken(h1, baseClaims().String(), signHS256(k.hmac)),
+		buildToken(h2, baseClaims().String(), signHS256(secret2)),
+	} {
+		if _, err := j.v.verify(context.Background(), tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !remembered(h1) || !remembered(h2) {
+		t.Fatal("the two headers of a rotation are not both remembered")
+	}
+	// A header that differs from a remembered one is read, and refused.
+	h3 := strings.Replace(h1, `"at+jwt"`, `"JWT"`, 1)
+	if _, err := j.v.verify(context.Background(), buildToken(h3, baseClaims().String(), signHS256(k.hmac))); !errors.Is(err, ErrInvalidToken) {
+		t.Fatalf("typ JWT after a remembered at+jwt header: %v", err)
+	}
 }

@@ -25,18 +25,20 @@ import (
 	"sync"
 
 	"github.com/lestrrat-go/jwx/v3/jwk"
-	"github.com/lestrrat-go/jwx/v3/jws/jwsbb"
 )
 
 // This file turns configured keys into verifiers. Each key verifies with
 // exactly one algorithm, fixed here, at construction; the token's header can
 // only select a key by kid and must then name that key's algorithm.
 //
-// Signatures are checked by jwx's building blocks (jws/jwsbb), over the exact
-// bytes received: jwx's higher-level jws.Verify re-encodes the segments it
-// decoded, which is how it accepts non-canonical encodings. HMAC is checked
-// here with crypto/hmac and keyed state kept per key (hmacVerifier).
-// Only this file, jwks.go and sign.go import jwx.
+// Signatures are checked with the standard library over the exact bytes
+// received (jwx's higher-level jws.Verify re-encodes the segments it
+// decoded, which is how it accepts non-canonical encodings): crypto/ed25519,
+// crypto/rsa and crypto/ecdsa's VerifyASN1, with the digest on the stack and
+// the DER form of r||s built there (what ecdsa.Verify builds after its
+// big.Int conversions, and jwx's jwsbb, which the kit called before, after
+// its own); HMAC with crypto/hmac and keyed state kept per key
+// (hmacVerifier). Only this file, jwks.go and sign.go import jwx.
 
 const (
 	minRSABits = 2048
@@ -92,7 +94,7 @@ func newVerifyKey(kid, alg string, key any) (*verifyKey, error) {
 			return nil, fmt.Errorf("algorithm %q does not go with an Ed25519 key", alg)
 		}
 		return &verifyKey{id: kid, alg: alg, public: k, verify: func(in, sig []byte) error {
-			if len(sig) != ed25519.SignatureSize || jwsbb.VerifyEdDSA(k, in, sig) != nil {
+			if len(sig) != ed25519.SignatureSize || !ed25519.Verify(k, in, sig) {
 				return errSignature
 			}
 			return nil
@@ -422,7 +424,7 @@ func ecdsaKey(kid, alg string, k *ecdsa.PublicKey) (*verifyKey, error) {
 	return &verifyKey{id: kid, alg: alg, public: k, verify: func(in, sig []byte) error {
 		// Exact R||S length (RFC 7518 §3.4); DER and truncated signatures
 		// fail here. Zero or out-of-range r, s are refused by crypto/ecdsa.
-		if len(sig) != 2*size || jwsbb.VerifyECDSA(k, in, sig, h) != nil {
+		if len(sig) != 2*size || !verifyECDSA(k, h, in, sig) {
 			return errSignature
 		}
 		return nil
@@ -467,12 +469,76 @@ func newRSAKey(kid, alg string, k *rsa.PublicKey) (*verifyKey, error) {
 		return nil, fmt.Errorf("algorithm %q does not go with an RSA key", alg)
 	}
 	size := k.Size()
+	var opts *rsa.PSSOptions // as jwx's jwsbb, which the kit called before
+	if pss {
+		opts = &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: h}
+	}
 	return &verifyKey{id: kid, alg: alg, public: k, verify: func(in, sig []byte) error {
-		if len(sig) != size || jwsbb.VerifyRSA(k, in, sig, h, pss) != nil {
+		if len(sig) != size {
+			return errSignature
+		}
+		var buf [sha512.Size]byte
+		digest := digestOf(h, in, &buf)
+		var err error
+		if pss {
+			err = rsa.VerifyPSS(k, h, digest, sig, opts)
+		} else {
+			err = rsa.VerifyPKCS1v15(k, h, digest, sig)
+		}
+		if err != nil {
 			return errSignature
 		}
 		return nil
 	}}, nil
+}
+
+// digestOf is h (SHA-256, -384 or -512) of in, in buf.
+func digestOf(h crypto.Hash, in []byte, buf *[sha512.Size]byte) []byte {
+	switch h {
+	case crypto.SHA256:
+		*(*[sha256.Size]byte)(buf[:]) = sha256.Sum256(in)
+		return buf[:sha256.Size]
+	case crypto.SHA384:
+		*(*[sha512.Size384]byte)(buf[:]) = sha512.Sum384(in)
+		return buf[:sha512.Size384]
+	}
+	*buf = sha512.Sum512(in)
+	return buf[:]
+}
+
+// verifyECDSA checks the JWS signature r||s (two halves of the curve's
+// size) over in: the DER form crypto/ecdsa.VerifyASN1 reads, built on the
+// stack exactly as ecdsa.Verify builds it from big.Ints (minimal integers,
+// a zero r or s refused).
+func verifyECDSA(k *ecdsa.PublicKey, h crypto.Hash, in, sig []byte) bool {
+	var buf [sha512.Size]byte
+	digest := digestOf(h, in, &buf)
+	half := len(sig) / 2
+	r, s := bytes.TrimLeft(sig[:half], "\x00"), bytes.TrimLeft(sig[half:], "\x00")
+	if len(r) == 0 || len(s) == 0 {
+		return false
+	}
+	// SEQUENCE { INTEGER r, INTEGER s }: at most 2 * (2 + 67) bytes of
+	// content (P-521), after a header of two or three bytes.
+	var der [3 + 2*(2+67)]byte
+	n := len(appendDERInt(appendDERInt(der[3:3], r), s))
+	start := 1
+	if n < 0x80 {
+		der[1], der[2] = 0x30, byte(n)
+	} else {
+		start = 0
+		der[0], der[1], der[2] = 0x30, 0x81, byte(n)
+	}
+	return ecdsa.VerifyASN1(k, digest, der[start:3+n])
+}
+
+// appendDERInt appends the DER INTEGER of the unsigned big-endian v, which
+// has no leading zero.
+func appendDERInt(b, v []byte) []byte {
+	if v[0]&0x80 != 0 {
+		return append(append(b, 0x02, byte(len(v)+1), 0), v...)
+	}
+	return append(append(b, 0x02, byte(len(v))), v...)
 }
 
 // keySet is an immutable set of verification keys.

@@ -293,39 +293,6 @@ func guard[U any](a Authenticator[U], optional bool, opts []Option) func(http.Ha
 	}
 }
 
-// identityKey is the one context key under which every mechanism stores the
-// request's identity.
-type identityKey struct{}
-
-type identity struct {
-	user   any
-	claims *Claims
-	method Method
-}
-
-// identityCtx is context.WithValue(parent, identityKey{}, &id) in one
-// allocation instead of two: the context and the identity it carries.
-type identityCtx struct {
-	context.Context
-	id identity
-}
-
-func (c *identityCtx) Value(key any) any {
-	if _, ok := key.(identityKey); ok {
-		return &c.id
-	}
-	return c.Context.Value(key)
-}
-
-func withIdentity(ctx context.Context, id identity) context.Context {
-	return &identityCtx{Context: ctx, id: id}
-}
-
-func identityFrom(ctx context.Context) *identity {
-	id, _ := ctx.Value(identityKey{}).(*identity)
-	return id
-}
-
 // UserFrom returns the user that [Require] or [Optional] put in ctx, and
 // whether there is one, however the request was authenticated. U must be
 // exactly the authenticator's type: a *User is not found by UserFrom[User].
@@ -347,7 +314,9 @@ func ContextWithUser[U any](ctx context.Context, u U) context.Context {
 
 // ClaimsFrom returns the verified claims of the access token that
 // authenticated the request, if a bearer token did. Each request has its own
-// copy: changing it affects no other request.
+// copy: changing it affects no other request. The copy is allocated with the
+// request's context value, so keeping the Claims past the request keeps that
+// value (the user, the parent context) too.
 func ClaimsFrom(ctx context.Context) (*Claims, bool) {
 	if id := identityFrom(ctx); id != nil && id.claims != nil {
 		return id.claims, true

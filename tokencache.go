@@ -3,7 +3,7 @@ package authkit
 import (
 	"context"
 	"crypto/ecdsa"
-	"crypto/subtle"
+	"encoding/binary"
 	"math/big"
 	"strings"
 	"sync"
@@ -51,13 +51,15 @@ type tokenCache struct {
 	events   eventHook
 }
 
-// cachedToken is a cache entry: the verification and the canonical
-// signature that verified.
+// cachedToken is a cache entry: the verification, the signature that
+// verified, as the token's segment spells it (strict base64url gives bytes
+// one spelling), and the window in which its time claims pass.
 type cachedToken struct {
 	verified
-	sig  []byte
-	twin []byte // the high-S form of sig for an ECDSA key, else nil
-	cost int
+	sig         string    // the canonical (low-S) signature's segment
+	twin        string    // the high-S twin's segment for an ECDSA key, else ""
+	from, until time.Time // max(iat, nbf) - leeway and exp + leeway
+	cost        int
 }
 
 func newTokenCache(max int) *tokenCache {
@@ -71,29 +73,33 @@ func (tc *tokenCache) verify(ctx context.Context, v *verifier, token string) (*C
 	if len(token) > v.maxSize {
 		return nil, invalidToken("token larger than the size limit")
 	}
-	dot := strings.LastIndexByte(token, '.')
-	if dot < 0 {
-		_, err := v.verify(ctx, token) // refused, with the verifier's reason
-		return nil, err
-	}
-	in := token[:dot]
-	var sigBuf [512]byte
-	sig, sigOK := decodeSignature(sigBuf[:], token[dot+1:])
-	tc.mu.RLock()
-	e, ok := tc.entries[in]
-	tc.mu.RUnlock()
-	if ok && sigOK && e.matches(sig) {
-		if k, err := e.by.keys.key(ctx, e.kid, e.hasKID); err == nil && k == e.key {
-			if err := v.checkTimes(e.claims); err != nil {
-				return nil, err
-			}
-			if tc.events != nil {
-				tc.events(ctx, Event{Type: EventCacheHit, Issuer: e.by.issuer})
-			}
-			return e.claims.clone(), nil
+	// The signing input ends at the second dot: a token with more dots has
+	// one in its signature segment, which then matches no entry.
+	in, sig := "", ""
+	if dot1 := strings.IndexByte(token, '.'); dot1 >= 0 {
+		if dot2 := strings.IndexByte(token[dot1+1:], '.'); dot2 >= 0 {
+			in, sig = token[:dot1+1+dot2], token[dot1+2+dot2:]
 		}
-		// The key that verified it is gone: verify from scratch.
-		tc.remove(in)
+	}
+	if in != "" {
+		tc.mu.RLock()
+		e, ok := tc.entries[in]
+		tc.mu.RUnlock()
+		if ok && e.matches(sig) {
+			if k, err := e.by.keys.key(ctx, e.kid, e.hasKID); err == nil && k == e.key {
+				if now := v.now(); now.Before(e.from) || !now.Before(e.until) {
+					if err := v.checkTimes(e.claims); err != nil {
+						return nil, err
+					}
+				}
+				if tc.events != nil {
+					tc.events(ctx, Event{Type: EventCacheHit, Issuer: e.by.issuer})
+				}
+				return e.claims.clone(), nil
+			}
+			// The key that verified it is gone: verify from scratch.
+			tc.remove(in)
+		}
 	}
 	var start time.Time // read only for the event
 	if tc.events != nil {
@@ -106,27 +112,62 @@ func (tc *tokenCache) verify(ctx context.Context, v *verifier, token string) (*C
 	if err != nil {
 		return nil, err
 	}
-	if sigOK {
-		canon := canonicalSignature(ver.key, sig)
-		tc.put(in, cachedToken{verified: ver, sig: canon, twin: highSTwin(ver.key, canon), cost: len(in) + len(token) + tokenCacheEntryCost},
-			v.now(), v.leeway)
+	// The token verified, so in and sig are its signing input and its
+	// signature's canonical segment.
+	var sigBuf [512]byte
+	if strictB64.DecodedLen(len(sig)) <= len(sigBuf) {
+		raw, err := decodeB64(sigBuf[:strictB64.DecodedLen(len(sig))], sig)
+		if err != nil {
+			return nil, invalidTokenCause("signature segment", err) // not reached: it verified
+		}
+		tc.put(in, newCachedToken(ver, raw, v, len(in)+len(token)+tokenCacheEntryCost), v.now())
 	}
 	return ver.claims.clone(), nil
 }
 
-// decodeSignature decodes a signature segment into buf, if it fits.
-func decodeSignature(buf []byte, seg string) ([]byte, bool) {
-	if strictB64.DecodedLen(len(seg)) > len(buf) {
-		return nil, false
+// newCachedToken is the entry for ver, whose signature was raw.
+func newCachedToken(ver verified, raw []byte, v *verifier, cost int) cachedToken {
+	ver.claims.room = nil // only a request's copy carries a request's context
+	canon := canonicalSignature(ver.key, raw)
+	e := cachedToken{verified: ver, sig: strictB64.EncodeToString(canon), cost: cost}
+	if twin := highSTwin(ver.key, canon); twin != nil {
+		e.twin = strictB64.EncodeToString(twin)
 	}
-	n, err := strictB64.Decode(buf, bytesOf(seg))
-	return buf[:n], err == nil
+	c := ver.claims
+	from := c.IssuedAt
+	if c.NotBefore.After(from) {
+		from = c.NotBefore
+	}
+	e.from, e.until = from.Add(-v.leeway), c.ExpiresAt.Add(v.leeway)
+	return e
 }
 
-// matches reports whether sig, as presented, is the entry's signature or its
-// ECDSA twin, both computed when the entry was stored.
-func (e *cachedToken) matches(sig []byte) bool {
-	return subtle.ConstantTimeCompare(sig, e.sig) == 1 || e.twin != nil && subtle.ConstantTimeCompare(sig, e.twin) == 1
+// matches reports whether sig, as presented, is the segment of the entry's
+// signature or of its ECDSA twin, both computed when the entry was stored,
+// in time that depends on the lengths only.
+func (e *cachedToken) matches(sig string) bool {
+	return sameSegment(sig, e.sig) || e.twin != "" && sameSegment(sig, e.twin)
+}
+
+// sameSegment reports whether a and b are equal, eight bytes at a time and
+// in constant time for a given length (the lengths are not secret): the
+// stored segment is a valid signature, which a timing difference would let a
+// forger find byte by byte.
+func sameSegment(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	x, y := bytesOf(a), bytesOf(b)
+	y = y[:len(x)]
+	var d uint64
+	i := 0
+	for ; i+8 <= len(x); i += 8 {
+		d |= binary.LittleEndian.Uint64(x[i:]) ^ binary.LittleEndian.Uint64(y[i:])
+	}
+	for ; i < len(x); i++ {
+		d |= uint64(x[i] ^ y[i])
+	}
+	return d == 0
 }
 
 // highSTwin returns the other ECDSA signature of a canonical (low-S) one,
@@ -171,7 +212,7 @@ func canonicalSignature(k *verifyKey, sig []byte) []byte {
 // (in entries or bytes) it evicts expired entries among the first few it
 // sees, or else arbitrary ones (map iteration order is unspecified and
 // varies).
-func (tc *tokenCache) put(in string, e cachedToken, now time.Time, leeway time.Duration) {
+func (tc *tokenCache) put(in string, e cachedToken, now time.Time) {
 	if e.cost > tc.maxBytes {
 		return
 	}
@@ -183,7 +224,7 @@ func (tc *tokenCache) put(in string, e cachedToken, now time.Time, leeway time.D
 	for len(tc.entries) > 0 && (len(tc.entries) >= tc.max || tc.bytes+e.cost > tc.maxBytes) {
 		n := 0
 		for k, old := range tc.entries {
-			if !now.Before(old.claims.ExpiresAt.Add(leeway)) || n == 0 {
+			if !now.Before(old.until) || n == 0 {
 				tc.bytes -= old.cost
 				delete(tc.entries, k)
 			}
