@@ -117,16 +117,60 @@ func checkOneLine(t *testing.T, s string) {
 	}
 }
 
-// TestRunMetricsNeedsTheOTelBuild: this build has no metrics; -metrics is a
-// usage error that names the build that has them.
-func TestRunMetricsNeedsTheOTelBuild(t *testing.T) {
-	var stdout, stderr bytes.Buffer
-	if code := Run(context.Background(), []string{"-metrics", ":9464"}, env(nil), &stdout, &stderr); code != exitUsage {
-		t.Errorf("exit status %d, want %d", code, exitUsage)
+// TestRunTextMetrics: in the core build, -metrics serves the kit's
+// counters in the Prometheus text format on a listener of its own.
+func TestRunTextMetrics(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stdout, stderr := &lockedBuffer{}, &lockedBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- Run(ctx, []string{"-addr", "127.0.0.1:0", "-metrics", "127.0.0.1:0"}, env(nil), stdout, stderr)
+	}()
+	var app, metrics string
+	for deadline := time.Now().Add(10 * time.Second); app == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		for _, l := range strings.Split(stdout.String(), "\n") {
+			if u, ok := strings.CutPrefix(l, "authkit demo listening on "); ok {
+				app = u
+			}
+			if u, ok := strings.CutPrefix(l, "authkit demo metrics on "); ok {
+				metrics = u
+			}
+		}
 	}
-	checkOneLine(t, stderr.String())
-	if !strings.Contains(stderr.String(), "cd otel && go run ./cmd/demo -metrics ADDR") || stdout.Len() != 0 {
-		t.Errorf("stderr %q, stdout %q: want the command that has metrics", stderr.String(), stdout.String())
+	if app == "" || metrics == "" {
+		t.Fatalf("stdout %q, stderr %q", stdout, stderr)
+	}
+	for range 2 {
+		resp, err := http.Get(app + "/api/me")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("/api/me: %d", resp.StatusCode)
+		}
+	}
+	resp, err := http.Get(metrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/plain; version=0.0.4; charset=utf-8" {
+		t.Fatalf("%s: %d %q", metrics, resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	for _, want := range []string{
+		"# TYPE authkit_decisions_total counter\n",
+		"authkit_decisions_total{authkit_outcome=\"refused\",authkit_reason=\"no_credentials\"} 2\n",
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q:\n%s", want, body)
+		}
+	}
+	cancel()
+	if code := <-done; code != exitOK {
+		t.Errorf("exit status %d; stderr %q", code, stderr)
 	}
 }
 

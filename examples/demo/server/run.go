@@ -43,8 +43,8 @@ type config struct {
 }
 
 // An Extension adds to the demo what the core module cannot carry: the
-// OpenTelemetry build (otel/cmd/demo, a module of its own) adds -metrics
-// through one. Run takes any number; each field may be nil, and each
+// OpenTelemetry build (otel/cmd/demo, a module of its own) serves -metrics
+// through one, in place of the counters this build serves (textmetrics.go). Run takes any number; each field may be nil, and each
 // function is called once, from Run's goroutine.
 type Extension struct {
 	// Flags adds the extension's flags to the demo's.
@@ -60,13 +60,15 @@ type Extension struct {
 	Observe func(versions *authkit.VersionCache, jwts ...*authkit.JWT[*User])
 }
 
-// noMetrics stands for -metrics in a build without metrics (the core
-// module's): giving it is a usage error that names the build that has it.
-type noMetrics struct{}
-
-func (noMetrics) String() string { return "" }
-func (noMetrics) Set(string) error {
-	return errors.New("this build has no metrics: the OpenTelemetry build has them, cd otel && go run ./cmd/demo -metrics ADDR")
+// definesFlag reports whether one of exts adds the flag name.
+func definesFlag(exts []Extension, name string) bool {
+	fs := flag.NewFlagSet("", flag.ContinueOnError)
+	for _, e := range exts {
+		if e.Flags != nil {
+			e.Flags(fs)
+		}
+	}
+	return fs.Lookup(name) != nil
 }
 
 // flagSet returns the demo's flags, bound to c, with defaults taken from the
@@ -95,9 +97,6 @@ func flagSet(c *config, getenv func(string) string, exts []Extension) *flag.Flag
 		if e.Flags != nil {
 			e.Flags(fs)
 		}
-	}
-	if fs.Lookup("metrics") == nil {
-		fs.Var(noMetrics{}, "metrics", "serve Prometheus metrics on `ADDR`: only in the OpenTelemetry build (cd otel && go run ./cmd/demo)")
 	}
 	return fs
 }
@@ -143,6 +142,9 @@ func parseConfig(args []string, getenv func(string) string, exts ...Extension) (
 // bad flags). The command and the tests call it; exts add to it (see
 // [Extension]).
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, exts ...Extension) int {
+	if !definesFlag(exts, "metrics") {
+		exts = append(exts, textMetrics())
+	}
 	cfg, err := parseConfig(args, getenv, exts...)
 	if errors.Is(err, flag.ErrHelp) {
 		fs := flagSet(new(config), getenv, exts) // rebinds the extensions' flags: Run ends here
