@@ -15,29 +15,7 @@
 // help text; a flag given on the command line wins.
 package main
 
-import (
-	"context"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
+import "github.com/authkit-go/authkit/examples/demo/server"
 
-	"github.com/authkit-go/authkit/examples/demo/server"
-)
-
-// main runs the demo until SIGINT or SIGTERM, which starts a graceful
-// shutdown (in-flight requests finish within -shutdown-grace); a second
-// signal exits at once, with status 1.
-func main() {
-	ctx, cancel := context.WithCancel(context.Background())
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-sigs
-		cancel()
-		<-sigs
-		fmt.Fprintln(os.Stderr, "demo: second signal: exiting now")
-		os.Exit(1)
-	}()
-	os.Exit(server.Run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
-}
+// main runs the demo until SIGINT or SIGTERM (see [server.Main]).
+func main() { server.Main() }

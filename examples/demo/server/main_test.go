@@ -120,27 +120,8 @@ func checkOneLine(t *testing.T, s string) {
 // TestRunTextMetrics: in the core build, -metrics serves the kit's
 // counters in the Prometheus text format on a listener of its own.
 func TestRunTextMetrics(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	stdout, stderr := &lockedBuffer{}, &lockedBuffer{}
-	done := make(chan int, 1)
-	go func() {
-		done <- Run(ctx, []string{"-addr", "127.0.0.1:0", "-metrics", "127.0.0.1:0"}, env(nil), stdout, stderr)
-	}()
-	var app, metrics string
-	for deadline := time.Now().Add(10 * time.Second); app == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		for _, l := range strings.Split(stdout.String(), "\n") {
-			if u, ok := strings.CutPrefix(l, "authkit demo listening on "); ok {
-				app = u
-			}
-			if u, ok := strings.CutPrefix(l, "authkit demo metrics on "); ok {
-				metrics = u
-			}
-		}
-	}
-	if app == "" || metrics == "" {
-		t.Fatalf("stdout %q, stderr %q", stdout, stderr)
-	}
+	p, urls := startRun(t, []string{"-addr", "127.0.0.1:0", "-metrics", "127.0.0.1:0"}, []string{listening, "authkit demo metrics on "})
+	app, metrics := urls[0], urls[1]
 	for range 2 {
 		resp, err := http.Get(app + "/api/me")
 		if err != nil {
@@ -168,10 +149,7 @@ func TestRunTextMetrics(t *testing.T) {
 			t.Errorf("metrics lack %q:\n%s", want, body)
 		}
 	}
-	cancel()
-	if code := <-done; code != exitOK {
-		t.Errorf("exit status %d; stderr %q", code, stderr)
-	}
+	p.stop(t)
 }
 
 // TestRunExtension: an extension's flags parse with the demo's, its hook
@@ -199,33 +177,14 @@ func TestRunExtension(t *testing.T) {
 			observed = versions != nil && len(jwts) == 1 && jwts[0] != nil
 		},
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	stdout, stderr := &lockedBuffer{}, &lockedBuffer{}
-	done := make(chan int, 1)
-	go func() {
-		done <- Run(ctx, []string{"-addr", "127.0.0.1:0", "-metrics", "x"}, env(nil), stdout, stderr, ext)
-	}()
-	var url string
-	for deadline := time.Now().Add(10 * time.Second); url == "" && time.Now().Before(deadline); {
-		if u, ok := strings.CutPrefix(strings.TrimSpace(stdout.String()), "authkit demo listening on "); ok {
-			url = u
-		} else {
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
-	if url == "" {
-		cancel()
-		t.Fatalf("no URL printed; stdout %q, stderr %q", stdout, stderr)
-	}
+	p, urls := startRun(t, []string{"-addr", "127.0.0.1:0", "-metrics", "x"}, []string{listening}, ext)
+	url := urls[0]
 	resp, err := http.Get(url + "/api/me")
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	cancel()
-	if code := <-done; code != exitOK {
-		t.Errorf("exit status %d; stderr %q", code, stderr)
-	}
+	p.stop(t)
 	mu.Lock()
 	defer mu.Unlock()
 	if flagValue != "x" || !observed || !stopped || !slices.Contains(events, authkit.EventRefused) {
@@ -249,23 +208,8 @@ func TestRunHelp(t *testing.T) {
 }
 
 func TestRunServesUntilCanceled(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	stdout, stderr := &lockedBuffer{}, &lockedBuffer{}
-	done := make(chan int, 1)
-	go func() { done <- Run(ctx, []string{"-addr", "127.0.0.1:0"}, env(nil), stdout, stderr) }()
-
-	var url string
-	for deadline := time.Now().Add(10 * time.Second); url == "" && time.Now().Before(deadline); {
-		if u, ok := strings.CutPrefix(strings.TrimSpace(stdout.String()), "authkit demo listening on "); ok {
-			url = u
-		} else {
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
-	if url == "" {
-		cancel()
-		t.Fatalf("no URL printed; stdout %q, stderr %q", stdout, stderr)
-	}
+	p, urls := startRun(t, []string{"-addr", "127.0.0.1:0"}, []string{listening})
+	url := urls[0]
 	resp, err := http.Get(url + "/healthz")
 	if err != nil {
 		t.Fatal(err)
@@ -274,16 +218,56 @@ func TestRunServesUntilCanceled(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("/healthz: %d", resp.StatusCode)
 	}
-	cancel()
+	p.stop(t)
+}
+
+// inProcess is the demo run by Run in this process, as a test drives it.
+type inProcess struct {
+	stdout, stderr *lockedBuffer
+	cancel         context.CancelFunc
+	done           chan int
+}
+
+// startRun runs Run with args and exts until the test stops it, and waits
+// until stdout has a line starting with each of prefixes; it returns the
+// rest of each such line.
+func startRun(t *testing.T, args []string, prefixes []string, exts ...Extension) (*inProcess, []string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &inProcess{stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, cancel: cancel, done: make(chan int, 1)}
+	go func() { p.done <- Run(ctx, args, env(nil), p.stdout, p.stderr, exts...) }()
+	found := make([]string, len(prefixes))
+	for deadline := time.Now().Add(10 * time.Second); slices.Contains(found, "") && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		for _, l := range strings.Split(p.stdout.String(), "\n") {
+			for i, prefix := range prefixes {
+				if rest, ok := strings.CutPrefix(l, prefix); ok {
+					found[i] = rest
+				}
+			}
+		}
+	}
+	if slices.Contains(found, "") {
+		cancel()
+		t.Fatalf("stdout lacks %q; stdout %q, stderr %q", prefixes, p.stdout, p.stderr)
+	}
+	return p, found
+}
+
+// stop cancels the run and reports whether it returned exitOK in time.
+func (p *inProcess) stop(t *testing.T) {
+	t.Helper()
+	p.cancel()
 	select {
-	case code := <-done:
+	case code := <-p.done:
 		if code != exitOK {
-			t.Errorf("exit status %d after cancel; stderr %q", code, stderr)
+			t.Errorf("exit status %d after cancel; stderr %q", code, p.stderr)
 		}
 	case <-time.After(stopTimeout):
-		t.Fatal("run did not return after its context was canceled")
+		t.Fatal("Run did not return after its context was canceled")
 	}
 }
+
+const listening = "authkit demo listening on "
 
 func TestLoadSigningKey(t *testing.T) {
 	for kind, alg := range map[string]string{"ec": "ES256", "ed25519": "EdDSA", "rsa": "RS256"} {

@@ -15,6 +15,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/authkit-go/authkit"
@@ -134,6 +137,24 @@ func parseConfig(args []string, getenv func(string) string, exts ...Extension) (
 	var err error
 	c.trust, err = c.trust.check(fs)
 	return c, err
+}
+
+// Main is the command: it runs [Run] with the process's arguments,
+// environment and standard streams, and exits with its status. SIGINT or
+// SIGTERM starts a graceful shutdown (in-flight requests finish within
+// -shutdown-grace); a second signal exits at once, with status 1.
+func Main(exts ...Extension) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		cancel()
+		<-sigs
+		fmt.Fprintln(os.Stderr, "demo: second signal: exiting now")
+		os.Exit(exitError)
+	}()
+	os.Exit(Run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, exts...))
 }
 
 // Run is the whole program, apart from signal handling: it reads the flags
