@@ -122,8 +122,8 @@ func WithDPoPNonce() Option {
 // applies to [NewJWT] and [NewIssuer]. With [NewPostgresStore] every
 // instance on the database refuses a proof that any of them accepted (one
 // INSERT per proof into authkit_dpop_proofs, which [Store.Migrate] creates;
-// rows expire with the proof, a minute after its iat, and are deleted with
-// expired refresh families) and uses the nonce key kept in authkit_keys. A
+// rows expire with the proof, a minute after its iat, and are deleted by
+// the store's cleanup, see [WithCleanupInterval]) and uses the nonce key kept in authkit_keys. A
 // store call that fails or does not answer within the store's
 // [WithStoreTimeout] refuses the request with an error wrapping
 // [ErrStoreUnavailable] (503): the proof is never accepted unrecorded. With

@@ -105,8 +105,9 @@ func WithUsersTable(table, idColumn, versionColumn string) Option {
 // WithCleanupInterval sets how often a PostgreSQL [Store] deletes, in the
 // background, what has expired: sessions (scs's cleanup, once
 // [Store.Sessions] made the session store), refresh-token families past
-// their absolute lifetime, and the index rows of expired sessions. Families
-// and index rows go in batches of 1000, one statement each, bounded by the
+// their absolute lifetime, the index rows of expired sessions and the
+// expired DPoP proofs of [WithDPoPStore]. Families, index rows and proofs go
+// in batches of 1000, one statement each, bounded by the
 // store timeout, so that a backlog never holds a long lock and is worked
 // off; a batch skips the rows another instance's cleanup is deleting, so
 // any number of instances may run it at once. Nothing expired is ever
